@@ -1,0 +1,148 @@
+package detector
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"time"
+)
+
+// AlertSchema is the schema tag of alerts.
+const AlertSchema = "driftd.alert/v1"
+
+// Status is an alert's lifecycle state.
+type Status string
+
+// Alert statuses.
+const (
+	Firing   Status = "firing"
+	Resolved Status = "resolved"
+)
+
+// DatasetFeature is the feature name of dataset-level alerts.
+const DatasetFeature = "*"
+
+// Alert is one state change of one (model, version, feature, test): the
+// driftd.alert/v1 contract. Its ID is a hash of the key, the status, the
+// reference and the evaluation's position in the stream, so a replay of
+// the same events produces the same IDs.
+type Alert struct {
+	Schema          string       `json:"schema"`
+	ID              string       `json:"id"`
+	Status          Status       `json:"status"`
+	Model           string       `json:"model"`
+	Version         string       `json:"version"`
+	Feature         string       `json:"feature"`
+	Test            Test         `json:"test"`
+	Statistic       float64      `json:"statistic"`
+	PValue          float64      `json:"p_value"`
+	Effect          float64      `json:"effect"`
+	Threshold       float64      `json:"threshold"`
+	EffectThreshold float64      `json:"effect_threshold"`
+	Severe          bool         `json:"severe,omitempty"`
+	Window          WindowInfo   `json:"window"`
+	ReferenceID     string       `json:"reference_id"`
+	Evaluation      uint64       `json:"evaluation"`
+	Dataset         *DatasetInfo `json:"dataset,omitempty"`
+	Summary         string       `json:"summary"`
+}
+
+// WindowInfo describes the window an evaluation saw.
+type WindowInfo struct {
+	Kind string `json:"kind"` // "count" or "time"
+	// Size and Hop are in events (count) or milliseconds (time).
+	Size int64 `json:"size"`
+	Hop  int64 `json:"hop"`
+	// N, Missing and Invalid count the events in the window.
+	N       int64 `json:"n"`
+	Missing int64 `json:"missing"`
+	Invalid int64 `json:"invalid"`
+	// FirstSeq and LastSeq number the window's first and last event
+	// among the model's events (features or predictions) since driftd
+	// started tracking it.
+	FirstSeq uint64 `json:"first_seq"`
+	LastSeq  uint64 `json:"last_seq"`
+	// Start and End bound the event times in the window.
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// DatasetInfo details a dataset-level alert.
+type DatasetInfo struct {
+	Share     float64  `json:"share"`
+	Drifting  []string `json:"drifting"`
+	Features  int      `json:"features"`
+	Threshold float64  `json:"threshold"`
+}
+
+// Key is the alert's Kafka key, model/version/feature/test: a compacted
+// alert topic keeps the current state of every alert.
+func (a *Alert) Key() string {
+	return a.Model + "/" + a.Version + "/" + a.Feature + "/" + string(a.Test)
+}
+
+func alertID(model, version, feature string, test Test, status Status, refID string, seq uint64) string {
+	h := sha256.New()
+	for _, s := range []string{model, version, feature, string(test), string(status), refID} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], seq)
+	h.Write(b[:])
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func summary(a *Alert) string {
+	verb := "drifting"
+	if a.Status == Resolved {
+		verb = "back to reference"
+	}
+	if a.Test == TestDataset && a.Dataset != nil {
+		return fmt.Sprintf("%s/%s: %d of %d features %s (share %.2f ≥ %.2f)", a.Model, a.Version,
+			len(a.Dataset.Drifting), a.Dataset.Features, map[Status]string{Firing: "drifting", Resolved: "drifting, below threshold"}[a.Status], a.Dataset.Share, a.Dataset.Threshold)
+	}
+	return fmt.Sprintf("%s/%s %s %s: %s (effect %.3g, gate %.3g; p %.3g, threshold %.3g; n=%d)",
+		a.Model, a.Version, a.Feature, a.Test, verb, a.Effect, a.EffectThreshold, a.PValue, a.Threshold, a.Window.N)
+}
+
+// AlarmState is the hysteresis state of one (feature, test).
+type AlarmState struct {
+	Firing bool   `json:"firing"`
+	Streak int    `json:"streak"` // consecutive evaluations against the current state
+	Since  uint64 `json:"since"`  // sequence number of the last transition
+}
+
+// Step feeds one evaluation and reports whether the state changed: not
+// firing → firing after k consecutive drifting evaluations (at once if
+// severe), firing → resolved after k consecutive clean ones.
+func (a *AlarmState) Step(drifting, severe bool, k int, seq uint64) bool {
+	if drifting != a.Firing {
+		a.Streak++
+		if a.Streak >= k || (drifting && severe) {
+			a.Firing = drifting
+			a.Streak = 0
+			a.Since = seq
+			return true
+		}
+		return false
+	}
+	a.Streak = 0
+	return false
+}
+
+// finite maps ±Inf to ±MaxFloat64 and NaN to 0, so results always encode
+// as JSON numbers.
+func finiteOr(x, nan float64) float64 {
+	switch {
+	case math.IsNaN(x):
+		return nan
+	case math.IsInf(x, 1):
+		return math.MaxFloat64
+	case math.IsInf(x, -1):
+		return -math.MaxFloat64
+	}
+	return x
+}

@@ -1,0 +1,360 @@
+package detector
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+
+	"github.com/driftd/driftd/window"
+)
+
+// Result is the outcome of one test on one feature window.
+type Result struct {
+	Test Test `json:"test"`
+	// Statistic is the test statistic: KS D against the reference step
+	// CDF, Welch's t, the chi-square statistic, or the window ratio for
+	// the quality tests.
+	Statistic float64 `json:"statistic"`
+	PValue    float64 `json:"p_value"`
+	// Effect is the effect size the gate applies to: D − ε (KS),
+	// |Δμ|/σ_ref (mean shift), the Jensen–Shannon distance (chi2), the
+	// increase of the ratio over the reference (quality tests).
+	Effect          float64 `json:"effect"`
+	Threshold       float64 `json:"threshold"`
+	EffectThreshold float64 `json:"effect_threshold"`
+	// N is the number of window events the test used.
+	N        int64 `json:"n"`
+	Drifting bool  `json:"drifting"`
+	// Severe marks a drifting result far past both thresholds
+	// (see Policy.ImmediateFactor).
+	Severe bool `json:"severe,omitempty"`
+	// DF is the degrees of freedom (mean_shift, chi2).
+	DF float64 `json:"df,omitempty"`
+	// PSI is the population stability index (chi2).
+	PSI float64 `json:"psi,omitempty"`
+	// Method is the KS p-value method used: "exact" or "asymp".
+	Method string `json:"method,omitempty"`
+	// Reference is the reference value the window is compared with:
+	// the mean (mean_shift) or the ratio (quality tests).
+	Reference float64 `json:"reference,omitempty"`
+}
+
+// Snapshot is what the tests see of a feature window: per-cell counts
+// (value cells, then missing and invalid) and the moments of the valid
+// numeric values.
+type Snapshot struct {
+	Counts  []uint32
+	Moments window.Moments
+}
+
+// compiled is a FeatureRef prepared for counting and testing.
+type compiled struct {
+	ref    *FeatureRef
+	layout window.Layout
+	breaks *window.Breaks // numeric with count > 0
+	cats   map[string]int // categorical: category → cell
+	props  []float64      // categorical: reference proportion per value cell
+	tests  []Test         // tests that apply
+	scrat  *evalScratch   // reused buffers
+	nilRef bool           // numeric feature with no valid reference values
+	oorP0  float64        // reference out-of-range probability
+	refMs  window.Moments // reference moments (mean_shift)
+	kscell []int64        // Ranks, for the KS scan
+}
+
+type evalScratch struct {
+	obs, exp, winP []float64
+}
+
+func compile(f *FeatureRef) (*compiled, error) {
+	c := &compiled{ref: f, scrat: &evalScratch{}}
+	switch f.Kind {
+	case Numeric:
+		c.tests = NumericTests
+		if f.Count == 0 {
+			c.nilRef = true
+			c.layout = window.Layout{Valid: 1}
+			return c, nil
+		}
+		b, err := window.NewBreaks(f.Breakpoints)
+		if err != nil {
+			return nil, fmt.Errorf("feature %q: %w", f.Name, err)
+		}
+		c.breaks, c.layout = b, b.Layout()
+		c.kscell = f.Ranks
+		// A fresh exchangeable draw falls outside the range of m
+		// reference values with probability 2/(m+1).
+		c.oorP0 = 2 / (float64(f.Count) + 1)
+		c.refMs = window.Moments{N: float64(f.Count), Mean: f.Mean, M2: f.Variance * float64(f.Count-1)}
+	case Categorical:
+		c.tests = CategoricalTests
+		k := len(f.Categories)
+		c.layout = window.Layout{Valid: k + 1} // categories, then "other"
+		c.cats = make(map[string]int, k)
+		c.props = make([]float64, k+1)
+		for i, cat := range f.Categories {
+			c.cats[cat.Value] = i
+			if f.Count > 0 {
+				c.props[i] = float64(cat.Count) / float64(f.Count)
+			}
+		}
+		if f.Count > 0 {
+			c.props[k] = float64(f.Other) / float64(f.Count)
+		}
+	default:
+		return nil, fmt.Errorf("feature %q: unknown kind %q", f.Name, f.Kind)
+	}
+	if err := c.layout.Validate(); err != nil {
+		return nil, fmt.Errorf("feature %q: %w", f.Name, err)
+	}
+	return c, nil
+}
+
+// otherCell is the categorical "other" cell.
+func (c *compiled) otherCell() int { return len(c.ref.Categories) }
+
+// evaluate runs every enabled test on a snapshot. alpha is the p-value
+// threshold for each test. It appends to out and returns it.
+func (c *compiled) evaluate(s Snapshot, p *Policy, alpha float64, out []Result) []Result {
+	l := c.layout
+	var total int64
+	for _, n := range s.Counts {
+		total += int64(n)
+	}
+	missing := int64(s.Counts[l.Missing()])
+	invalid := int64(s.Counts[l.Invalid()])
+	valid := total - missing - invalid
+	for _, t := range c.tests {
+		if !p.Enabled(t) {
+			continue
+		}
+		var r Result
+		var ok bool
+		switch t {
+		case TestKS:
+			r, ok = c.ks(s, valid, p)
+		case TestMeanShift:
+			r, ok = c.meanShift(s)
+		case TestChi2:
+			r, ok = c.chi2(s, valid)
+		case TestMissing:
+			r, ok = rateTest(missing, total, c.ref.Missing, c.ref.Total())
+		case TestInvalid:
+			r, ok = rateTest(invalid, total, c.ref.Invalid, c.ref.Total())
+		case TestOutOfRange:
+			if c.breaks == nil {
+				continue
+			}
+			oor := int64(s.Counts[0]) + int64(s.Counts[l.Valid-1])
+			r, ok = rateTestP(oor, valid, c.oorP0)
+		}
+		if !ok {
+			continue
+		}
+		r.Test = t
+		r.Threshold = alpha
+		r.EffectThreshold = p.gate(t)
+		r.Drifting = r.PValue < alpha && r.Effect >= r.EffectThreshold && r.Effect > 0
+		if f := p.ImmediateFactor; r.Drifting && f > 0 {
+			r.Severe = r.Effect >= f*r.EffectThreshold && r.PValue < alpha/(f*f*f)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// ks computes D exactly against the reference step CDF from the cell
+// counts, then its p-value: scipy's exact two-sample path when the
+// reference is whole (every distinct value a breakpoint) and the policy
+// allows it, else kstwo.sf at n_eff = round(n·m/(n+m)) on D − ε, which is
+// conservative for a sketch whose CDF may be off by ε between breakpoints.
+func (c *compiled) ks(s Snapshot, n int64, p *Policy) (Result, bool) {
+	if c.breaks == nil || n == 0 {
+		return Result{}, false
+	}
+	m := c.ref.Count
+	d, num, exactD := ksDistance(s.Counts, c.kscell, n, m)
+	eps := c.ref.CDFError
+	r := Result{Statistic: d, Effect: math.Max(0, d-eps), N: n}
+	method := KSAsymp
+	if c.ref.Exact && p.KSMethod != KSMethodAsymp {
+		method = KSAuto
+		if p.KSMethod == KSMethodExact {
+			method = KSExact
+		}
+	}
+	if method != KSAsymp && exactD && n <= math.MaxInt32 && m <= math.MaxInt32 {
+		// h = D·lcm(n, m) = num/gcd(n, m), exactly.
+		var used KSMethod
+		r.PValue, used = KS2SampPValueH(num/gcdInt64(n, m), int(n), int(m), method)
+		r.Method = used.String()
+		return r, true
+	}
+	en := int(math.Round(float64(n) * float64(m) / float64(n+m)))
+	r.PValue = KolmogorovSF(max(en, 1), r.Effect)
+	r.Method = KSAsymp.String()
+	return r, true
+}
+
+// ksDistance returns D = max over x of |W(x)/n − R(x)/m|, where W and R
+// are the window and reference counts ≤ x, compared at each breakpoint and
+// just below the next one: the reference step CDF is constant on
+// [q_j, q_{j+1}), so these points cover every x. When n·m fits in 63 bits
+// the scan runs on integers and also returns the exact numerator
+// num = D·n·m; otherwise it runs in float64 (exact = false).
+func ksDistance(counts []uint32, ranks []int64, n, m int64) (d float64, num int64, exact bool) {
+	hi, nm := bits.Mul64(uint64(n), uint64(m))
+	if hi != 0 || nm >= 1<<63 {
+		return ksDistanceFloat(counts, ranks, n, m), 0, false
+	}
+	r := len(ranks)
+	cum := int64(counts[0])
+	best := cum * m // below q_1 the reference CDF is 0
+	cells := counts[1 : 2*r+1]
+	for j, rk := range ranks {
+		rn := rk * n
+		cum += int64(cells[2*j]) // W(≤ q_j)
+		v := cum*m - rn
+		if v < 0 {
+			v = -v
+		}
+		best = max(best, v)
+		cum += int64(cells[2*j+1]) // W(< q_{j+1})
+		v = cum*m - rn
+		if v < 0 {
+			v = -v
+		}
+		best = max(best, v)
+	}
+	if nm < 1<<53 {
+		return float64(best) / float64(nm), best, true
+	}
+	return float64(best) / float64(n) / float64(m), best, true
+}
+
+func ksDistanceFloat(counts []uint32, ranks []int64, n, m int64) float64 {
+	fn, fm := float64(n), float64(m)
+	cum := float64(counts[0])
+	best := cum / fn
+	for j, rk := range ranks {
+		rj := float64(rk) / fm
+		cum += float64(counts[2*j+1])
+		best = math.Max(best, math.Abs(cum/fn-rj))
+		cum += float64(counts[2*j+2])
+		best = math.Max(best, math.Abs(cum/fn-rj))
+	}
+	return best
+}
+
+// meanShift is Welch's t-test of the window mean against the reference
+// moments, with the standardized shift |Δμ|/σ_ref as effect size.
+func (c *compiled) meanShift(s Snapshot) (Result, bool) {
+	w := s.Moments
+	if c.breaks == nil || w.N < 2 {
+		return Result{}, false
+	}
+	ref := c.refMs
+	t, df, pv := WelchTTest(w.N, w.Mean, w.Variance(), ref.N, ref.Mean, c.ref.Variance)
+	sd := c.ref.StdDev()
+	delta := math.Abs(w.Mean - ref.Mean)
+	var effect float64
+	switch {
+	case sd > 0:
+		effect = delta / sd
+	case delta > 0:
+		effect = math.Inf(1)
+	}
+	return Result{Statistic: t, PValue: pv, Effect: effect, N: int64(w.N), DF: df, Reference: ref.Mean}, true
+}
+
+// chi2 is the chi-square goodness-of-fit test of the window's category
+// counts against the reference proportions over the top-K categories plus
+// "other". Cells whose expected count is below 5 are pooled (smallest
+// first) until the pool's is at least 5; categories the reference never
+// saw are in "other". The effect size is the Jensen–Shannon distance
+// (base 2) over the unpooled cells; the PSI is reported alongside.
+func (c *compiled) chi2(s Snapshot, n int64) (Result, bool) {
+	if c.cats == nil || n == 0 || c.ref.Count == 0 {
+		return Result{}, false
+	}
+	k := len(c.props)
+	sc := c.scrat
+	sc.winP = sc.winP[:0]
+	for i := 0; i < k; i++ {
+		sc.winP = append(sc.winP, float64(s.Counts[i])/float64(n))
+	}
+	js := JensenShannonDistance(sc.winP, c.props)
+	psi := PSI(c.props, sc.winP)
+	obs, exp := pool(s.Counts[:k], c.props, float64(n), sc)
+	r := Result{Effect: js, PSI: psi, N: n}
+	if len(obs) < 2 {
+		// One cell left: nothing to test; the distance still shows.
+		r.PValue = 1
+		return r, true
+	}
+	stat, df, pv := ChiSquareGOF(obs, exp)
+	r.Statistic, r.DF, r.PValue = stat, float64(df), pv
+	return r, true
+}
+
+// pool merges cells with expected count < 5 into one pooled cell,
+// smallest expected first, and merges the pool into the smallest remaining
+// cell if it stays below 5.
+func pool(counts []uint32, props []float64, n float64, sc *evalScratch) (obs, exp []float64) {
+	obs, exp = sc.obs[:0], sc.exp[:0]
+	var pObs, pExp float64
+	pooled := false
+	for i, p := range props {
+		e := p * n
+		if e < 5 {
+			pObs += float64(counts[i])
+			pExp += e
+			pooled = true
+			continue
+		}
+		obs = append(obs, float64(counts[i]))
+		exp = append(exp, e)
+	}
+	if pooled {
+		if pExp >= 5 || len(obs) == 0 {
+			obs = append(obs, pObs)
+			exp = append(exp, pExp)
+		} else {
+			small := 0
+			for i := range exp {
+				if exp[i] < exp[small] {
+					small = i
+				}
+			}
+			obs[small] += pObs
+			exp[small] += pExp
+		}
+	}
+	sc.obs, sc.exp = obs, exp
+	return obs, exp
+}
+
+// rateTest tests whether the window's ratio k/n of missing (or invalid)
+// values exceeds the reference ratio refK/refN: a one-sided exact binomial
+// test, with the increase of the ratio as effect size. A lower ratio than
+// the reference is never drift.
+func rateTest(k, n, refK, refN int64) (Result, bool) {
+	if refN <= 0 {
+		return rateTestP(k, n, 0)
+	}
+	return rateTestP(k, n, float64(refK)/float64(refN))
+}
+
+func rateTestP(k, n int64, p0 float64) (Result, bool) {
+	if n <= 0 {
+		return Result{}, false
+	}
+	ratio := float64(k) / float64(n)
+	return Result{
+		Statistic: ratio,
+		PValue:    BinomialSF(k, n, p0),
+		Effect:    ratio - p0,
+		N:         n,
+		Reference: p0,
+	}, true
+}

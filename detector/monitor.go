@@ -1,0 +1,611 @@
+package detector
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+	"unsafe"
+
+	"github.com/driftd/driftd/window"
+)
+
+// Group separates the features an event carries from its prediction
+// outputs. Inference services often log them separately, so each group
+// has its own window clock: an event without a prediction does not make
+// the prediction "missing".
+type Group uint8
+
+// Groups.
+const (
+	GroupFeatures Group = iota
+	GroupPrediction
+	numGroups
+)
+
+// PredictionFeature is the feature name of a scalar prediction; object
+// predictions become "prediction.<key>".
+const PredictionFeature = "prediction"
+
+// GroupOf returns the group of a feature name.
+func GroupOf(name string) Group {
+	if name == PredictionFeature || (len(name) > len(PredictionFeature) && name[:len(PredictionFeature)+1] == PredictionFeature+".") {
+		return GroupPrediction
+	}
+	return GroupFeatures
+}
+
+// WindowConfig chooses count or event-time windows.
+type WindowConfig struct {
+	// Size and Hop: count windows of Size events advancing by Hop
+	// (a pane closes, and the window is evaluated, every Hop events).
+	Size, Hop int
+	// Time, TimeHop, Lateness: event-time windows when Time > 0.
+	Time, TimeHop, Lateness time.Duration
+}
+
+// DefaultWindow is 1000 events advancing by 125.
+func DefaultWindow() WindowConfig { return WindowConfig{Size: 1000, Hop: 125} }
+
+// TimeBased reports whether the windows are event-time windows.
+func (c WindowConfig) TimeBased() bool { return c.Time > 0 }
+
+// Validate checks the window settings.
+func (c WindowConfig) Validate() error {
+	if c.TimeBased() {
+		return window.ValidateTime(c.Time.Milliseconds(), c.TimeHop.Milliseconds(), c.Lateness.Milliseconds())
+	}
+	return window.ValidateCount(c.Size, c.Hop)
+}
+
+func (c WindowConfig) info() WindowInfo {
+	if c.TimeBased() {
+		return WindowInfo{Kind: "time", Size: c.Time.Milliseconds(), Hop: c.TimeHop.Milliseconds()}
+	}
+	return WindowInfo{Kind: "count", Size: int64(c.Size), Hop: int64(c.Hop)}
+}
+
+// Evaluation is the outcome of evaluating one feature window.
+type Evaluation struct {
+	Model, Version, Feature string
+	Kind                    Kind
+	Number                  uint64 // evaluations of this feature so far
+	Window                  WindowInfo
+	Mean, StdDev            float64 // window moments of the valid values
+	Results                 []Result
+}
+
+// Output collects what a batch of events produced. The caller resets it.
+type Output struct {
+	Evaluations []Evaluation
+	Alerts      []Alert
+}
+
+// Reset empties the output, keeping its memory.
+func (o *Output) Reset() {
+	clear(o.Evaluations)
+	o.Evaluations = o.Evaluations[:0]
+	clear(o.Alerts)
+	o.Alerts = o.Alerts[:0]
+}
+
+// Monitor runs driftd's detection for one model version: it routes event
+// values to per-feature windows, evaluates them when a pane closes, and
+// turns results into alerts through the alarm policy. It does no I/O and
+// takes event times as parameters. It is not safe for concurrent use.
+//
+// Per event the caller calls Begin, Value for each feature, then End.
+type Monitor struct {
+	ref      *Reference
+	policy   Policy
+	cfg      WindowConfig
+	features []*featureState
+	byName   map[string]int
+	groups   [numGroups]*groupState
+	tests    int // enabled tests over all features: the Bonferroni divisor
+
+	dataset      AlarmState
+	datasetShare float64
+
+	// event in progress
+	cur     *groupState
+	curSeq  uint64
+	curPane int64
+	active  bool
+	due     []int
+	scr     []byte
+
+	// counters for metrics
+	unexpected      uint64
+	unexpectedNames map[string]struct{}
+	duplicates      uint64
+}
+
+type groupState struct {
+	group    Group
+	features []int
+	order    []int // position in the event → feature index, learnt
+	seq      uint64
+	// resume: events at input offsets below resumeOffset were already
+	// applied before the checkpoint this group was restored from.
+	resumeOffset int64
+
+	clock     *window.TimeClock
+	late      uint64
+	paneTimes []timeRange // count windows: event-time range of each closed pane
+	closed    uint64
+	curTimes  timeRange
+}
+
+type timeRange struct{ Min, Max int64 }
+
+func (t *timeRange) add(ms int64) {
+	if t.Min == 0 && t.Max == 0 {
+		t.Min, t.Max = ms, ms
+		return
+	}
+	t.Min, t.Max = min(t.Min, ms), max(t.Max, ms)
+}
+
+type featureState struct {
+	name   string
+	group  Group
+	c      *compiled
+	policy Policy
+	cw     *window.CountWindow
+	tw     *window.TimeWindow
+	stamp  uint64 // group seq of the last event that set this feature
+	skip   uint64 // restored ahead of its group: ignore events with seq ≤ skip
+	alarms []AlarmState
+	evals  uint64
+	// lifetime counts
+	values, missing, invalid uint64
+}
+
+// NewMonitor returns a monitor for ref with the given policies and window
+// configuration. policies may be nil for the defaults.
+func NewMonitor(ref *Reference, policies *Policies, cfg WindowConfig) (*Monitor, error) {
+	if err := ref.Validate(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m := &Monitor{
+		ref:             ref,
+		policy:          policies.Model(ref.Model, ref.Version),
+		cfg:             cfg,
+		byName:          make(map[string]int, len(ref.Features)),
+		unexpectedNames: map[string]struct{}{},
+	}
+	for g := range m.groups {
+		gs := &groupState{group: Group(g), resumeOffset: math.MinInt64}
+		if cfg.TimeBased() {
+			gs.clock, _ = window.NewTimeClock(cfg.Time.Milliseconds(), cfg.TimeHop.Milliseconds(), cfg.Lateness.Milliseconds())
+		} else {
+			gs.paneTimes = make([]timeRange, cfg.Size/cfg.Hop)
+		}
+		m.groups[g] = gs
+	}
+	for i, fr := range ref.Features {
+		c, err := compile(fr)
+		if err != nil {
+			return nil, err
+		}
+		f := &featureState{name: fr.Name, group: GroupOf(fr.Name), c: c, policy: policies.Feature(ref.Model, ref.Version, fr.Name)}
+		f.alarms = make([]AlarmState, len(c.tests))
+		if cfg.TimeBased() {
+			f.tw, err = window.NewTimeWindow(c.layout, m.groups[f.group].clock)
+		} else {
+			f.cw, err = window.NewCountWindow(c.layout, cfg.Size, cfg.Hop)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("feature %q: %w", fr.Name, err)
+		}
+		for _, t := range c.tests {
+			if f.policy.Enabled(t) {
+				m.tests++
+			}
+		}
+		m.features = append(m.features, f)
+		m.byName[fr.Name] = i
+		gs := m.groups[f.group]
+		gs.features = append(gs.features, i)
+	}
+	return m, nil
+}
+
+// Reference returns the monitor's reference.
+func (m *Monitor) Reference() *Reference { return m.ref }
+
+// Window returns the window configuration.
+func (m *Monitor) Window() WindowConfig { return m.cfg }
+
+// Alpha is the per-test p-value threshold for an evaluation that covers
+// hopEvents new events: hopEvents/(ERT·tests), capped at 0.01.
+func (m *Monitor) Alpha(hopEvents float64) float64 {
+	a := math.Max(1, hopEvents) / (m.policy.ERT * float64(max(m.tests, 1)))
+	return math.Min(a, 0.01)
+}
+
+// Begin starts an event of group g with event time eventMS (Unix
+// milliseconds) read at input offset (use a running counter when there is
+// no offset). It reports false when the event must be skipped: already
+// applied before the checkpoint the monitor was restored from, or late
+// for an event-time window (counted). Skipped events need no Value or End.
+func (m *Monitor) Begin(g Group, eventMS int64, offset int64, out *Output) bool {
+	gs := m.groups[g]
+	if offset < gs.resumeOffset {
+		return false
+	}
+	if gs.clock != nil {
+		pane, late := gs.clock.Observe(eventMS)
+		if late {
+			gs.late++
+			return false
+		}
+		m.closeDuePanes(gs, out)
+		m.curPane = pane
+	} else {
+		gs.curTimes.add(eventMS)
+	}
+	gs.seq++
+	m.cur, m.curSeq, m.active = gs, gs.seq, true
+	return true
+}
+
+// Value sets feature name, found at position pos among the event's
+// values, to v. A name not in the reference counts as unexpected (a
+// schema change); a name given twice keeps the first value.
+func (m *Monitor) Value(pos int, name []byte, v Value) {
+	gs := m.cur
+	idx := m.lookup(gs, pos, name)
+	if idx < 0 {
+		m.unexpected++
+		if len(m.unexpectedNames) < 64 && len(name) <= MaxNameLen {
+			m.unexpectedNames[string(name)] = struct{}{}
+		}
+		return
+	}
+	f := m.features[idx]
+	if f.stamp == m.curSeq {
+		m.duplicates++
+		return
+	}
+	f.stamp = m.curSeq
+	if m.curSeq <= f.skip {
+		return
+	}
+	m.apply(idx, f, v)
+}
+
+// lookup finds the feature of a name. Producers send features in a stable
+// order, so the index at each position is learnt and checked with one
+// string comparison before falling back to the map.
+func (m *Monitor) lookup(gs *groupState, pos int, name []byte) int {
+	if pos < len(gs.order) {
+		if idx := gs.order[pos]; idx >= 0 && m.features[idx].name == unsafe.String(unsafe.SliceData(name), len(name)) {
+			return idx
+		}
+	}
+	idx, ok := m.byName[string(name)]
+	if !ok || m.features[idx].group != gs.group {
+		return -1
+	}
+	if pos < 4*len(m.features)+8 {
+		for len(gs.order) <= pos {
+			gs.order = append(gs.order, -1)
+		}
+		gs.order[pos] = idx
+	}
+	return idx
+}
+
+func (m *Monitor) apply(idx int, f *featureState, v Value) {
+	c := f.c
+	l := c.layout
+	cell := l.Invalid()
+	var x float64
+	numeric := false
+	switch v.Kind {
+	case Null:
+		cell = l.Missing()
+		f.missing++
+	case Number:
+		x = v.Num
+		if !v.Parsed {
+			var err error
+			x, err = strconv.ParseFloat(unsafe.String(unsafe.SliceData(v.Text), len(v.Text)), 64)
+			if err != nil && !math.IsInf(x, 0) {
+				break // not a number at all
+			}
+		}
+		if c.cats != nil {
+			m.scr = AppendCategoryNumber(m.scr[:0], x)
+			cell = c.category(m.scr)
+		} else if !math.IsNaN(x) && !math.IsInf(x, 0) {
+			numeric = true
+			if c.breaks != nil {
+				cell = c.breaks.Cell(x)
+			} else {
+				cell = 0
+			}
+		}
+	case String, Bool:
+		if c.cats != nil {
+			cell = c.category(v.Text)
+		}
+	}
+	if cell == l.Invalid() {
+		f.invalid++
+	} else if cell != l.Missing() {
+		f.values++
+	}
+	if f.cw != nil {
+		var closed bool
+		if numeric {
+			closed = f.cw.Add(cell, x)
+		} else {
+			closed = f.cw.AddCell(cell)
+		}
+		if closed {
+			m.due = append(m.due, idx)
+		}
+		return
+	}
+	if numeric {
+		f.tw.Add(m.curPane, cell, x)
+	} else {
+		f.tw.AddCell(m.curPane, cell)
+	}
+}
+
+func (c *compiled) category(text []byte) int {
+	if i, ok := c.cats[string(text)]; ok {
+		return i
+	}
+	return c.otherCell()
+}
+
+// End finishes the event: features of the group the event did not carry
+// are missing; windows whose pane closed are evaluated and their results
+// and alerts appended to out.
+func (m *Monitor) End(out *Output) {
+	if !m.active {
+		return
+	}
+	gs := m.cur
+	for _, idx := range gs.features {
+		f := m.features[idx]
+		if f.stamp != m.curSeq {
+			f.stamp = m.curSeq
+			if m.curSeq > f.skip {
+				m.apply(idx, f, Value{Kind: Null})
+			}
+		}
+	}
+	m.active = false
+	if gs.clock != nil {
+		return // time windows evaluate when the watermark closes panes
+	}
+	if gs.seq%uint64(m.cfg.Hop) == 0 {
+		gs.paneTimes[gs.closed%uint64(len(gs.paneTimes))] = gs.curTimes
+		gs.closed++
+		gs.curTimes = timeRange{}
+	}
+	if len(m.due) == 0 {
+		return
+	}
+	info := m.countWindowInfo(gs)
+	for _, idx := range m.due {
+		f := m.features[idx]
+		m.evaluate(f, Snapshot{Counts: f.cw.Counts(), Moments: f.cw.Moments()}, info, float64(m.cfg.Hop), out)
+	}
+	m.due = m.due[:0]
+	m.updateDataset(gs.seq, info, out)
+}
+
+func (m *Monitor) countWindowInfo(gs *groupState) WindowInfo {
+	info := m.cfg.info()
+	info.LastSeq = gs.seq
+	panes := min(gs.closed, uint64(len(gs.paneTimes)))
+	var tr timeRange
+	for i := gs.closed - panes; i < gs.closed; i++ {
+		p := gs.paneTimes[i%uint64(len(gs.paneTimes))]
+		if p == (timeRange{}) {
+			continue
+		}
+		if tr == (timeRange{}) {
+			tr = p
+		}
+		tr.Min, tr.Max = min(tr.Min, p.Min), max(tr.Max, p.Max)
+	}
+	info.Start, info.End = time.UnixMilli(tr.Min).UTC(), time.UnixMilli(tr.Max).UTC()
+	return info
+}
+
+// closeDuePanes closes the panes the watermark has passed, evaluating
+// every feature of the group after each.
+func (m *Monitor) closeDuePanes(gs *groupState, out *Output) {
+	for {
+		pane, ok := gs.clock.Due()
+		if !ok {
+			return
+		}
+		gs.clock.Advance()
+		info := m.cfg.info()
+		info.LastSeq = gs.seq
+		info.Start = time.UnixMilli(gs.clock.PaneStart(pane - int64(gs.clock.Panes()) + 1)).UTC()
+		info.End = time.UnixMilli(gs.clock.PaneStart(pane+1) - 1).UTC()
+		evaluated := false
+		for _, idx := range gs.features {
+			f := m.features[idx]
+			if !f.tw.Close(pane) {
+				continue
+			}
+			evaluated = true
+			m.evaluate(f, Snapshot{Counts: f.tw.Counts(), Moments: f.tw.Moments()}, info, m.paneEvents(f), out)
+		}
+		if evaluated {
+			m.updateDataset(gs.seq, info, out)
+		}
+	}
+}
+
+// paneEvents estimates the events per pane of a time window for the
+// threshold: the window's events divided by its panes.
+func (m *Monitor) paneEvents(f *featureState) float64 {
+	return float64(f.tw.N()) / float64(m.cfg.Time/m.cfg.TimeHop)
+}
+
+func (m *Monitor) evaluate(f *featureState, s Snapshot, info WindowInfo, hopEvents float64, out *Output) {
+	var n int64
+	for _, c := range s.Counts {
+		n += int64(c)
+	}
+	if n < int64(f.policy.MinEvents) {
+		return
+	}
+	f.evals++
+	l := f.c.layout
+	info.N = n
+	info.Missing = int64(s.Counts[l.Missing()])
+	info.Invalid = int64(s.Counts[l.Invalid()])
+	info.FirstSeq = info.LastSeq - uint64(n) + 1
+	if info.LastSeq < uint64(n) {
+		info.FirstSeq = 1
+	}
+	alpha := m.Alpha(hopEvents)
+	results := f.c.evaluate(s, &f.policy, alpha, make([]Result, 0, len(f.c.tests)))
+	for i := range results {
+		r := &results[i]
+		r.Statistic = finiteOr(r.Statistic, 0)
+		r.Effect = finiteOr(r.Effect, 0)
+		r.PValue = finiteOr(r.PValue, 1)
+		ti := f.testIndex(r.Test)
+		a := &f.alarms[ti]
+		if !a.Step(r.Drifting, r.Severe, f.policy.Hysteresis, info.LastSeq) {
+			continue
+		}
+		status := Resolved
+		if a.Firing {
+			status = Firing
+		}
+		al := Alert{
+			Schema: AlertSchema, Status: status,
+			Model: m.ref.Model, Version: m.ref.Version, Feature: f.name, Test: r.Test,
+			Statistic: r.Statistic, PValue: r.PValue, Effect: r.Effect,
+			Threshold: r.Threshold, EffectThreshold: r.EffectThreshold, Severe: r.Severe && status == Firing,
+			Window: info, ReferenceID: m.ref.ID, Evaluation: f.evals,
+		}
+		al.ID = alertID(al.Model, al.Version, al.Feature, al.Test, al.Status, al.ReferenceID, info.LastSeq)
+		al.Summary = summary(&al)
+		out.Alerts = append(out.Alerts, al)
+	}
+	mom := s.Moments
+	out.Evaluations = append(out.Evaluations, Evaluation{
+		Model: m.ref.Model, Version: m.ref.Version, Feature: f.name, Kind: f.c.ref.Kind,
+		Number: f.evals, Window: info, Mean: mom.Mean, StdDev: mom.StdDev(), Results: results,
+	})
+}
+
+func (f *featureState) testIndex(t Test) int {
+	for i, x := range f.c.tests {
+		if x == t {
+			return i
+		}
+	}
+	return 0
+}
+
+// firingFeatures lists the features with at least one firing alert.
+func (m *Monitor) firingFeatures() []string {
+	var names []string
+	for _, f := range m.features {
+		for _, a := range f.alarms {
+			if a.Firing {
+				names = append(names, f.name)
+				break
+			}
+		}
+	}
+	return names
+}
+
+func (m *Monitor) updateDataset(seq uint64, info WindowInfo, out *Output) {
+	drifting := m.firingFeatures()
+	share := float64(len(drifting)) / float64(len(m.features))
+	m.datasetShare = share
+	want := share >= m.policy.DatasetDriftShare
+	if want == m.dataset.Firing {
+		return
+	}
+	m.dataset = AlarmState{Firing: want, Since: seq}
+	status := Resolved
+	if want {
+		status = Firing
+	}
+	info.N, info.Missing, info.Invalid = 0, 0, 0
+	al := Alert{
+		Schema: AlertSchema, Status: status,
+		Model: m.ref.Model, Version: m.ref.Version, Feature: DatasetFeature, Test: TestDataset,
+		Statistic: share, Effect: share, EffectThreshold: m.policy.DatasetDriftShare, PValue: 1,
+		Window: info, ReferenceID: m.ref.ID,
+		Dataset: &DatasetInfo{Share: share, Drifting: drifting, Features: len(m.features), Threshold: m.policy.DatasetDriftShare},
+	}
+	if want {
+		al.PValue = 0
+	}
+	al.ID = alertID(al.Model, al.Version, al.Feature, al.Test, al.Status, al.ReferenceID, seq)
+	al.Summary = summary(&al)
+	out.Alerts = append(out.Alerts, al)
+}
+
+// FeatureStats are a feature's lifetime counts and current state, for
+// metrics.
+type FeatureStats struct {
+	Name                     string
+	Values, Missing, Invalid uint64
+	Firing                   []Test
+}
+
+// ModelStats are a monitor's counts and state, for metrics.
+type ModelStats struct {
+	Events           [numGroups]uint64
+	Late             uint64
+	Unexpected       uint64
+	UnexpectedNames  []string
+	DuplicateValues  uint64
+	DatasetShare     float64
+	DatasetDrifting  bool
+	Features         []FeatureStats
+	WindowBytesTotal int
+}
+
+// Stats returns the monitor's counts and state.
+func (m *Monitor) Stats() ModelStats {
+	s := ModelStats{
+		Unexpected: m.unexpected, DuplicateValues: m.duplicates,
+		DatasetShare: m.datasetShare, DatasetDrifting: m.dataset.Firing,
+	}
+	for g, gs := range m.groups {
+		s.Events[g] = gs.seq
+		s.Late += gs.late
+	}
+	for name := range m.unexpectedNames {
+		s.UnexpectedNames = append(s.UnexpectedNames, name)
+	}
+	for _, f := range m.features {
+		fs := FeatureStats{Name: f.name, Values: f.values, Missing: f.missing, Invalid: f.invalid}
+		for i, a := range f.alarms {
+			if a.Firing {
+				fs.Firing = append(fs.Firing, f.c.tests[i])
+			}
+		}
+		s.Features = append(s.Features, fs)
+		if f.cw != nil {
+			s.WindowBytesTotal += f.cw.SizeBytes()
+		}
+	}
+	return s
+}

@@ -1,0 +1,284 @@
+package detector
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+)
+
+// Test names a statistical test run on a feature window.
+type Test string
+
+// Tests. Numeric features run ks, mean_shift, missing, invalid and
+// out_of_range; categorical features run chi2, missing and invalid. The
+// dataset-level alert uses the pseudo-test "dataset".
+const (
+	TestKS         Test = "ks"
+	TestMeanShift  Test = "mean_shift"
+	TestChi2       Test = "chi2"
+	TestMissing    Test = "missing"
+	TestInvalid    Test = "invalid"
+	TestOutOfRange Test = "out_of_range"
+	TestDataset    Test = "dataset"
+)
+
+// NumericTests and CategoricalTests list the tests of each feature kind in
+// the order results are reported.
+var (
+	NumericTests     = []Test{TestKS, TestMeanShift, TestMissing, TestInvalid, TestOutOfRange}
+	CategoricalTests = []Test{TestChi2, TestMissing, TestInvalid}
+)
+
+func knownTest(t Test) bool {
+	return slices.Contains(NumericTests, t) || slices.Contains(CategoricalTests, t)
+}
+
+// KS p-value methods (see KS2SampPValue).
+const (
+	KSMethodAuto  = "auto"
+	KSMethodExact = "exact"
+	KSMethodAsymp = "asymp"
+)
+
+// Policy decides when a test result counts as drift and when alerts fire.
+// A result is drifting when its p-value is below the calibrated threshold
+// AND its effect size passes the test's gate; an alert fires after
+// Hysteresis consecutive drifting evaluations and resolves after as many
+// clean ones.
+type Policy struct {
+	// ERT is the target expected number of events of one model between
+	// two false alarms (default 1e7). The per-test p-value threshold is
+	// hop/(ERT·tests): the union bound over the model's tests and over
+	// the ERT/hop evaluations in ERT events.
+	ERT float64 `json:"ert,omitempty"`
+	// Hysteresis is k: fire after k consecutive drifting evaluations,
+	// resolve after k clean ones (default 2).
+	Hysteresis int `json:"hysteresis,omitempty"`
+	// DatasetDriftShare: the model is drifting as a whole when at least
+	// this share of its features has a firing alert (default 0.2).
+	DatasetDriftShare float64 `json:"dataset_drift_share,omitempty"`
+	// KSMinEffect gates KS: D − ε, the distance net of the reference
+	// sketch's error bound (default 0.1).
+	KSMinEffect float64 `json:"ks_min_effect,omitempty"`
+	// MeanShiftMinEffect gates the mean-shift test: |Δμ|/σ_ref (default
+	// 0.1 reference standard deviations).
+	MeanShiftMinEffect float64 `json:"mean_shift_min_effect,omitempty"`
+	// JSMinEffect gates chi-square: the Jensen–Shannon distance, base 2,
+	// between window and reference proportions (default 0.1).
+	JSMinEffect float64 `json:"js_min_effect,omitempty"`
+	// QualityMinEffect gates the missing, invalid and out-of-range
+	// tests: the increase of the ratio over the reference (default 0.05).
+	QualityMinEffect float64 `json:"quality_min_effect,omitempty"`
+	// ImmediateFactor: a drifting result whose effect is at least this
+	// many times its gate and whose p-value is below the threshold by the
+	// same factor cubed fires at once, without waiting for hysteresis
+	// (default 5; 0 disables by setting a negative value). Blatant
+	// breakage — a unit error, a constant column — pages on its first
+	// evaluation.
+	ImmediateFactor float64 `json:"immediate_factor,omitempty"`
+	// MinEvents: windows with fewer events are not evaluated (default
+	// 100). Count windows evaluate from their first closed pane.
+	MinEvents int `json:"min_events,omitempty"`
+	// KSMethod is "auto" (scipy's rule: the exact two-sample p-value
+	// when the reference is kept whole and both sizes are ≤ 10000),
+	// "exact" or "asymp" (default auto).
+	KSMethod string `json:"ks_method,omitempty"`
+	// Disabled lists tests not to run.
+	Disabled []Test `json:"disabled_tests,omitempty"`
+}
+
+// DefaultPolicy returns the documented defaults.
+func DefaultPolicy() Policy {
+	return Policy{
+		ERT:                1e7,
+		Hysteresis:         2,
+		DatasetDriftShare:  0.2,
+		KSMinEffect:        0.1,
+		MeanShiftMinEffect: 0.1,
+		JSMinEffect:        0.1,
+		QualityMinEffect:   0.05,
+		ImmediateFactor:    5,
+		MinEvents:          100,
+		KSMethod:           KSMethodAuto,
+	}
+}
+
+// Validate checks the policy, naming the offending field.
+func (p Policy) Validate() error {
+	switch {
+	case !(p.ERT >= 1) || math.IsInf(p.ERT, 0):
+		return fmt.Errorf("ert must be a finite number ≥ 1, got %v", p.ERT)
+	case p.Hysteresis < 1 || p.Hysteresis > 1000:
+		return fmt.Errorf("hysteresis must be in 1..1000, got %d", p.Hysteresis)
+	case !(p.DatasetDriftShare > 0 && p.DatasetDriftShare <= 1):
+		return fmt.Errorf("dataset_drift_share must be in (0, 1], got %v", p.DatasetDriftShare)
+	case !(p.KSMinEffect >= 0 && p.KSMinEffect <= 1):
+		return fmt.Errorf("ks_min_effect must be in [0, 1], got %v", p.KSMinEffect)
+	case !(p.MeanShiftMinEffect >= 0) || math.IsInf(p.MeanShiftMinEffect, 0):
+		return fmt.Errorf("mean_shift_min_effect must be a finite number ≥ 0, got %v", p.MeanShiftMinEffect)
+	case !(p.JSMinEffect >= 0 && p.JSMinEffect <= 1):
+		return fmt.Errorf("js_min_effect must be in [0, 1], got %v", p.JSMinEffect)
+	case !(p.QualityMinEffect >= 0 && p.QualityMinEffect <= 1):
+		return fmt.Errorf("quality_min_effect must be in [0, 1], got %v", p.QualityMinEffect)
+	case math.IsNaN(p.ImmediateFactor) || math.IsInf(p.ImmediateFactor, 0):
+		return fmt.Errorf("immediate_factor must be finite, got %v", p.ImmediateFactor)
+	case p.MinEvents < 1:
+		return fmt.Errorf("min_events must be ≥ 1, got %d", p.MinEvents)
+	}
+	switch p.KSMethod {
+	case KSMethodAuto, KSMethodExact, KSMethodAsymp:
+	default:
+		return fmt.Errorf("ks_method must be auto, exact or asymp, got %q", p.KSMethod)
+	}
+	for _, t := range p.Disabled {
+		if !knownTest(t) {
+			return fmt.Errorf("disabled_tests: unknown test %q", t)
+		}
+	}
+	return nil
+}
+
+// Enabled reports whether test t runs.
+func (p Policy) Enabled(t Test) bool { return !slices.Contains(p.Disabled, t) }
+
+func (p Policy) gate(t Test) float64 {
+	switch t {
+	case TestKS:
+		return p.KSMinEffect
+	case TestMeanShift:
+		return p.MeanShiftMinEffect
+	case TestChi2:
+		return p.JSMinEffect
+	default:
+		return p.QualityMinEffect
+	}
+}
+
+// PolicyFile is the JSON policy file: defaults for every model, then
+// overrides per model (key "model" or "model/version") and per feature.
+// Fields left out keep the value of the level above.
+//
+//	{"defaults": {"ert": 1e8},
+//	 "models": {"churn": {"hysteresis": 3,
+//	                      "features": {"plan": {"js_min_effect": 0.2}}}}}
+type PolicyFile struct {
+	Defaults json.RawMessage        `json:"defaults,omitempty"`
+	Models   map[string]ModelPolicy `json:"models,omitempty"`
+}
+
+// ModelPolicy overrides the policy for one model and its features.
+type ModelPolicy struct {
+	Policy   json.RawMessage            `json:"policy,omitempty"`
+	Features map[string]json.RawMessage `json:"features,omitempty"`
+}
+
+// Policies resolves the effective policy of every model and feature.
+// The zero value uses DefaultPolicy everywhere.
+type Policies struct {
+	base   Policy
+	models map[string]modelPolicies
+}
+
+type modelPolicies struct {
+	policy   Policy
+	features map[string]Policy
+}
+
+// NewPolicies returns policies with base as the default for every model.
+func NewPolicies(base Policy) (*Policies, error) {
+	if err := base.Validate(); err != nil {
+		return nil, err
+	}
+	return &Policies{base: base, models: map[string]modelPolicies{}}, nil
+}
+
+// LoadPolicies reads a policy file on top of base.
+func LoadPolicies(path string, base Policy) (*Policies, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePolicies(data, base)
+}
+
+// ParsePolicies parses a policy file on top of base.
+func ParsePolicies(data []byte, base Policy) (*Policies, error) {
+	var f PolicyFile
+	if err := decodeStrict(data, &f); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	if len(f.Defaults) > 0 {
+		if err := overlay(&base, f.Defaults, "defaults"); err != nil {
+			return nil, err
+		}
+	}
+	ps, err := NewPolicies(base)
+	if err != nil {
+		return nil, fmt.Errorf("policy: defaults: %w", err)
+	}
+	for model, mp := range f.Models {
+		p := base
+		if len(mp.Policy) > 0 {
+			if err := overlay(&p, mp.Policy, "models."+model+".policy"); err != nil {
+				return nil, err
+			}
+		}
+		m := modelPolicies{policy: p, features: map[string]Policy{}}
+		for feature, raw := range mp.Features {
+			fp := p
+			if err := overlay(&fp, raw, "models."+model+".features."+feature); err != nil {
+				return nil, err
+			}
+			m.features[feature] = fp
+		}
+		ps.models[model] = m
+	}
+	return ps, nil
+}
+
+func overlay(p *Policy, raw json.RawMessage, path string) error {
+	if err := decodeStrict(raw, p); err != nil {
+		return fmt.Errorf("policy: %s: %w", path, err)
+	}
+	if err := p.Validate(); err != nil {
+		return fmt.Errorf("policy: %s: %w", path, err)
+	}
+	return nil
+}
+
+// Model returns the policy of a model version: the "model/version" entry,
+// else the "model" entry, else the defaults.
+func (ps *Policies) Model(model, version string) Policy {
+	if ps == nil {
+		return DefaultPolicy()
+	}
+	if m, ok := ps.lookup(model, version); ok {
+		return m.policy
+	}
+	return ps.base
+}
+
+// Feature returns the policy of one feature of a model version.
+func (ps *Policies) Feature(model, version, feature string) Policy {
+	if ps == nil {
+		return DefaultPolicy()
+	}
+	m, ok := ps.lookup(model, version)
+	if !ok {
+		return ps.base
+	}
+	if p, ok := m.features[feature]; ok {
+		return p
+	}
+	return m.policy
+}
+
+func (ps *Policies) lookup(model, version string) (modelPolicies, bool) {
+	if m, ok := ps.models[model+"/"+version]; ok {
+		return m, true
+	}
+	m, ok := ps.models[model]
+	return m, ok
+}
