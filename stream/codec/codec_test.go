@@ -1,0 +1,275 @@
+package codec
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/driftd/driftd/detector"
+)
+
+func mustDecoder(t testing.TB, f Format) *Decoder {
+	d, err := NewDecoder(f, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// fieldString renders a field for comparison: name=kind:text.
+func fieldString(f Field) string {
+	kinds := map[detector.ValueKind]string{detector.Null: "null", detector.Number: "num", detector.String: "str", detector.Bool: "bool", detector.Other: "other"}
+	return string(f.Name) + "=" + kinds[f.Value.Kind] + ":" + string(f.Value.Text)
+}
+
+func fieldsString(fs []Field) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, fieldString(f))
+	}
+	return out
+}
+
+func TestDecodeCanonical(t *testing.T) {
+	d := mustDecoder(t, Canonical)
+	// 1. The DESIGN §3 example: every field kind.
+	ev, err := d.Decode([]byte(`{"model": "churn", "model_version": "3", "timestamp": "2026-11-25T20:00:00Z",
+		"request_id": "r-17", "features": {"tenure_days": 400, "plan": "pro", "discount": null, "vip": true, "tags": ["a"]},
+		"prediction": 0.83, "label": 1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(ev.Model) != "churn" || string(ev.Version) != "3" || !ev.HasTime || ev.TimeMS != time.Date(2026, 11, 25, 20, 0, 0, 0, time.UTC).UnixMilli() {
+		t.Fatalf("header = %q %q %v %d", ev.Model, ev.Version, ev.HasTime, ev.TimeMS)
+	}
+	want := []string{"tenure_days=num:400", "plan=str:pro", "discount=null:", "vip=bool:true", "tags=other:"}
+	if got := fieldsString(ev.Features); !slices.Equal(got, want) {
+		t.Fatalf("features %v, want %v", got, want)
+	}
+	if got := fieldsString(ev.Prediction); !slices.Equal(got, []string{"prediction=num:0.83"}) {
+		t.Fatalf("prediction %v", got)
+	}
+	// 2. Object prediction, epoch-ms timestamp, numeric version, escapes,
+	// no features: a predictions-only event.
+	ev, err = d.Decode([]byte(`{"model":"m\u00e9","model_version":7,"timestamp":1764100800123,"prediction":{"p\"1":0.1,"label":"yes"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(ev.Model) != "mé" || string(ev.Version) != "7" || ev.TimeMS != 1764100800123 || ev.HasFeatures || !ev.HasPrediction {
+		t.Fatalf("event %+v", ev)
+	}
+	if got := fieldsString(ev.Prediction); !slices.Equal(got, []string{`prediction.p"1=num:0.1`, "prediction.label=str:yes"}) {
+		t.Fatalf("prediction %v", got)
+	}
+	// 3. A bad timestamp is reported, not fatal.
+	ev, err = d.Decode([]byte(`{"model":"m","timestamp":"yesterday","features":{}}`))
+	if err != nil || !ev.BadTime || ev.HasTime || !ev.HasFeatures {
+		t.Fatalf("bad timestamp: %v %+v", err, ev)
+	}
+}
+
+func TestDecodeFlat(t *testing.T) {
+	d := mustDecoder(t, Flat)
+	ev, err := d.Decode([]byte(`{"model":"m","request_id":"x","tenure_days":1.5e2,"plan":"pro","prediction":{"a":1},"label":0}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fieldsString(ev.Features); !slices.Equal(got, []string{"tenure_days=num:1.5e2", "plan=str:pro"}) {
+		t.Fatalf("features %v", got)
+	}
+	if got := fieldsString(ev.Prediction); !slices.Equal(got, []string{"prediction.a=num:1"}) {
+		t.Fatalf("prediction %v", got)
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	cases := []struct {
+		format Format
+		value  string
+		reason Reason
+	}{
+		{Canonical, ``, ReasonNotJSON},
+		{Canonical, `[1,2]`, ReasonNotJSON},
+		{Canonical, `{"model":"m","features":{}`, ReasonNotJSON},
+		{Canonical, `{"model":"m","features":{}} x`, ReasonNotJSON},
+		{Canonical, `{"model":"m","features":{"a":01}}`, ReasonNotJSON},
+		{Canonical, `{"model":"m","features":{"a":1.}}`, ReasonNotJSON},
+		{Canonical, `{"model":"m","features":{"a":"\x01"}}`, ReasonNotJSON},
+		{Canonical, `{"model":"m","features":{"a":"\q"}}`, ReasonNotJSON},
+		{Canonical, `{"model":"m","features":{"a":NaN}}`, ReasonNotJSON},
+		{Canonical, `{"model":"m","features":{"a":tru}}`, ReasonNotJSON},
+		{Canonical, `{"model":"m","features":{"a":1,}}`, ReasonNotJSON},
+		{Canonical, `{"model":"m","features":{"a" 1}}`, ReasonNotJSON},
+		{Canonical, `{"model":{"a":1},"features":{}}`, ReasonNoModel},
+		{Canonical, `{"model":"m","model_version":[1],"features":{}}`, ReasonNoModel},
+		{Canonical, `{"model":"m","features":[1],"x":}`, ReasonNotJSON},
+		{Canonical, `{"model":"m","x":` + deep(100) + `,"features":{}}`, ReasonNotJSON},
+		{Canonical, `{"features":{"a":1}}`, ReasonNoModel},
+		{Canonical, `{"model":"","features":{"a":1}}`, ReasonNoModel},
+		{Canonical, `{"model":"m"}`, ReasonNoData},
+		{Canonical, `{"model":"m","features":null}`, ReasonNoData},
+		{Canonical, `{"model":"m","features":[1]}`, ReasonFeaturesNotObject},
+		{Canonical, `{"model":"m","features":"a=1"}`, ReasonFeaturesNotObject},
+		{Canonical, `{"model":"m","features":{"a":"` + string(bytes.Repeat([]byte("x"), 5000)) + `"}}`, ReasonTooLarge},
+		{Flat, `{"model":"m","request_id":"r"}`, ReasonNoData},
+	}
+	for i, tc := range cases {
+		d := mustDecoder(t, tc.format)
+		_, err := d.Decode([]byte(tc.value))
+		var de *Error
+		if !errors.As(err, &de) || de.Reason != tc.reason {
+			t.Errorf("case %d (%.40s): error %v, want reason %s", i+1, tc.value, err, tc.reason)
+		}
+	}
+}
+
+func deep(n int) string {
+	return string(bytes.Repeat([]byte("["), n)) + string(bytes.Repeat([]byte("]"), n))
+}
+
+func TestRFC3339(t *testing.T) {
+	for _, s := range []string{
+		"2026-11-25T20:00:00Z", "2026-11-25T20:00:00.5Z", "2026-11-25T20:00:00.123456789Z",
+		"2026-11-25T20:00:00+05:30", "2026-11-25T20:00:00.001-08:00", "1969-12-31T23:59:59.999Z",
+		"2024-02-29T00:00:00Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
+	} {
+		want, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := parseRFC3339([]byte(s))
+		if !ok || got != want.UnixMilli() {
+			t.Errorf("%s: %d %v, want %d", s, got, ok, want.UnixMilli())
+		}
+	}
+	for _, s := range []string{"2026-02-30T00:00:00Z", "2026-13-01T00:00:00Z", "2026-11-25", "20261125T200000Z", "2026-11-25T20:00:00"} {
+		if _, ok := parseRFC3339([]byte(s)); ok {
+			t.Errorf("%s accepted", s)
+		}
+	}
+}
+
+// FuzzRFC3339 checks the fast path against time.Parse.
+func FuzzRFC3339(f *testing.F) {
+	f.Add("2026-11-25T20:00:00.123+01:00")
+	f.Add("2000-02-29T23:59:59Z")
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseRFC3339([]byte(s))
+		// The fast path also accepts a space or 't' for 'T' and 'z' for
+		// 'Z' (RFC 3339 §5.6 allows them); compare on the normal form.
+		norm := []byte(s)
+		if len(norm) > 10 && (norm[10] == ' ' || norm[10] == 't') {
+			norm[10] = 'T'
+		}
+		if n := len(norm); n > 10 && norm[n-1] == 'z' {
+			norm[n-1] = 'Z'
+		}
+		want, err := time.Parse(time.RFC3339Nano, string(norm))
+		if ok != (err == nil) {
+			// time.Parse accepts a few forms the fast path declines
+			// and then hands to time.Parse, so ok must agree.
+			t.Fatalf("%q: ok=%v, time.Parse err=%v", s, ok, err)
+		}
+		if ok && got != want.UnixMilli() {
+			t.Fatalf("%q: %d, time.Parse %d", s, got, want.UnixMilli())
+		}
+	})
+}
+
+// FuzzDecode is a differential fuzz against encoding/json: the decoder
+// must never panic; it must reject exactly the values encoding/json finds
+// invalid (as not_json); and on valid events it must report the same model
+// and the same feature names and values.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{
+		`{"model":"churn","model_version":"3","timestamp":"2026-11-25T20:00:00Z","features":{"a":1,"b":"x","c":null,"d":[1,{"e":2}]},"prediction":{"p":0.5}}`,
+		`{"model":"m","features":{"\u00e9\ud83d\ude00":"\n"}}`,
+		`{"model":"m","prediction":true}`,
+		`{"model":"m","features":{"a":-0.0e+5}}`,
+	} {
+		f.Add([]byte(s), false)
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, flat bool) {
+		format := Canonical
+		if flat {
+			format = Flat
+		}
+		d, _ := NewDecoder(format, 1<<16)
+		ev, err := d.Decode(data)
+		if !json.Valid(data) {
+			var de *Error
+			if err == nil || !errors.As(err, &de) || (de.Reason != ReasonNotJSON && de.Reason != ReasonTooLarge) {
+				t.Fatalf("invalid JSON %q: got %v", data, err)
+			}
+			return
+		}
+		if err != nil {
+			return // valid JSON but not an event; the reason is checked in the table test
+		}
+		var generic map[string]any
+		if json.Unmarshal(data, &generic) != nil {
+			t.Fatalf("valid JSON does not unmarshal: %q", data)
+		}
+		// encoding/json keeps the last duplicate key; compare only
+		// values whose key appears once.
+		if fmt.Sprint(generic["model"]) != string(ev.Model) && !dupKey(data, "model") && utf8.Valid(ev.Model) {
+			if _, isNum := generic["model"].(float64); !isNum {
+				t.Fatalf("model %q, encoding/json %v", ev.Model, generic["model"])
+			}
+		}
+		obj := generic
+		if format == Canonical {
+			obj, _ = generic["features"].(map[string]any)
+		}
+		for _, fl := range ev.Features {
+			if !utf8.Valid(fl.Name) || dupKey(data, string(fl.Name)) {
+				continue // encoding/json replaces invalid UTF-8 with U+FFFD and keeps the last duplicate; driftd keeps the bytes and the first
+			}
+			v, ok := obj[string(fl.Name)]
+			if !ok {
+				t.Fatalf("feature %q not in %v", fl.Name, obj)
+			}
+			checkValue(t, fl, v)
+		}
+	})
+}
+
+func dupKey(data []byte, key string) bool {
+	return bytes.Count(data, []byte(`"`+key+`"`)) > 1
+}
+
+func checkValue(t *testing.T, fl Field, v any) {
+	switch x := v.(type) {
+	case nil:
+		if fl.Value.Kind != detector.Null {
+			t.Fatalf("%q: kind %d, want null", fl.Name, fl.Value.Kind)
+		}
+	case string:
+		if fl.Value.Kind != detector.String || string(fl.Value.Text) != x {
+			if !bytes.ContainsRune(fl.Value.Text, 0xFFFD) {
+				t.Fatalf("%q: %q, want string %q", fl.Name, fl.Value.Text, x)
+			}
+		}
+	case float64:
+		got, err := strconv.ParseFloat(string(fl.Value.Text), 64)
+		if fl.Value.Kind != detector.Number || (err != nil && !math.IsInf(got, 0)) || (got != x && !math.IsInf(got, 0)) {
+			t.Fatalf("%q: %q, want number %v", fl.Name, fl.Value.Text, x)
+		}
+	case bool:
+		if fl.Value.Kind != detector.Bool || string(fl.Value.Text) != strconv.FormatBool(x) {
+			t.Fatalf("%q: %q, want %v", fl.Name, fl.Value.Text, x)
+		}
+	default:
+		if fl.Value.Kind != detector.Other {
+			t.Fatalf("%q: kind %d, want other", fl.Name, fl.Value.Kind)
+		}
+	}
+}
