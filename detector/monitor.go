@@ -609,3 +609,40 @@ func (m *Monitor) Stats() ModelStats {
 	}
 	return s
 }
+
+// Retire resolves every firing alert of the monitor, which is being
+// replaced (its reference changed or was removed). The resolved alerts
+// say why in their summary.
+func (m *Monitor) Retire(out *Output) {
+	for _, f := range m.features {
+		for i := range f.alarms {
+			a := &f.alarms[i]
+			if !a.Firing {
+				continue
+			}
+			gs := m.groups[f.group]
+			*a = AlarmState{Since: gs.seq}
+			al := Alert{
+				Schema: AlertSchema, Status: Resolved,
+				Model: m.ref.Model, Version: m.ref.Version, Feature: f.name, Test: f.c.tests[i],
+				PValue: 1, Window: WindowInfo{Kind: m.cfg.info().Kind, LastSeq: gs.seq},
+				ReferenceID: m.ref.ID, Evaluation: f.evals,
+			}
+			al.ID = alertID(al.Model, al.Version, al.Feature, al.Test, al.Status, al.ReferenceID, gs.seq)
+			al.Summary = fmt.Sprintf("%s/%s %s %s: resolved because reference %s was replaced or removed", al.Model, al.Version, al.Feature, al.Test, m.ref.ID)
+			out.Alerts = append(out.Alerts, al)
+		}
+	}
+	if m.dataset.Firing {
+		seq := m.groups[GroupFeatures].seq
+		m.dataset = AlarmState{Since: seq}
+		al := Alert{
+			Schema: AlertSchema, Status: Resolved, Model: m.ref.Model, Version: m.ref.Version,
+			Feature: DatasetFeature, Test: TestDataset, PValue: 1, ReferenceID: m.ref.ID,
+			Window: WindowInfo{Kind: m.cfg.info().Kind, LastSeq: seq},
+		}
+		al.ID = alertID(al.Model, al.Version, al.Feature, al.Test, al.Status, al.ReferenceID, seq)
+		al.Summary = fmt.Sprintf("%s/%s: dataset drift resolved because reference %s was replaced or removed", al.Model, al.Version, m.ref.ID)
+		out.Alerts = append(out.Alerts, al)
+	}
+}

@@ -103,12 +103,25 @@ var Formats = []Format{Canonical, Flat}
 type Decoder struct {
 	format   Format
 	maxBytes int
+	// rows: training rows need no model (see NewRowDecoder).
+	rows bool
 	s        scanner
 	ev       Event
 	// pending is a semantic failure found mid-value; it is reported
 	// only if the rest of the value is valid JSON, so not_json always
 	// wins (a truncated record is "not JSON", whatever it started as).
 	pending *Error
+}
+
+// NewRowDecoder returns a decoder for training rows and events of a
+// reference build: like NewDecoder, but a model is not required.
+func NewRowDecoder(format Format, maxBytes int) (*Decoder, error) {
+	d, err := NewDecoder(format, maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	d.rows = true
+	return d, nil
 }
 
 // DefaultMaxBytes is the default largest record value accepted.
@@ -144,7 +157,7 @@ func (d *Decoder) Decode(value []byte) (*Event, error) {
 	if d.pending != nil {
 		return nil, d.pending
 	}
-	if len(ev.Model) == 0 {
+	if len(ev.Model) == 0 && !d.rows {
 		return nil, fail(ReasonNoModel, "")
 	}
 	if !ev.HasFeatures && !ev.HasPrediction {

@@ -1,0 +1,147 @@
+// Command driftd is a streaming drift detector for machine-learning models
+// in production: it reads inference events from Kafka, keeps sliding
+// windows per model and feature, compares them with reference sketches of
+// the training data, publishes drift alerts to Kafka and exposes window
+// metrics to Prometheus.
+//
+// Usage:
+//
+//	driftd run                 the daemon (configured by DRIFTD_* variables)
+//	driftd demo                everything on an embedded broker, with injected drift
+//	driftd reference build     build a reference from a training set (CSV or JSON lines)
+//	driftd reference show      print a reference's summary
+//	driftd reference publish   publish a reference to the reference topic
+//	driftd replay              run the detector over a file of events, offline
+//	driftd bench               load generation and throughput measurement
+//	driftd version
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+)
+
+// usageError is a bad command line or configuration: exit code 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+const usage = `driftd — streaming drift detection for ML models on Kafka
+
+Commands:
+  run                  run the daemon (configuration: DRIFTD_* environment variables, see README)
+  demo                 run a self-contained demo on an embedded Kafka broker
+  reference build      build a reference sketch from a training set
+  reference show       summarise a reference file
+  reference publish    publish a reference to the compacted reference topic
+  replay               run the detector over a file of events and print evaluations and alerts
+  bench                generate load and measure throughput
+  version              print the version
+
+Run "driftd <command> -h" for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run dispatches a command and maps its error to an exit code: 0 success,
+// 1 failure, 2 bad usage or configuration.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, stop := signalContext()
+	defer stop()
+	err := dispatch(ctx, args, stdin, stdout, stderr)
+	var ue *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, "driftd:", err)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "driftd:", err)
+		return 1
+	}
+}
+
+// signalContext is cancelled by the first SIGINT or SIGTERM; a second one
+// exits at once.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ch:
+			cancel()
+		case <-done:
+			return
+		}
+		select {
+		case <-ch:
+			fmt.Fprintln(os.Stderr, "driftd: second signal, exiting now")
+			os.Exit(130)
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel()
+	}
+}
+
+func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return usagef("no command given")
+	}
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "run":
+		return cmdRun(ctx, rest, stdout, stderr)
+	case "demo":
+		return cmdDemo(ctx, rest, stdout, stderr)
+	case "reference":
+		return cmdReference(ctx, rest, stdin, stdout, stderr)
+	case "replay":
+		return cmdReplay(ctx, rest, stdin, stdout, stderr)
+	case "bench":
+		return cmdBench(ctx, rest, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "driftd", version())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return usagef("unknown command %q", cmd)
+	}
+}
+
+// version is the module version and VCS revision the binary was built
+// from, when the build recorded them.
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(unknown)"
+	}
+	v := info.Main.Version
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " " + s.Value[:12]
+		}
+	}
+	return v
+}

@@ -1,0 +1,392 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/driftd/driftd/detector"
+	"github.com/driftd/driftd/stream/codec"
+)
+
+func cmdReference(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usagef("reference: want a subcommand: build, show or publish")
+	}
+	switch args[0] {
+	case "build":
+		return cmdReferenceBuild(ctx, args[1:], stdin, stdout, stderr)
+	case "show":
+		return cmdReferenceShow(args[1:], stdout, stderr)
+	case "publish":
+		return cmdReferencePublish(ctx, args[1:], stdout, stderr)
+	default:
+		return usagef("reference: unknown subcommand %q (want build, show or publish)", args[0])
+	}
+}
+
+// newFlagSet returns a flag set that reports errors instead of exiting.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usagef("%s: %v", fs.Name(), err)
+	}
+	if fs.NArg() > 0 {
+		return usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("reference build", stderr)
+	input := fs.String("input", "", "training set: `FILE`.csv (with a header row) or .jsonl (events or flat rows); - reads JSON lines from stdin")
+	format := fs.String("format", "auto", "input format: auto (by extension), csv, jsonl")
+	model := fs.String("model", "", "model name (required)")
+	ver := fs.String("version", "", "model version")
+	categorical := fs.String("categorical", "", "comma-separated features to treat as categorical")
+	numeric := fs.String("numeric", "", "comma-separated features to treat as numeric")
+	breakpoints := fs.Int("breakpoints", 1000, "quantile breakpoints per numeric feature (r)")
+	topK := fs.Int("top-k", 64, "categories kept per categorical feature")
+	out := fs.String("out", "", "output `FILE` (default: stdout)")
+	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *input == "" || *model == "" {
+		return usagef("reference build: --input and --model are required")
+	}
+	b, err := detector.NewBuilder(*model, *ver, detector.BuildOptions{
+		Breakpoints: *breakpoints, TopK: *topK,
+		Categorical: splitList(*categorical), Numeric: splitList(*numeric),
+	})
+	if err != nil {
+		return usagef("reference build: %v", err)
+	}
+	src, err := openInput(*input, stdin)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	kind := *format
+	if kind == "auto" {
+		kind = "jsonl"
+		if strings.EqualFold(filepath.Ext(*input), ".csv") {
+			kind = "csv"
+		}
+	}
+	prog := newProgress(stderr, src.size, *quiet)
+	var stats rowStats
+	switch kind {
+	case "csv":
+		err = readCSV(ctx, src, b, prog, stderr, &stats)
+	case "jsonl", "json":
+		err = readJSONL(ctx, src, b, prog, stderr, &stats)
+	default:
+		return usagef("reference build: --format must be auto, csv or jsonl, got %q", kind)
+	}
+	if err != nil {
+		return err
+	}
+	prog.done(stats.rows)
+	if stats.bad > 0 {
+		fmt.Fprintf(stderr, "reference build: %d of %d lines were malformed and not used (listed above)\n", stats.bad, stats.rows+stats.bad)
+	}
+	if stats.rows == 0 {
+		return fmt.Errorf("reference build: no usable rows in %s", *input)
+	}
+	ref, err := b.Reference()
+	if err != nil {
+		return fmt.Errorf("reference build: %w", err)
+	}
+	ref.Created = time.Now().UTC().Truncate(time.Second)
+	ref.Source = filepath.Base(*input)
+	data, err := ref.Encode()
+	if err != nil {
+		return err
+	}
+	data = append(data, '\n')
+	if *out == "" {
+		_, err = stdout.Write(data)
+		return err
+	}
+	if err := os.WriteFile(*out, data, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "reference build: wrote %s (%s/%s, %d rows, %d features, id %s)\n", *out, ref.Model, ref.Version, ref.Rows, len(ref.Features), ref.ID)
+	return nil
+}
+
+type rowStats struct{ rows, bad int64 }
+
+// input is an opened input file with its size (0 when unknown).
+type input struct {
+	io.Reader
+	close func() error
+	size  int64
+	count *countingReader
+}
+
+func (i *input) Close() error { return i.close() }
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func openInput(path string, stdin io.Reader) (*input, error) {
+	if path == "-" {
+		cr := &countingReader{r: stdin}
+		return &input{Reader: cr, close: func() error { return nil }, count: cr}, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	var size int64
+	if st, err := f.Stat(); err == nil {
+		size = st.Size()
+	}
+	cr := &countingReader{r: f}
+	return &input{Reader: cr, close: f.Close, size: size, count: cr}, nil
+}
+
+// progress prints a progress line on stderr at most once a second.
+type progress struct {
+	w     io.Writer
+	size  int64
+	quiet bool
+	start time.Time
+	last  time.Time
+}
+
+func newProgress(w io.Writer, size int64, quiet bool) *progress {
+	now := time.Now()
+	return &progress{w: w, size: size, quiet: quiet, start: now, last: now}
+}
+
+func (p *progress) tick(rows int64, read int64) {
+	if p.quiet || rows%4096 != 0 {
+		return
+	}
+	now := time.Now()
+	if now.Sub(p.last) < time.Second {
+		return
+	}
+	p.last = now
+	if p.size > 0 {
+		fmt.Fprintf(p.w, "  %d rows, %.1f MB of %.1f MB (%.0f%%)\n", rows, float64(read)/1e6, float64(p.size)/1e6, 100*float64(read)/float64(p.size))
+	} else {
+		fmt.Fprintf(p.w, "  %d rows, %.1f MB\n", rows, float64(read)/1e6)
+	}
+}
+
+func (p *progress) done(rows int64) {
+	if p.quiet || time.Since(p.start) < time.Second {
+		return
+	}
+	fmt.Fprintf(p.w, "  %d rows in %s\n", rows, time.Since(p.start).Round(time.Millisecond))
+}
+
+// maxReported bounds the malformed lines printed; all are counted.
+const maxReported = 100
+
+func reportBad(stderr io.Writer, stats *rowStats, line int64, err error) {
+	stats.bad++
+	if stats.bad <= maxReported {
+		fmt.Fprintf(stderr, "line %d: %v\n", line, err)
+	} else if stats.bad == maxReported+1 {
+		fmt.Fprintf(stderr, "(further malformed lines are counted, not listed)\n")
+	}
+}
+
+func readCSV(ctx context.Context, src *input, b *detector.Builder, prog *progress, stderr io.Writer, stats *rowStats) error {
+	r := csv.NewReader(bufio.NewReaderSize(src, 1<<20))
+	r.ReuseRecord = true
+	r.FieldsPerRecord = -1
+	header, err := r.Read()
+	if err != nil {
+		return fmt.Errorf("reference build: reading the CSV header: %w", err)
+	}
+	names := make([]string, len(header))
+	for i, h := range header {
+		names[i] = strings.TrimSpace(h)
+		if names[i] == "" {
+			return fmt.Errorf("reference build: CSV header column %d is empty", i+1)
+		}
+	}
+	for {
+		if stats.rows%4096 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		rec, err := r.Read()
+		if err == io.EOF {
+			return nil
+		}
+		line, _ := r.FieldPos(0)
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				reportBad(stderr, stats, int64(pe.Line), pe.Err)
+				continue
+			}
+			return err
+		}
+		if len(rec) != len(names) {
+			reportBad(stderr, stats, int64(line), fmt.Errorf("%d fields, header has %d", len(rec), len(names)))
+			continue
+		}
+		b.BeginRow()
+		for i, cell := range rec {
+			if err := b.Add(names[i], csvValue(cell)); err != nil {
+				return fmt.Errorf("reference build: line %d: %w", line, err)
+			}
+		}
+		b.EndRow()
+		stats.rows++
+		prog.tick(stats.rows, src.count.n)
+	}
+}
+
+// csvValue types a CSV cell: empty is missing, a number is numeric,
+// anything else is a string.
+func csvValue(cell string) detector.Value {
+	cell = strings.TrimSpace(cell)
+	if cell == "" {
+		return detector.Value{Kind: detector.Null}
+	}
+	if x, err := strconv.ParseFloat(cell, 64); err == nil {
+		return detector.Value{Kind: detector.Number, Num: x, Parsed: true}
+	}
+	return detector.Value{Kind: detector.String, Text: []byte(cell)}
+}
+
+func readJSONL(ctx context.Context, src *input, b *detector.Builder, prog *progress, stderr io.Writer, stats *rowStats) error {
+	canonical, _ := codec.NewRowDecoder(codec.Canonical, 64<<20)
+	flat, _ := codec.NewRowDecoder(codec.Flat, 64<<20)
+	sc := bufio.NewScanner(src)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	var line int64
+	for sc.Scan() {
+		line++
+		if line%4096 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		text := sc.Bytes()
+		if len(strings.TrimSpace(string(text))) == 0 {
+			continue
+		}
+		// An event with a "features" object is canonical; anything else
+		// is a flat row.
+		ev, err := canonical.Decode(text)
+		if err != nil || !ev.HasFeatures {
+			if ev2, err2 := flat.Decode(text); err2 == nil {
+				ev, err = ev2, nil
+			} else if err == nil {
+				err = err2
+			}
+		}
+		if err != nil {
+			reportBad(stderr, stats, line, err)
+			continue
+		}
+		b.BeginRow()
+		for _, f := range ev.Features {
+			if err := b.Add(string(f.Name), f.Value); err != nil {
+				return fmt.Errorf("reference build: line %d: %w", line, err)
+			}
+		}
+		for _, f := range ev.Prediction {
+			if err := b.Add(string(f.Name), f.Value); err != nil {
+				return fmt.Errorf("reference build: line %d: %w", line, err)
+			}
+		}
+		b.EndRow()
+		stats.rows++
+		prog.tick(stats.rows, src.count.n)
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("reference build: line %d: %w", line+1, err)
+	}
+	return nil
+}
+
+func loadReferenceFile(path string) (*detector.Reference, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	ref, err := detector.ReadReference(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return ref, nil
+}
+
+func cmdReferenceShow(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("reference show", stderr)
+	path := fs.String("reference", "", "reference `FILE`")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *path == "" {
+		return usagef("reference show: --reference is required")
+	}
+	ref, err := loadReferenceFile(*path)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "model %s version %q  id %s  rows %d  created %s  source %s\n",
+		ref.Model, ref.Version, ref.ID, ref.Rows, ref.Created.Format(time.RFC3339), ref.Source)
+	fmt.Fprintf(stdout, "%-28s %-11s %10s %8s %8s  %s\n", "feature", "kind", "count", "missing", "invalid", "summary")
+	for _, f := range ref.Features {
+		var sum string
+		if f.Kind == detector.Numeric {
+			sum = fmt.Sprintf("mean %.4g sd %.4g range [%.4g, %.4g]  %d breakpoints, cdf error %.2g", f.Mean, f.StdDev(), f.Min, f.Max, len(f.Breakpoints), f.CDFError)
+		} else {
+			top := make([]string, 0, 3)
+			for i, c := range f.Categories {
+				if i == 3 {
+					break
+				}
+				top = append(top, fmt.Sprintf("%s %.1f%%", c.Value, 100*float64(c.Count)/float64(max(f.Count, 1))))
+			}
+			sum = fmt.Sprintf("%d distinct; top: %s", f.Distinct, strings.Join(top, ", "))
+		}
+		fmt.Fprintf(stdout, "%-28s %-11s %10d %8d %8d  %s\n", f.Name, f.Kind, f.Count, f.Missing, f.Invalid, sum)
+	}
+	return nil
+}

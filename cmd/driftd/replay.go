@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/driftd/driftd/detector"
+	"github.com/driftd/driftd/stream"
+	"github.com/driftd/driftd/stream/codec"
+)
+
+// evaluationLine is one line of `driftd replay` output per test result.
+type evaluationLine struct {
+	Type            string  `json:"type"` // "evaluation"
+	Model           string  `json:"model"`
+	Version         string  `json:"version"`
+	Feature         string  `json:"feature"`
+	Test            string  `json:"test"`
+	Statistic       float64 `json:"statistic"`
+	PValue          float64 `json:"p_value"`
+	Effect          float64 `json:"effect"`
+	Threshold       float64 `json:"threshold"`
+	EffectThreshold float64 `json:"effect_threshold"`
+	N               int64   `json:"n"`
+	Drifting        bool    `json:"drifting"`
+	Evaluation      uint64  `json:"evaluation"`
+	Seq             uint64  `json:"seq"`
+	Method          string  `json:"method,omitempty"`
+	PSI             float64 `json:"psi,omitempty"`
+}
+
+type alertLine struct {
+	Type string `json:"type"` // "alert"
+	*detector.Alert
+}
+
+// windowFlags are the window and policy flags shared by replay and bench.
+type windowFlags struct {
+	size, hop          *int
+	wtime, htime, late *time.Duration
+	ert                *float64
+	hysteresis         *int
+	policy             *string
+}
+
+func addWindowFlags(fs interface {
+	Int(string, int, string) *int
+	Duration(string, time.Duration, string) *time.Duration
+	Float64(string, float64, string) *float64
+	String(string, string, string) *string
+}) *windowFlags {
+	def := detector.DefaultPolicy()
+	return &windowFlags{
+		size:       fs.Int("window-size", 1000, "count window size N in events"),
+		hop:        fs.Int("hop", 0, "count window hop H in events (default N/8)"),
+		wtime:      fs.Duration("window-time", 0, "event-time window size T (enables time windows)"),
+		htime:      fs.Duration("hop-time", 0, "event-time window hop S (default T/8)"),
+		late:       fs.Duration("lateness", 0, "allowed lateness of event times"),
+		ert:        fs.Float64("ert", def.ERT, "target expected events per model between false alarms"),
+		hysteresis: fs.Int("hysteresis", def.Hysteresis, "consecutive drifting evaluations to fire (and clean ones to resolve)"),
+		policy:     fs.String("policy", "", "policy `FILE` (JSON) with per-model and per-feature overrides"),
+	}
+}
+
+func (w *windowFlags) resolve() (detector.WindowConfig, *detector.Policies, error) {
+	cfg := detector.WindowConfig{Size: *w.size, Hop: *w.hop, Time: *w.wtime, TimeHop: *w.htime, Lateness: *w.late}
+	if cfg.Time > 0 {
+		if cfg.TimeHop == 0 {
+			cfg.TimeHop = cfg.Time / 8
+		}
+	} else if cfg.Hop == 0 {
+		cfg.Hop = max(1, cfg.Size/8)
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, nil, usagef("%v", err)
+	}
+	base := detector.DefaultPolicy()
+	base.ERT = *w.ert
+	base.Hysteresis = *w.hysteresis
+	var ps *detector.Policies
+	var err error
+	if *w.policy != "" {
+		ps, err = detector.LoadPolicies(*w.policy, base)
+	} else {
+		ps, err = detector.NewPolicies(base)
+	}
+	if err != nil {
+		return cfg, nil, usagef("%v", err)
+	}
+	return cfg, ps, nil
+}
+
+func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("replay", stderr)
+	refs := fs.String("reference", "", "reference `FILES`, comma-separated (one per model version)")
+	in := fs.String("input", "", "events `FILE` (JSON lines); - for stdin")
+	format := fs.String("format", string(codec.Canonical), "event format: canonical or flat")
+	quietEvals := fs.Bool("alerts-only", false, "print alerts only, not every evaluation")
+	wf := addWindowFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *refs == "" || *in == "" {
+		return usagef("replay: --reference and --input are required")
+	}
+	wcfg, policies, err := wf.resolve()
+	if err != nil {
+		return err
+	}
+	registry := stream.NewRegistry()
+	for _, path := range splitList(*refs) {
+		ref, err := loadReferenceFile(path)
+		if err != nil {
+			return usagef("replay: %v", err)
+		}
+		registry.Set(ref)
+	}
+	proc, err := stream.NewProcessor(stream.ProcessorConfig{Format: codec.Format(*format), Policies: policies, Window: wcfg}, registry)
+	if err != nil {
+		return usagef("replay: %v", err)
+	}
+	src, err := openInput(*in, stdin)
+	if err != nil {
+		return usagef("replay: %v", err)
+	}
+	defer src.Close()
+
+	w := bufio.NewWriterSize(stdout, 1<<16)
+	defer w.Flush()
+	enc := json.NewEncoder(w)
+	task := proc.Task(stream.TaskID{Topic: *in})
+	sc := bufio.NewScanner(src)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	var line int64
+	var stats rowStats
+	var firing, resolved, evaluations int
+	for sc.Scan() {
+		line++
+		if line%4096 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		text := sc.Bytes()
+		if strings.TrimSpace(string(text)) == "" {
+			continue
+		}
+		// Events without a timestamp are placed by their line number
+		// (milliseconds), so count windows work on any file.
+		if derr := proc.Process(task, text, line, line); derr != nil {
+			reportBad(stderr, &stats, line, derr)
+			continue
+		}
+		stats.rows++
+		for i := range proc.Out.Evaluations {
+			e := &proc.Out.Evaluations[i]
+			evaluations++
+			if *quietEvals {
+				continue
+			}
+			for _, r := range e.Results {
+				if err := enc.Encode(evaluationLine{
+					Type: "evaluation", Model: e.Model, Version: e.Version, Feature: e.Feature, Test: string(r.Test),
+					Statistic: r.Statistic, PValue: r.PValue, Effect: r.Effect, Threshold: r.Threshold,
+					EffectThreshold: r.EffectThreshold, N: r.N, Drifting: r.Drifting, Evaluation: e.Number,
+					Seq: e.Window.LastSeq, Method: r.Method, PSI: r.PSI,
+				}); err != nil {
+					return err
+				}
+			}
+		}
+		for i := range proc.Out.Alerts {
+			a := &proc.Out.Alerts[i]
+			if a.Status == detector.Firing {
+				firing++
+			} else {
+				resolved++
+			}
+			if err := enc.Encode(alertLine{Type: "alert", Alert: a}); err != nil {
+				return err
+			}
+		}
+		proc.Out.Reset()
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("replay: line %d: %w", line+1, err)
+	}
+	c := proc.Counters
+	fmt.Fprintf(stderr, "replay: %d lines, %d events processed, %d malformed, %d without a reference, %d evaluations, %d alerts firing, %d resolved\n",
+		line, c.Processed, stats.bad, c.NoReference, evaluations, firing, resolved)
+	for key, n := range proc.UnknownModels() {
+		fmt.Fprintf(stderr, "replay: %d events for %s, which has no reference\n", n, key)
+	}
+	return nil
+}

@@ -1,0 +1,20 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return errors.New("not yet")
+}
+func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return errors.New("not yet")
+}
+func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return errors.New("not yet")
+}
+func cmdReferencePublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return errors.New("not yet")
+}

@@ -1,0 +1,290 @@
+package stream
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/driftd/driftd/detector"
+	"github.com/driftd/driftd/stream/codec"
+)
+
+// Registry holds the current reference of every model version. It is
+// written by whoever loads references (a file at start, the reference
+// topic at any time) and read by processors, which pick up changes at
+// their next batch. Safe for concurrent use.
+type Registry struct {
+	mu   sync.Mutex
+	refs map[string]*detector.Reference
+	gen  uint64
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{refs: map[string]*detector.Reference{}} }
+
+// Set installs ref as the reference of its model/version and reports
+// whether it changed anything (a reference with the same ID is a no-op,
+// so re-reading a compacted topic does not reset windows).
+func (r *Registry) Set(ref *detector.Reference) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old := r.refs[ref.Key()]; old != nil && old.ID == ref.ID {
+		return false
+	}
+	r.refs[ref.Key()] = ref
+	r.gen++
+	return true
+}
+
+// Delete removes the reference of key ("model/version").
+func (r *Registry) Delete(key string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.refs[key]; !ok {
+		return false
+	}
+	delete(r.refs, key)
+	r.gen++
+	return true
+}
+
+// Len is the number of references.
+func (r *Registry) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.refs)
+}
+
+// Snapshot returns a copy of the references and the registry generation.
+func (r *Registry) Snapshot() (map[string]*detector.Reference, uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := make(map[string]*detector.Reference, len(r.refs))
+	for k, v := range r.refs {
+		m[k] = v
+	}
+	return m, r.gen
+}
+
+// Generation changes whenever the set of references changes.
+func (r *Registry) Generation() uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.gen
+}
+
+// Keys lists the model/version keys, sorted.
+func (r *Registry) Keys() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keys := make([]string, 0, len(r.refs))
+	for k := range r.refs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// TaskID is one input partition: the unit of state, as in Kafka Streams.
+// Windows are kept per partition, so partitions can move between replicas
+// with their state; producers should key records by model so that one
+// model's events share a partition.
+type TaskID struct {
+	Topic     string
+	Partition int32
+}
+
+func (t TaskID) String() string { return fmt.Sprintf("%s/%d", t.Topic, t.Partition) }
+
+// Task is the state of one input partition: a monitor per model version
+// seen in it and the next offset to process.
+type Task struct {
+	ID       TaskID
+	monitors map[string]*detector.Monitor
+	// Next is the offset after the last record processed.
+	Next int64
+}
+
+// Monitors returns the task's monitors by model/version key.
+func (t *Task) Monitors() map[string]*detector.Monitor { return t.monitors }
+
+// Counters count what a processor did. Every consumed record is exactly
+// one of Processed or Rejected, so Processed + Rejected = Consumed.
+type Counters struct {
+	Consumed  uint64
+	Processed uint64
+	Rejected  map[codec.Reason]uint64
+	// NoReference counts processed events of models without a reference:
+	// counted, and no state is created for them.
+	NoReference uint64
+	// BadTimestamp counts events whose timestamp could not be parsed; the
+	// record timestamp was used.
+	BadTimestamp uint64
+	// Skipped counts events applied to no window: already applied before
+	// the checkpoint a task was restored from, or late for an event-time
+	// window (see detector.ModelStats.Late).
+	Skipped uint64
+	// MonitorErrors counts references a monitor could not be built for.
+	MonitorErrors uint64
+}
+
+// Processor decodes record values and runs them through the monitors of
+// their task. It is the heart of `driftd run` and `driftd replay`, free of
+// Kafka so both share it. Not safe for concurrent use.
+type Processor struct {
+	dec      *codec.Decoder
+	policies *detector.Policies
+	window   detector.WindowConfig
+	registry *Registry
+	regGen   uint64
+	refs     map[string]*detector.Reference
+	tasks    map[TaskID]*Task
+
+	// Out collects evaluations and alerts; the caller drains and resets it.
+	Out      detector.Output
+	Counters Counters
+	// unknownModels counts events per model/version without a reference,
+	// for the first 100 such keys (bounded: a flood of random model names
+	// cannot grow it).
+	unknownModels map[string]uint64
+	key           []byte
+}
+
+// ProcessorConfig configures a Processor.
+type ProcessorConfig struct {
+	Format   codec.Format
+	MaxBytes int
+	Policies *detector.Policies // nil: defaults
+	Window   detector.WindowConfig
+}
+
+// NewProcessor returns a processor reading references from registry.
+func NewProcessor(cfg ProcessorConfig, registry *Registry) (*Processor, error) {
+	dec, err := codec.NewDecoder(cfg.Format, cfg.MaxBytes)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Window.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Processor{
+		dec: dec, policies: cfg.Policies, window: cfg.Window, registry: registry,
+		tasks:         map[TaskID]*Task{},
+		unknownModels: map[string]uint64{},
+		Counters:      Counters{Rejected: map[codec.Reason]uint64{}},
+	}
+	p.refs, p.regGen = registry.Snapshot()
+	return p, nil
+}
+
+// Task returns the task of id, creating it empty.
+func (p *Processor) Task(id TaskID) *Task {
+	t := p.tasks[id]
+	if t == nil {
+		t = &Task{ID: id, monitors: map[string]*detector.Monitor{}, Next: -1}
+		p.tasks[id] = t
+	}
+	return t
+}
+
+// Tasks returns the current tasks.
+func (p *Processor) Tasks() map[TaskID]*Task { return p.tasks }
+
+// DropTask forgets a task (its partition was revoked).
+func (p *Processor) DropTask(id TaskID) { delete(p.tasks, id) }
+
+// InstallTask replaces a task's monitors (restored from a checkpoint).
+func (p *Processor) InstallTask(id TaskID, monitors map[string]*detector.Monitor, next int64) *Task {
+	t := &Task{ID: id, monitors: monitors, Next: next}
+	p.tasks[id] = t
+	return t
+}
+
+// Refresh picks up reference changes. Monitors of a model whose reference
+// changed or disappeared are retired: their firing alerts resolve (the
+// reference they fired against is gone) and their windows start anew on
+// the next event.
+func (p *Processor) Refresh() {
+	if p.registry.Generation() == p.regGen {
+		return
+	}
+	p.refs, p.regGen = p.registry.Snapshot()
+	for _, t := range p.tasks {
+		for key, m := range t.monitors {
+			if ref := p.refs[key]; ref == nil || ref.ID != m.Reference().ID {
+				m.Retire(&p.Out)
+				delete(t.monitors, key)
+			}
+		}
+	}
+}
+
+// UnknownModels returns events counted per model/version without a
+// reference (the first 100 keys).
+func (p *Processor) UnknownModels() map[string]uint64 { return p.unknownModels }
+
+// Process decodes one record value and applies it to task t. recordMS is
+// the record timestamp (Unix ms), used when the event carries none; offset
+// is the record's offset. A decoding failure is returned as a
+// *codec.Error for the caller to dead-letter; everything else is counted.
+func (p *Processor) Process(t *Task, value []byte, recordMS, offset int64) *codec.Error {
+	p.Counters.Consumed++
+	t.Next = offset + 1
+	ev, err := p.dec.Decode(value)
+	if err != nil {
+		de := err.(*codec.Error)
+		p.Counters.Rejected[de.Reason]++
+		return de
+	}
+	p.Counters.Processed++
+	p.key = append(append(append(p.key[:0], ev.Model...), '/'), ev.Version...)
+	m := t.monitors[string(p.key)]
+	if m == nil {
+		ref := p.refs[string(p.key)]
+		if ref == nil {
+			p.Counters.NoReference++
+			if n, ok := p.unknownModels[string(p.key)]; ok || len(p.unknownModels) < 100 {
+				p.unknownModels[string(p.key)] = n + 1
+			}
+			return nil
+		}
+		var nerr error
+		m, nerr = detector.NewMonitor(ref, p.policies, p.window)
+		if nerr != nil {
+			// The registry holds validated references, so this cannot
+			// happen; if it does, count the event like one without a
+			// reference rather than stop the stream.
+			p.Counters.NoReference++
+			p.Counters.MonitorErrors++
+			return nil
+		}
+		t.monitors[ref.Key()] = m
+	}
+	ts := recordMS
+	if ev.HasTime {
+		ts = ev.TimeMS
+	} else if ev.BadTime {
+		p.Counters.BadTimestamp++
+	}
+	applied := false
+	if ev.HasFeatures && m.Begin(detector.GroupFeatures, ts, offset, &p.Out) {
+		for i := range ev.Features {
+			f := &ev.Features[i]
+			m.Value(i, f.Name, f.Value)
+		}
+		m.End(&p.Out)
+		applied = true
+	}
+	if ev.HasPrediction && m.Begin(detector.GroupPrediction, ts, offset, &p.Out) {
+		for i := range ev.Prediction {
+			f := &ev.Prediction[i]
+			m.Value(i, f.Name, f.Value)
+		}
+		m.End(&p.Out)
+		applied = true
+	}
+	if !applied {
+		p.Counters.Skipped++
+	}
+	return nil
+}
