@@ -106,6 +106,7 @@ type Monitor struct {
 
 	dataset      AlarmState
 	datasetShare float64
+	dirty        bool // events since the last checkpoint
 
 	// event in progress
 	cur     *groupState
@@ -242,6 +243,7 @@ func (m *Monitor) Begin(g Group, eventMS int64, offset int64, out *Output) bool 
 		pane, late := gs.clock.Observe(eventMS)
 		if late {
 			gs.late++
+			m.dirty = true
 			return false
 		}
 		m.closeDuePanes(gs, out)
@@ -251,6 +253,7 @@ func (m *Monitor) Begin(g Group, eventMS int64, offset int64, out *Output) bool 
 	}
 	gs.seq++
 	m.cur, m.curSeq, m.active = gs, gs.seq, true
+	m.dirty = true
 	return true
 }
 

@@ -1,0 +1,250 @@
+package stream
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/driftd/driftd/stream/codec"
+)
+
+// Config is the Kafka side of driftd: brokers, security, topics, delivery
+// and state. Fields are filled from DRIFTD_* environment variables (the
+// env tags, parsed by caarlos0/env in cmd/driftd); Defaults gives every
+// default in one place.
+type Config struct {
+	Brokers  []string `env:"BROKERS" envSeparator:","`
+	ClientID string   `env:"CLIENT_ID"`
+	Group    string   `env:"GROUP"`
+
+	InputTopics    []string     `env:"INPUT_TOPICS" envSeparator:","`
+	InputFormat    codec.Format `env:"INPUT_FORMAT"`
+	MaxEventBytes  int          `env:"MAX_EVENT_BYTES"`
+	AlertTopic     string       `env:"ALERT_TOPIC"`
+	DLQTopic       string       `env:"DLQ_TOPIC"`
+	ReferenceTopic string       `env:"REFERENCE_TOPIC"`
+	StateTopic     string       `env:"STATE_TOPIC"`
+	PanesTopic     string       `env:"PANES_TOPIC"`
+
+	// CreateTopics creates missing topics with kadm; when false, missing
+	// topics are reported and driftd exits.
+	CreateTopics      bool  `env:"CREATE_TOPICS"`
+	TopicPartitions   int32 `env:"TOPIC_PARTITIONS"`   // -1: broker default
+	TopicReplication  int16 `env:"TOPIC_REPLICATION"`  // -1: broker default
+	StatePartitions   int32 `env:"STATE_PARTITIONS"`   // 0: as many as the first input topic
+	ReferencesEnabled bool  `env:"REFERENCES_ENABLED"` // read the reference topic
+
+	TLS  TLSConfig  `envPrefix:"TLS_"`
+	SASL SASLConfig `envPrefix:"SASL_"`
+
+	// MaxPollRecords bounds the records processed per poll.
+	MaxPollRecords int `env:"MAX_POLL_RECORDS"`
+	// CheckpointInterval is how often window state is written to the
+	// state topic and offsets committed; 0 disables state (offsets are
+	// committed after every poll and windows start empty on restart).
+	CheckpointInterval time.Duration `env:"CHECKPOINT_INTERVAL"`
+	// ExactlyOnce writes alerts, DLQ records, checkpoints and offsets in
+	// one Kafka transaction.
+	ExactlyOnce     bool   `env:"EXACTLY_ONCE"`
+	TransactionalID string `env:"TRANSACTIONAL_ID"`
+	// MaxBufferedRecords bounds the records waiting to be produced;
+	// when the output is slow the consumer stops polling (backpressure).
+	MaxBufferedRecords int `env:"MAX_BUFFERED_RECORDS"`
+	// Mode is single (default), stage1 (events → panes) or stage2
+	// (panes → tests); see two-stage mode in the README.
+	Mode string `env:"MODE"`
+}
+
+// TLSConfig configures TLS to the brokers.
+type TLSConfig struct {
+	Enabled            bool   `env:"ENABLED"`
+	CAFile             string `env:"CA_FILE"`
+	CertFile           string `env:"CERT_FILE"`
+	KeyFile            string `env:"KEY_FILE"`
+	ServerName         string `env:"SERVER_NAME"`
+	InsecureSkipVerify bool   `env:"INSECURE_SKIP_VERIFY"`
+}
+
+// SASLConfig configures SASL authentication.
+type SASLConfig struct {
+	Mechanism string `env:"MECHANISM"` // "", PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+	Username  string `env:"USERNAME"`
+	Password  string `env:"PASSWORD"`
+}
+
+// Modes.
+const (
+	ModeSingle = "single"
+	ModeStage1 = "stage1"
+	ModeStage2 = "stage2"
+)
+
+// SASL mechanisms.
+var saslMechanisms = []string{"", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
+
+// Defaults returns the default configuration.
+func Defaults() Config {
+	return Config{
+		Brokers:            []string{"localhost:9092"},
+		ClientID:           "driftd",
+		Group:              "driftd",
+		InputTopics:        []string{"inference.events"},
+		InputFormat:        codec.Canonical,
+		MaxEventBytes:      codec.DefaultMaxBytes,
+		AlertTopic:         "drift.alerts",
+		DLQTopic:           "inference.events.dlq",
+		ReferenceTopic:     "drift.references",
+		StateTopic:         "drift.state",
+		PanesTopic:         "drift.panes",
+		CreateTopics:       true,
+		TopicPartitions:    -1,
+		TopicReplication:   -1,
+		ReferencesEnabled:  true,
+		MaxPollRecords:     10000,
+		CheckpointInterval: 10 * time.Second,
+		MaxBufferedRecords: 100000,
+		Mode:               ModeSingle,
+	}
+}
+
+// ConfigError names the environment variable of an invalid setting.
+type ConfigError struct {
+	Var string // e.g. DRIFTD_SASL_MECHANISM
+	Msg string
+}
+
+func (e *ConfigError) Error() string { return e.Var + ": " + e.Msg }
+
+func cfgErr(v, format string, args ...any) error {
+	return &ConfigError{Var: "DRIFTD_" + v, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Validate checks the configuration; errors name the variable and the
+// accepted values.
+func (c *Config) Validate() error {
+	if len(c.Brokers) == 0 {
+		return cfgErr("BROKERS", "must list at least one host:port")
+	}
+	for _, b := range c.Brokers {
+		if !strings.Contains(b, ":") {
+			return cfgErr("BROKERS", "%q is not host:port", b)
+		}
+	}
+	if c.Group == "" {
+		return cfgErr("GROUP", "must not be empty")
+	}
+	if len(c.InputTopics) == 0 && c.Mode != ModeStage2 {
+		return cfgErr("INPUT_TOPICS", "must list at least one topic")
+	}
+	if !slices.Contains(codec.Formats, c.InputFormat) {
+		return cfgErr("INPUT_FORMAT", "is %q; accepted: canonical, flat", c.InputFormat)
+	}
+	if c.MaxEventBytes < 64 || c.MaxEventBytes > 64<<20 {
+		return cfgErr("MAX_EVENT_BYTES", "is %d; accepted: 64 to 67108864", c.MaxEventBytes)
+	}
+	for v, t := range map[string]string{"ALERT_TOPIC": c.AlertTopic, "DLQ_TOPIC": c.DLQTopic, "REFERENCE_TOPIC": c.ReferenceTopic, "STATE_TOPIC": c.StateTopic, "PANES_TOPIC": c.PanesTopic} {
+		if t == "" {
+			return cfgErr(v, "must not be empty")
+		}
+		if slices.Contains(c.InputTopics, t) {
+			return cfgErr(v, "%q is also an input topic", t)
+		}
+	}
+	if c.TopicPartitions == 0 || c.TopicPartitions < -1 {
+		return cfgErr("TOPIC_PARTITIONS", "is %d; accepted: -1 (broker default) or a positive count", c.TopicPartitions)
+	}
+	if c.TopicReplication == 0 || c.TopicReplication < -1 {
+		return cfgErr("TOPIC_REPLICATION", "is %d; accepted: -1 (broker default) or a positive factor", c.TopicReplication)
+	}
+	if c.StatePartitions < 0 {
+		return cfgErr("STATE_PARTITIONS", "is %d; accepted: 0 (as the input topic) or a positive count", c.StatePartitions)
+	}
+	if !slices.Contains(saslMechanisms, c.SASL.Mechanism) {
+		return cfgErr("SASL_MECHANISM", "is %q; accepted: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (or empty for none)", c.SASL.Mechanism)
+	}
+	if c.SASL.Mechanism != "" && c.SASL.Username == "" {
+		return cfgErr("SASL_USERNAME", "must be set with DRIFTD_SASL_MECHANISM=%s", c.SASL.Mechanism)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		return cfgErr("TLS_CERT_FILE", "and DRIFTD_TLS_KEY_FILE must be set together")
+	}
+	if c.MaxPollRecords < 1 || c.MaxPollRecords > 1_000_000 {
+		return cfgErr("MAX_POLL_RECORDS", "is %d; accepted: 1 to 1000000", c.MaxPollRecords)
+	}
+	if c.CheckpointInterval < 0 || (c.CheckpointInterval > 0 && c.CheckpointInterval < 100*time.Millisecond) {
+		return cfgErr("CHECKPOINT_INTERVAL", "is %s; accepted: 0 (no state) or at least 100ms", c.CheckpointInterval)
+	}
+	if c.MaxBufferedRecords < 100 {
+		return cfgErr("MAX_BUFFERED_RECORDS", "is %d; accepted: at least 100", c.MaxBufferedRecords)
+	}
+	switch c.Mode {
+	case ModeSingle, ModeStage1, ModeStage2:
+	default:
+		return cfgErr("MODE", "is %q; accepted: single, stage1, stage2", c.Mode)
+	}
+	if c.ExactlyOnce && c.CheckpointInterval == 0 {
+		return cfgErr("EXACTLY_ONCE", "needs state: set DRIFTD_CHECKPOINT_INTERVAL > 0")
+	}
+	return nil
+}
+
+// tlsConfig builds the client TLS configuration, or nil without TLS.
+func (c *Config) tlsConfig() (*tls.Config, error) {
+	t := c.TLS
+	if !t.Enabled && t.CAFile == "" && t.CertFile == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // opt-in
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, cfgErr("TLS_CA_FILE", "%v", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, cfgErr("TLS_CA_FILE", "%s holds no PEM certificate", t.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, cfgErr("TLS_CERT_FILE", "%v", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+// ClientOpts returns the franz-go options for brokers, client ID, TLS and
+// SASL, shared by every client driftd creates.
+func (c *Config) ClientOpts() ([]kgo.Opt, error) {
+	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.ClientID(c.ClientID)}
+	tc, err := c.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	switch c.SASL.Mechanism {
+	case "PLAIN":
+		opts = append(opts, kgo.SASL(plain.Auth{User: c.SASL.Username, Pass: c.SASL.Password}.AsMechanism()))
+	case "SCRAM-SHA-256":
+		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASL.Username, Pass: c.SASL.Password}.AsSha256Mechanism()))
+	case "SCRAM-SHA-512":
+		opts = append(opts, kgo.SASL(scram.Auth{User: c.SASL.Username, Pass: c.SASL.Password}.AsSha512Mechanism()))
+	}
+	return opts, nil
+}
+
+var errStopped = errors.New("stream: stopped")
