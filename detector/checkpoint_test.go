@@ -12,10 +12,10 @@ import (
 // ckptEvent is one scripted event: values of features f00..f02 (numeric)
 // and c00 (categorical), an event time and an input offset.
 type ckptEvent struct {
-	offset int64
-	timeMS int64
-	xs     [3]float64
-	cat    string
+	offset  int64
+	timeMS  int64
+	xs      [3]float64
+	cat     string
 	missing bool
 }
 

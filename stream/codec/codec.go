@@ -105,8 +105,8 @@ type Decoder struct {
 	maxBytes int
 	// rows: training rows need no model (see NewRowDecoder).
 	rows bool
-	s        scanner
-	ev       Event
+	s    scanner
+	ev   Event
 	// pending is a semantic failure found mid-value; it is reported
 	// only if the rest of the value is valid JSON, so not_json always
 	// wins (a truncated record is "not JSON", whatever it started as).
