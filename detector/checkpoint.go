@@ -22,10 +22,15 @@ const CheckpointSchema = "driftd.state/v1"
 // set by the caller: the input partition the state belongs to and the
 // offset of the next event it has not seen.
 type FeatureCheckpoint struct {
-	Schema      string `json:"schema"`
-	Topic       string `json:"topic"`
-	Partition   int32  `json:"partition"`
-	Offset      int64  `json:"offset"`
+	Schema    string `json:"schema"`
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	// Gen numbers the checkpoint and Features counts the records it
+	// wrote for this model version: a reader keeps the newest
+	// generation that is complete (see stream's state store).
+	Gen         uint64 `json:"gen"`
+	Features    int    `json:"features"`
 	Model       string `json:"model"`
 	Version     string `json:"version"`
 	Feature     string `json:"feature"`

@@ -39,13 +39,28 @@ func GroupOf(name string) Group {
 type WindowConfig struct {
 	// Size and Hop: count windows of Size events advancing by Hop
 	// (a pane closes, and the window is evaluated, every Hop events).
-	Size, Hop int
+	Size int `env:"WINDOW_SIZE"`
+	Hop  int `env:"WINDOW_HOP"`
 	// Time, TimeHop, Lateness: event-time windows when Time > 0.
-	Time, TimeHop, Lateness time.Duration
+	Time     time.Duration `env:"WINDOW_TIME"`
+	TimeHop  time.Duration `env:"WINDOW_TIME_HOP"`
+	Lateness time.Duration `env:"WINDOW_LATENESS"`
 }
 
 // DefaultWindow is 1000 events advancing by 125.
 func DefaultWindow() WindowConfig { return WindowConfig{Size: 1000, Hop: 125} }
+
+// WithDefaults fills the hops left at zero: a hop of an eighth of the
+// window.
+func (c WindowConfig) WithDefaults() WindowConfig {
+	if c.Time > 0 && c.TimeHop == 0 {
+		c.TimeHop = c.Time / 8
+	}
+	if c.Time == 0 && c.Hop == 0 {
+		c.Hop = max(1, c.Size/8)
+	}
+	return c
+}
 
 // TimeBased reports whether the windows are event-time windows.
 func (c WindowConfig) TimeBased() bool { return c.Time > 0 }
@@ -117,6 +132,7 @@ type Monitor struct {
 	scr     []byte
 
 	// counters for metrics
+	observed        uint64
 	unexpected      uint64
 	unexpectedNames map[string]struct{}
 	duplicates      uint64
@@ -564,6 +580,30 @@ func (m *Monitor) updateDataset(seq uint64, info WindowInfo, out *Output) {
 	out.Alerts = append(out.Alerts, al)
 }
 
+// CountEvent counts one event routed to the monitor (whatever its
+// groups), for metrics.
+func (m *Monitor) CountEvent() { m.observed++ }
+
+// PaneDue reports whether the next event may close a pane: for count
+// windows when a group is one event short of a hop, for time windows when
+// an event at eventMS would move the watermark past an open pane. It is a
+// cheap hint for timing evaluations, not part of the detection.
+func (m *Monitor) PaneDue(eventMS int64) bool {
+	for _, gs := range m.groups {
+		if gs.clock == nil {
+			if len(gs.features) > 0 && (gs.seq+1)%uint64(m.cfg.Hop) == 0 {
+				return true
+			}
+			continue
+		}
+		st := gs.clock.State()
+		if st.Started && (st.Next+1)*m.cfg.TimeHop.Milliseconds() <= max(st.MaxTime, eventMS)-m.cfg.Lateness.Milliseconds() {
+			return true
+		}
+	}
+	return false
+}
+
 // FeatureStats are a feature's lifetime counts and current state, for
 // metrics.
 type FeatureStats struct {
@@ -574,6 +614,7 @@ type FeatureStats struct {
 
 // ModelStats are a monitor's counts and state, for metrics.
 type ModelStats struct {
+	Observed         uint64 // events routed to the monitor
 	Events           [numGroups]uint64
 	Late             uint64
 	Unexpected       uint64
@@ -588,7 +629,7 @@ type ModelStats struct {
 // Stats returns the monitor's counts and state.
 func (m *Monitor) Stats() ModelStats {
 	s := ModelStats{
-		Unexpected: m.unexpected, DuplicateValues: m.duplicates,
+		Observed: m.observed, Unexpected: m.unexpected, DuplicateValues: m.duplicates,
 		DatasetShare: m.datasetShare, DatasetDrifting: m.dataset.Firing,
 	}
 	for g, gs := range m.groups {

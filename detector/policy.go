@@ -52,41 +52,41 @@ type Policy struct {
 	// two false alarms (default 1e7). The per-test p-value threshold is
 	// hop/(ERT·tests): the union bound over the model's tests and over
 	// the ERT/hop evaluations in ERT events.
-	ERT float64 `json:"ert,omitempty"`
+	ERT float64 `json:"ert,omitempty" env:"ERT"`
 	// Hysteresis is k: fire after k consecutive drifting evaluations,
 	// resolve after k clean ones (default 2).
-	Hysteresis int `json:"hysteresis,omitempty"`
+	Hysteresis int `json:"hysteresis,omitempty" env:"HYSTERESIS"`
 	// DatasetDriftShare: the model is drifting as a whole when at least
 	// this share of its features has a firing alert (default 0.2).
-	DatasetDriftShare float64 `json:"dataset_drift_share,omitempty"`
+	DatasetDriftShare float64 `json:"dataset_drift_share,omitempty" env:"DATASET_DRIFT_SHARE"`
 	// KSMinEffect gates KS: D − ε, the distance net of the reference
 	// sketch's error bound (default 0.1).
-	KSMinEffect float64 `json:"ks_min_effect,omitempty"`
+	KSMinEffect float64 `json:"ks_min_effect,omitempty" env:"KS_MIN_EFFECT"`
 	// MeanShiftMinEffect gates the mean-shift test: |Δμ|/σ_ref (default
 	// 0.1 reference standard deviations).
-	MeanShiftMinEffect float64 `json:"mean_shift_min_effect,omitempty"`
+	MeanShiftMinEffect float64 `json:"mean_shift_min_effect,omitempty" env:"MEAN_SHIFT_MIN_EFFECT"`
 	// JSMinEffect gates chi-square: the Jensen–Shannon distance, base 2,
 	// between window and reference proportions (default 0.1).
-	JSMinEffect float64 `json:"js_min_effect,omitempty"`
+	JSMinEffect float64 `json:"js_min_effect,omitempty" env:"JS_MIN_EFFECT"`
 	// QualityMinEffect gates the missing, invalid and out-of-range
 	// tests: the increase of the ratio over the reference (default 0.05).
-	QualityMinEffect float64 `json:"quality_min_effect,omitempty"`
+	QualityMinEffect float64 `json:"quality_min_effect,omitempty" env:"QUALITY_MIN_EFFECT"`
 	// ImmediateFactor: a drifting result whose effect is at least this
 	// many times its gate and whose p-value is below the threshold by the
 	// same factor cubed fires at once, without waiting for hysteresis
 	// (default 5; 0 disables by setting a negative value). Blatant
 	// breakage — a unit error, a constant column — pages on its first
 	// evaluation.
-	ImmediateFactor float64 `json:"immediate_factor,omitempty"`
+	ImmediateFactor float64 `json:"immediate_factor,omitempty" env:"IMMEDIATE_FACTOR"`
 	// MinEvents: windows with fewer events are not evaluated (default
 	// 100). Count windows evaluate from their first closed pane.
-	MinEvents int `json:"min_events,omitempty"`
+	MinEvents int `json:"min_events,omitempty" env:"MIN_EVENTS"`
 	// KSMethod is "auto" (scipy's rule: the exact two-sample p-value
 	// when the reference is kept whole and both sizes are ≤ 10000),
 	// "exact" or "asymp" (default auto).
-	KSMethod string `json:"ks_method,omitempty"`
+	KSMethod string `json:"ks_method,omitempty" env:"KS_METHOD"`
 	// Disabled lists tests not to run.
-	Disabled []Test `json:"disabled_tests,omitempty"`
+	Disabled []Test `json:"disabled_tests,omitempty" env:"DISABLED_TESTS" envSeparator:","`
 }
 
 // DefaultPolicy returns the documented defaults.
@@ -105,36 +105,49 @@ func DefaultPolicy() Policy {
 	}
 }
 
+// PolicyError is an invalid policy setting. Field is the JSON name of the
+// setting (the environment variable is DRIFTD_ + its upper case).
+type PolicyError struct {
+	Field string
+	Msg   string
+}
+
+func (e *PolicyError) Error() string { return e.Field + " " + e.Msg }
+
+func policyErr(field, format string, args ...any) error {
+	return &PolicyError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
 // Validate checks the policy, naming the offending field.
 func (p Policy) Validate() error {
 	switch {
 	case !(p.ERT >= 1) || math.IsInf(p.ERT, 0):
-		return fmt.Errorf("ert must be a finite number ≥ 1, got %v", p.ERT)
+		return policyErr("ert", "must be a finite number ≥ 1, got %v", p.ERT)
 	case p.Hysteresis < 1 || p.Hysteresis > 1000:
-		return fmt.Errorf("hysteresis must be in 1..1000, got %d", p.Hysteresis)
+		return policyErr("hysteresis", "must be in 1..1000, got %d", p.Hysteresis)
 	case !(p.DatasetDriftShare > 0 && p.DatasetDriftShare <= 1):
-		return fmt.Errorf("dataset_drift_share must be in (0, 1], got %v", p.DatasetDriftShare)
+		return policyErr("dataset_drift_share", "must be in (0, 1], got %v", p.DatasetDriftShare)
 	case !(p.KSMinEffect >= 0 && p.KSMinEffect <= 1):
-		return fmt.Errorf("ks_min_effect must be in [0, 1], got %v", p.KSMinEffect)
+		return policyErr("ks_min_effect", "must be in [0, 1], got %v", p.KSMinEffect)
 	case !(p.MeanShiftMinEffect >= 0) || math.IsInf(p.MeanShiftMinEffect, 0):
-		return fmt.Errorf("mean_shift_min_effect must be a finite number ≥ 0, got %v", p.MeanShiftMinEffect)
+		return policyErr("mean_shift_min_effect", "must be a finite number ≥ 0, got %v", p.MeanShiftMinEffect)
 	case !(p.JSMinEffect >= 0 && p.JSMinEffect <= 1):
-		return fmt.Errorf("js_min_effect must be in [0, 1], got %v", p.JSMinEffect)
+		return policyErr("js_min_effect", "must be in [0, 1], got %v", p.JSMinEffect)
 	case !(p.QualityMinEffect >= 0 && p.QualityMinEffect <= 1):
-		return fmt.Errorf("quality_min_effect must be in [0, 1], got %v", p.QualityMinEffect)
+		return policyErr("quality_min_effect", "must be in [0, 1], got %v", p.QualityMinEffect)
 	case math.IsNaN(p.ImmediateFactor) || math.IsInf(p.ImmediateFactor, 0):
-		return fmt.Errorf("immediate_factor must be finite, got %v", p.ImmediateFactor)
+		return policyErr("immediate_factor", "must be finite, got %v", p.ImmediateFactor)
 	case p.MinEvents < 1:
-		return fmt.Errorf("min_events must be ≥ 1, got %d", p.MinEvents)
+		return policyErr("min_events", "must be ≥ 1, got %d", p.MinEvents)
 	}
 	switch p.KSMethod {
 	case KSMethodAuto, KSMethodExact, KSMethodAsymp:
 	default:
-		return fmt.Errorf("ks_method must be auto, exact or asymp, got %q", p.KSMethod)
+		return policyErr("ks_method", "must be auto, exact or asymp, got %q", p.KSMethod)
 	}
 	for _, t := range p.Disabled {
 		if !knownTest(t) {
-			return fmt.Errorf("disabled_tests: unknown test %q", t)
+			return policyErr("disabled_tests", "has unknown test %q (tests: ks, mean_shift, chi2, missing, invalid, out_of_range)", t)
 		}
 	}
 	return nil

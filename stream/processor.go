@@ -2,6 +2,8 @@ package stream
 
 import (
 	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 	"sort"
 	"sync"
 
@@ -103,6 +105,8 @@ type Task struct {
 	monitors map[string]*detector.Monitor
 	// Next is the offset after the last record processed.
 	Next int64
+	// committed is the last offset committed for the task.
+	committed int64
 }
 
 // Monitors returns the task's monitors by model/version key.
@@ -181,7 +185,7 @@ func NewProcessor(cfg ProcessorConfig, registry *Registry) (*Processor, error) {
 func (p *Processor) Task(id TaskID) *Task {
 	t := p.tasks[id]
 	if t == nil {
-		t = &Task{ID: id, monitors: map[string]*detector.Monitor{}, Next: -1}
+		t = &Task{ID: id, monitors: map[string]*detector.Monitor{}, Next: -1, committed: -1}
 		p.tasks[id] = t
 	}
 	return t
@@ -195,7 +199,7 @@ func (p *Processor) DropTask(id TaskID) { delete(p.tasks, id) }
 
 // InstallTask replaces a task's monitors (restored from a checkpoint).
 func (p *Processor) InstallTask(id TaskID, monitors map[string]*detector.Monitor, next int64) *Task {
-	t := &Task{ID: id, monitors: monitors, Next: next}
+	t := &Task{ID: id, monitors: monitors, Next: next, committed: -1}
 	p.tasks[id] = t
 	return t
 }
@@ -260,6 +264,7 @@ func (p *Processor) Process(t *Task, value []byte, recordMS, offset int64) *code
 		}
 		t.monitors[ref.Key()] = m
 	}
+	m.CountEvent()
 	ts := recordMS
 	if ev.HasTime {
 		ts = ev.TimeMS
@@ -287,4 +292,17 @@ func (p *Processor) Process(t *Task, value []byte, recordMS, offset int64) *code
 		p.Counters.Skipped++
 	}
 	return nil
+}
+
+// EvaluationDue reports, cheaply and without decoding, whether processing
+// record r in task t may evaluate windows — for timing evaluations only
+// (a guess: it is exact for count windows of models whose events all
+// carry the same groups).
+func (p *Processor) EvaluationDue(t *Task, r *kgo.Record) bool {
+	for _, m := range t.monitors {
+		if m.PaneDue(r.Timestamp.UnixMilli()) {
+			return true
+		}
+	}
+	return false
 }

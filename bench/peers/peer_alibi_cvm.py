@@ -23,7 +23,7 @@ def main():
     p.add_argument("--window-sizes", default=None, help="comma-separated, default meta.window")
     p.add_argument("--n-bootstraps", type=int, default=5000)
     p.add_argument("--batch-size", type=int, default=64, help="bootstrap batch size for configuration")
-    common.add_range_args(p, before=2000, after=1000)
+    common.add_range_args(p, before=2000, after=2500)
     a = p.parse_args()
     warnings.filterwarnings("ignore")
 
@@ -90,7 +90,7 @@ def main():
             ert_note = (f"ERT {a.ert:g} could not be configured with n_bootstraps={a.n_bootstraps} "
                         f"(alibi: '{failure}'; it needs n_bootstraps >= ~ERT*d = {a.ert * d:.2g}, and the docs ask "
                         f"for 10x the ERT); used the largest ERT that configures with those streams: {ert_used:.0f} "
-                        f"events (bisection). Simulation cost here: {per_stream * 1e3:.0f} CPU ms per stream, so ERT {a.ert:g} "
+                        f"events (bisection). Simulation cost here: {per_stream * 1e3:.1f} CPU ms per stream, so ERT {a.ert:g} "
                         f"would need ~{need:.2g} streams = ~{need * per_stream / 86400:.3g} CPU-days; ")
         else:
             det = attempted

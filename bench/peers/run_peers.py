@@ -26,7 +26,7 @@ PEERS = {
     "ks_window": ("peer_ks_window.py", []),
     "evidently": ("peer_evidently.py", ["--api", "legacy", "--reference-rows", "5000"]),
     "alibi_cvm": ("peer_alibi_cvm.py", ["--reference-rows", "500", "--n-bootstraps", "4000", "--batch-size", "16",
-                                        "--before", "2000", "--after", "1000"]),
+                                        "--before", "2000", "--after", "2500"]),
 }
 
 # Smaller sizes for a smoke test of the harness (--quick); the numbers are not meant to be compared.

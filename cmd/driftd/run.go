@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
+
+	"github.com/driftd/driftd/detector"
+	"github.com/driftd/driftd/stream"
+)
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("run", stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: driftd run\n\nThe daemon is configured by DRIFTD_* environment variables; see the README's configuration table.")
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(os.Environ())
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Server, os.Stderr)
+	d, err := newDaemon(cfg, log)
+	if err != nil {
+		return err
+	}
+	return d.run(ctx, nil)
+}
+
+// daemon is the wiring of `driftd run` (and of the demo, which runs the
+// same daemon against its embedded broker).
+type daemon struct {
+	cfg      config
+	log      *slog.Logger
+	reg      *prometheus.Registry
+	registry *stream.Registry
+	svc      *stream.Service
+	listener net.Listener
+}
+
+func newDaemon(cfg config, log *slog.Logger) (*daemon, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "driftd", Name: "build_info",
+		Help: "1, labelled with the driftd version and the Go version it was built with."}, []string{"version", "goversion"})
+	buildInfo.WithLabelValues(version(), runtime.Version()).Set(1)
+	reg.MustRegister(buildInfo)
+	kp := kprom.NewMetrics("driftd", kprom.Subsystem("kafka"), kprom.Registerer(reg), kprom.Gatherer(reg))
+	metrics := stream.NewMetrics(reg, cfg.Server.MetricsFeatures)
+
+	registry := stream.NewRegistry()
+	if len(cfg.Server.ReferenceFiles) > 0 {
+		refs, err := stream.LoadReferenceFiles(cfg.Server.ReferenceFiles)
+		if err != nil {
+			return nil, usagef("DRIFTD_REFERENCE_FILE: %v", err)
+		}
+		for _, r := range refs {
+			registry.Set(r)
+			log.Info("reference loaded from file", "key", r.Key(), "id", r.ID, "features", len(r.Features))
+		}
+	}
+	if !cfg.Stream.ReferencesEnabled && registry.Len() == 0 {
+		return nil, usagef("DRIFTD_REFERENCE_FILE: no references (set it, or DRIFTD_REFERENCES_ENABLED=true to read the reference topic)")
+	}
+	policies, err := detector.NewPolicies(cfg.Policy)
+	if err == nil && cfg.Server.PolicyFile != "" {
+		policies, err = detector.LoadPolicies(cfg.Server.PolicyFile, cfg.Policy)
+	}
+	if err != nil {
+		return nil, usagef("DRIFTD_POLICY_FILE: %v", err)
+	}
+	svc, err := stream.NewService(stream.ServiceOptions{
+		Config:    cfg.Stream,
+		Processor: stream.ProcessorConfig{Policies: policies, Window: cfg.Window},
+		Registry:  registry,
+		Metrics:   metrics,
+		Log:       log,
+		Hooks:     []kgo.Hook{kp},
+	})
+	if err != nil {
+		var ce *stream.ConfigError
+		if errors.As(err, &ce) {
+			return nil, usagef("%v", err)
+		}
+		return nil, err
+	}
+	return &daemon{cfg: cfg, log: log, reg: reg, registry: registry, svc: svc}, nil
+}
+
+// listen opens the HTTP listener (so the demo can print its address
+// before serving).
+func (d *daemon) listen() error {
+	if d.listener != nil {
+		return nil
+	}
+	l, err := net.Listen("tcp", d.cfg.Server.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("DRIFTD_HTTP_ADDR: %w", err)
+	}
+	d.listener = l
+	return nil
+}
+
+// run serves HTTP and runs the pipeline until ctx ends, then stops both in
+// reverse order within the shutdown timeout. started, if not nil, is
+// called once the HTTP server listens.
+func (d *daemon) run(ctx context.Context, started func(addr string)) error {
+	if err := d.listen(); err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg, EnableOpenMetrics: true}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if !d.svc.Ready() {
+			http.Error(w, "not ready: joining the consumer group or loading references", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintf(w, "driftd %s\n\n/metrics  Prometheus metrics\n/healthz  liveness\n/ready    readiness (group joined, references loaded)\n", version())
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	webConfig := d.cfg.Server.WebConfigFile
+	httpErr := make(chan error, 1)
+	go func() {
+		err := web.Serve(d.listener, srv, &web.FlagConfig{WebConfigFile: &webConfig}, d.log)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		httpErr <- err
+	}()
+	if started != nil {
+		started(d.listener.Addr().String())
+	}
+	d.log.Info("driftd started", "version", version(), "brokers", d.cfg.Stream.Brokers, "inputs", d.cfg.Stream.InputTopics,
+		"http", d.listener.Addr().String(), "references", d.registry.Keys())
+
+	// Start order: HTTP, then the pipeline. Stop order: the pipeline
+	// (flush, checkpoint, commit, leave the group), then HTTP, so the
+	// final metrics stay scrapeable while the pipeline drains.
+	pctx, stopPipeline := context.WithCancel(ctx)
+	defer stopPipeline()
+	runErr := make(chan error, 1)
+	go func() { runErr <- d.svc.Run(pctx, d.cfg.Server.ShutdownTimeout) }()
+	var err error
+	select {
+	case err = <-runErr:
+	case err = <-httpErr:
+		if err == nil {
+			err = errors.New("metrics server stopped")
+		}
+		err = fmt.Errorf("http: %w", err)
+		stopPipeline()
+		<-runErr
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.cfg.Server.ShutdownTimeout)
+	defer cancel()
+	srv.Shutdown(sctx) //nolint:errcheck // closing on the way out
+	d.log.Info("driftd stopped", "processed", d.svc.Processed(), "err", err)
+	return err
+}

@@ -1,0 +1,166 @@
+package stream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/driftd/driftd/detector"
+)
+
+// LoadReferenceFiles reads references from paths: files, or directories
+// whose *.json files are references. Every reference is validated.
+func LoadReferenceFiles(paths []string) ([]*detector.Reference, error) {
+	var files []string
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		matches, err := filepath.Glob(filepath.Join(p, "*.json"))
+		if err != nil {
+			return nil, err
+		}
+		sort.Strings(matches)
+		files = append(files, matches...)
+	}
+	var refs []*detector.Reference
+	for _, f := range files {
+		fh, err := os.Open(f)
+		if err != nil {
+			return nil, err
+		}
+		ref, err := detector.ReadReference(fh)
+		fh.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		refs = append(refs, ref)
+	}
+	return refs, nil
+}
+
+// ReferenceRecord returns the Kafka record that publishes ref on the
+// compacted reference topic: key model/version, value the encoded
+// reference.
+func ReferenceRecord(topic string, ref *detector.Reference) (*kgo.Record, error) {
+	data, err := ref.Encode()
+	if err != nil {
+		return nil, err
+	}
+	return &kgo.Record{Topic: topic, Key: []byte(ref.Key()), Value: data}, nil
+}
+
+// ReferenceLoader follows the compacted reference topic and keeps the
+// registry current: the latest record per model/version wins, so
+// publishing an older reference again rolls back, and a tombstone (empty
+// value) removes the model version. Invalid records are logged and
+// counted, never applied.
+type ReferenceLoader struct {
+	Topic    string
+	Registry *Registry
+	Log      *slog.Logger
+	// OnError is called for each rejected record (for metrics).
+	OnError func()
+}
+
+// Run reads the topic from the beginning until ctx ends. loaded is closed
+// once the records present at start have been applied.
+func (l *ReferenceLoader) Run(ctx context.Context, opts []kgo.Opt, loaded chan<- struct{}) error {
+	cl, err := kgo.NewClient(append(opts,
+		kgo.ConsumeTopics(l.Topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	)...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, l.Topic)
+	if err != nil {
+		return fmt.Errorf("reference topic %s: %w", l.Topic, err)
+	}
+	pending := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil && o.Offset > 0 {
+			pending[o.Partition] = o.Offset
+		}
+	})
+	signal := func() {
+		if loaded != nil {
+			close(loaded)
+			loaded = nil
+		}
+	}
+	if len(pending) == 0 {
+		signal()
+	}
+	for {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			return nil
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			l.Log.Warn("reading the reference topic", "topic", t, "partition", p, "err", err)
+		})
+		fetches.EachRecord(func(r *kgo.Record) {
+			l.apply(r)
+			if end, ok := pending[r.Partition]; ok && r.Offset+1 >= end {
+				delete(pending, r.Partition)
+			}
+		})
+		if len(pending) == 0 {
+			signal()
+		}
+	}
+}
+
+func (l *ReferenceLoader) apply(r *kgo.Record) {
+	key := string(r.Key)
+	if len(r.Value) == 0 {
+		if l.Registry.Delete(key) {
+			l.Log.Info("reference removed", "key", key, "offset", r.Offset)
+		}
+		return
+	}
+	ref, err := detector.DecodeReference(r.Value)
+	if err == nil && ref.Key() != key {
+		err = fmt.Errorf("record key %q does not match the reference's model/version %q", key, ref.Key())
+	}
+	if err != nil {
+		l.Log.Error("rejected reference record", "key", key, "partition", r.Partition, "offset", r.Offset, "err", err)
+		if l.OnError != nil {
+			l.OnError()
+		}
+		return
+	}
+	if l.Registry.Set(ref) {
+		l.Log.Info("reference loaded", "key", key, "id", ref.ID, "features", len(ref.Features), "offset", r.Offset)
+	}
+}
+
+// PublishReference writes ref to the reference topic and waits for the
+// broker's acknowledgement.
+func PublishReference(ctx context.Context, cl *kgo.Client, topic string, ref *detector.Reference) error {
+	rec, err := ReferenceRecord(topic, ref)
+	if err != nil {
+		return err
+	}
+	return cl.ProduceSync(ctx, rec).FirstErr()
+}
+
+var errNoReferences = errors.New("no references: set DRIFTD_REFERENCE_FILE or publish to the reference topic")
+
+func joinKeys(keys []string) string { return strings.Join(keys, ", ") }
