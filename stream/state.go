@@ -49,7 +49,7 @@ func (p statePartitioner) ForTopic(topic string) kgo.TopicPartitioner {
 type manualPartitioner struct{}
 
 func (manualPartitioner) RequiresConsistency(*kgo.Record) bool { return true }
-func (manualPartitioner) Partition(r *kgo.Record, n int) int  { return int(r.Partition) % n }
+func (manualPartitioner) Partition(r *kgo.Record, n int) int   { return int(r.Partition) % n }
 
 // checkpointRecords encodes the state of the dirty monitors of task as
 // records of generation gen. It returns the records and their bytes.
