@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -101,8 +102,12 @@ func summary(a *Alert) string {
 		verb = "back to reference"
 	}
 	if a.Test == TestDataset && a.Dataset != nil {
-		return fmt.Sprintf("%s/%s: %d of %d features %s (share %.2f ≥ %.2f)", a.Model, a.Version,
-			len(a.Dataset.Drifting), a.Dataset.Features, map[Status]string{Firing: "drifting", Resolved: "drifting, below threshold"}[a.Status], a.Dataset.Share, a.Dataset.Threshold)
+		if a.Status == Resolved {
+			return fmt.Sprintf("%s/%s: dataset drift resolved, %d of %d features drifting (share %.2f < %.2f)", a.Model, a.Version,
+				len(a.Dataset.Drifting), a.Dataset.Features, a.Dataset.Share, a.Dataset.Threshold)
+		}
+		return fmt.Sprintf("%s/%s: dataset drift, %d of %d features drifting (share %.2f ≥ %.2f): %s", a.Model, a.Version,
+			len(a.Dataset.Drifting), a.Dataset.Features, a.Dataset.Share, a.Dataset.Threshold, strings.Join(a.Dataset.Drifting, ", "))
 	}
 	return fmt.Sprintf("%s/%s %s %s: %s (effect %.3g, gate %.3g; p %.3g, threshold %.3g; n=%d)",
 		a.Model, a.Version, a.Feature, a.Test, verb, a.Effect, a.EffectThreshold, a.PValue, a.Threshold, a.Window.N)

@@ -28,6 +28,9 @@ type Result struct {
 	// Severe marks a drifting result far past both thresholds
 	// (see Policy.ImmediateFactor).
 	Severe bool `json:"severe,omitempty"`
+	// Holding is the looser condition that keeps a firing alert firing:
+	// the resolve side of the hysteresis (see Policy.ResolveFactor).
+	Holding bool `json:"-"`
 	// DF is the degrees of freedom (mean_shift, chi2).
 	DF float64 `json:"df,omitempty"`
 	// PSI is the population stability index (chi2).
@@ -155,6 +158,7 @@ func (c *compiled) evaluate(s Snapshot, p *Policy, alpha float64, out []Result) 
 		r.Threshold = alpha
 		r.EffectThreshold = p.gate(t)
 		r.Drifting = r.PValue < alpha && r.Effect >= r.EffectThreshold && r.Effect > 0
+		r.Holding = r.Drifting || (r.PValue < math.Sqrt(alpha) && r.Effect >= p.ResolveFactor*r.EffectThreshold && r.Effect > 0)
 		if f := p.ImmediateFactor; r.Drifting && f > 0 {
 			r.Severe = r.Effect >= f*r.EffectThreshold && r.PValue < alpha/(f*f*f)
 		}

@@ -503,7 +503,11 @@ func (m *Monitor) evaluate(f *featureState, s Snapshot, info WindowInfo, hopEven
 		r.PValue = finiteOr(r.PValue, 1)
 		ti := f.testIndex(r.Test)
 		a := &f.alarms[ti]
-		if !a.Step(r.Drifting, r.Severe, f.policy.Hysteresis, info.LastSeq) {
+		drifting := r.Drifting
+		if a.Firing {
+			drifting = r.Holding
+		}
+		if !a.Step(drifting, r.Severe, f.policy.Hysteresis, info.LastSeq) {
 			continue
 		}
 		status := Resolved

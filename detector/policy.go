@@ -78,6 +78,13 @@ type Policy struct {
 	// breakage — a unit error, a constant column — pages on its first
 	// evaluation.
 	ImmediateFactor float64 `json:"immediate_factor,omitempty" env:"IMMEDIATE_FACTOR"`
+	// ResolveFactor sets the resolve side of the hysteresis: a firing
+	// alert counts an evaluation as clean only when its effect falls
+	// below ResolveFactor × gate or its p-value rises above
+	// √threshold (default 0.75). Like a Schmitt trigger, this keeps a
+	// drift hovering at the gate from flapping between firing and
+	// resolved.
+	ResolveFactor float64 `json:"resolve_factor,omitempty" env:"RESOLVE_FACTOR"`
 	// MinEvents: windows with fewer events are not evaluated (default
 	// 100). Count windows evaluate from their first closed pane.
 	MinEvents int `json:"min_events,omitempty" env:"MIN_EVENTS"`
@@ -100,6 +107,7 @@ func DefaultPolicy() Policy {
 		JSMinEffect:        0.1,
 		QualityMinEffect:   0.05,
 		ImmediateFactor:    5,
+		ResolveFactor:      0.75,
 		MinEvents:          100,
 		KSMethod:           KSMethodAuto,
 	}
@@ -137,6 +145,8 @@ func (p Policy) Validate() error {
 		return policyErr("quality_min_effect", "must be in [0, 1], got %v", p.QualityMinEffect)
 	case math.IsNaN(p.ImmediateFactor) || math.IsInf(p.ImmediateFactor, 0):
 		return policyErr("immediate_factor", "must be finite, got %v", p.ImmediateFactor)
+	case !(p.ResolveFactor >= 0 && p.ResolveFactor <= 1):
+		return policyErr("resolve_factor", "must be in [0, 1], got %v", p.ResolveFactor)
 	case p.MinEvents < 1:
 		return policyErr("min_events", "must be ≥ 1, got %d", p.MinEvents)
 	}

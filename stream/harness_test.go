@@ -250,7 +250,7 @@ func runService(t testing.TB, cfg Config, registry *Registry, window detector.Wi
 		Processor: ProcessorConfig{Window: window},
 		Registry:  registry,
 		Metrics:   NewMetrics(reg, 0),
-		Log:       slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Log:       slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: testLogLevel()})),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -305,4 +305,34 @@ func tlsFromEnv(t testing.TB) *tls.Config {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
 	return &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
+}
+
+// counterValue sums a metric family over its series.
+func counterValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.Counter != nil:
+				sum += m.Counter.GetValue()
+			case m.Gauge != nil:
+				sum += m.Gauge.GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+func testLogLevel() slog.Level {
+	if os.Getenv("DRIFTD_TEST_LOG") != "" {
+		return slog.LevelDebug
+	}
+	return slog.LevelWarn
 }

@@ -47,7 +47,8 @@ type Service struct {
 	registry *Registry
 	metrics  *Metrics
 	log      *slog.Logger
-	opts     []kgo.Opt // brokers, TLS, SASL, hooks
+	opts     []kgo.Opt // brokers, TLS, SASL
+	hooks    []kgo.Hook
 
 	cl   *kgo.Client
 	sess *kgo.GroupTransactSession
@@ -83,7 +84,7 @@ type ServiceOptions struct {
 	Registry  *Registry
 	Metrics   *Metrics
 	Log       *slog.Logger
-	// Hooks are franz-go hooks (e.g. kprom) added to every client.
+	// Hooks are franz-go hooks (e.g. kprom) for the pipeline's client.
 	Hooks []kgo.Hook
 }
 
@@ -96,9 +97,6 @@ func NewService(o ServiceOptions) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(o.Hooks) > 0 {
-		opts = append(opts, kgo.WithHooks(o.Hooks...))
-	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -109,7 +107,7 @@ func NewService(o ServiceOptions) (*Service, error) {
 		return nil, err
 	}
 	return &Service{
-		cfg: o.Config, pcfg: o.Processor, registry: o.Registry, metrics: o.Metrics, log: o.Log, opts: opts, proc: proc,
+		cfg: o.Config, pcfg: o.Processor, registry: o.Registry, metrics: o.Metrics, log: o.Log, opts: opts, hooks: o.Hooks, proc: proc,
 		prevStats: map[*detector.Monitor]detector.ModelStats{}, lag: map[TaskID]int64{},
 	}, nil
 }
@@ -183,7 +181,12 @@ func (s *Service) Run(ctx context.Context, shutdown time.Duration) error {
 	if err := s.startGroup(); err != nil {
 		return err
 	}
-	runErr := s.loop(ctx)
+	// Output work (produce, checkpoint, commit) started before a
+	// shutdown signal is allowed to finish within the shutdown deadline:
+	// cancelling it midway would fail records the broker may already have.
+	octx, ocancel := graceContext(ctx, shutdown)
+	defer ocancel()
+	runErr := s.loop(ctx, octx)
 
 	// Shutdown: bounded by the deadline, independent of ctx.
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdown)
@@ -212,6 +215,11 @@ func (s *Service) groupOpts() []kgo.Opt {
 		kgo.ProducerBatchMaxBytes(16<<20),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 	)
+	if len(s.hooks) > 0 {
+		// Client metrics (kprom) describe the pipeline's client only:
+		// a hook registers its metrics once.
+		opts = append(opts, kgo.WithHooks(s.hooks...))
+	}
 	return opts
 }
 
@@ -264,7 +272,7 @@ func (s *Service) allowRebalance() {
 	s.cl.AllowRebalance()
 }
 
-func (s *Service) loop(ctx context.Context) error {
+func (s *Service) loop(ctx, octx context.Context) error {
 	s.lastCheckpoint = time.Now()
 	txnOpen := false
 	for {
@@ -295,26 +303,36 @@ func (s *Service) loop(ctx context.Context) error {
 		fetches.EachPartition(s.processPartition)
 		var err error
 		if s.sess != nil {
-			err = s.produceInTxn(ctx)
+			err = s.produceInTxn(octx)
 			if err == nil && time.Since(s.lastCheckpoint) >= s.cfg.CheckpointInterval {
-				err = s.endTransaction(ctx)
+				err = s.endTransaction(octx)
 				txnOpen = false
 			}
 		} else {
-			err = s.publish(ctx)
+			err = s.publish(octx)
 			if err == nil {
-				err = s.maybeCheckpoint(ctx, false)
+				err = s.maybeCheckpoint(octx, false)
 			}
 		}
 		s.maybeObserveStats()
 		s.allowRebalance()
 		if err != nil {
-			if ctx.Err() != nil {
+			if octx.Err() != nil {
 				return nil
 			}
 			return err
 		}
 	}
+}
+
+// graceContext returns a context that ends grace after ctx ends.
+func graceContext(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	gctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(grace, cancel)
+		context.AfterFunc(gctx, func() { t.Stop() })
+	})
+	return gctx, func() { stop(); cancel() }
 }
 
 // processPartition runs the records of one partition through the

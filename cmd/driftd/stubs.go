@@ -6,9 +6,6 @@ import (
 	"io"
 )
 
-func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("not yet")
-}
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return errors.New("not yet")
 }
