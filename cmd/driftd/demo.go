@@ -366,4 +366,3 @@ func (s *syncWriter) printf(format string, args ...any) {
 	defer s.mu.Unlock()
 	fmt.Fprintf(s.w, format, args...)
 }
-
