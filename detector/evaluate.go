@@ -28,6 +28,9 @@ type Result struct {
 	// Severe marks a drifting result far past both thresholds
 	// (see Policy.ImmediateFactor).
 	Severe bool `json:"severe,omitempty"`
+	// Firing is the alert state of the (feature, test) after this
+	// evaluation.
+	Firing bool `json:"firing"`
 	// Holding is the looser condition that keeps a firing alert firing:
 	// the resolve side of the hysteresis (see Policy.ResolveFactor).
 	Holding bool `json:"-"`

@@ -507,7 +507,9 @@ func (m *Monitor) evaluate(f *featureState, s Snapshot, info WindowInfo, hopEven
 		if a.Firing {
 			drifting = r.Holding
 		}
-		if !a.Step(drifting, r.Severe, f.policy.Hysteresis, info.LastSeq) {
+		changed := a.Step(drifting, r.Severe, f.policy.Hysteresis, info.LastSeq)
+		r.Firing = a.Firing
+		if !changed {
 			continue
 		}
 		status := Resolved

@@ -281,6 +281,7 @@ func (m *Metrics) ObserveEvaluations(refs map[string]*detector.Reference, evals 
 			tg.effect.Set(r.Effect)
 			tg.threshold.Set(r.Threshold)
 			tg.gate.Set(r.EffectThreshold)
+			tg.drifting.Set(b2f(r.Firing))
 			switch r.Test {
 			case detector.TestOutOfRange:
 				g.oor.Set(r.Statistic)

@@ -10,11 +10,13 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
@@ -49,6 +51,7 @@ type daemon struct {
 	cfg      config
 	log      *slog.Logger
 	reg      *prometheus.Registry
+	gatherer prometheus.Gatherer
 	registry *stream.Registry
 	svc      *stream.Service
 	listener net.Listener
@@ -61,7 +64,11 @@ func newDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 		Help: "1, labelled with the driftd version and the Go version it was built with."}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(version(), runtime.Version()).Set(1)
 	reg.MustRegister(buildInfo)
-	kp := kprom.NewMetrics("driftd", kprom.Subsystem("kafka"), kprom.Registerer(reg), kprom.Gatherer(reg))
+	// kprom registers on a registry of its own: two of its gauges are
+	// named *_total, which `promtool check metrics` rejects, and the
+	// gatherer below exports them without the suffix.
+	kreg := prometheus.NewRegistry()
+	kp := kprom.NewMetrics("driftd", kprom.Subsystem("kafka"), kprom.Registerer(kreg), kprom.Gatherer(kreg))
 	metrics := stream.NewMetrics(reg, cfg.Server.MetricsFeatures)
 
 	registry := stream.NewRegistry()
@@ -100,7 +107,7 @@ func newDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 		}
 		return nil, err
 	}
-	return &daemon{cfg: cfg, log: log, reg: reg, registry: registry, svc: svc}, nil
+	return &daemon{cfg: cfg, log: log, reg: reg, gatherer: prometheus.Gatherers{reg, gaugeTotalRenamer{kreg}}, registry: registry, svc: svc}, nil
 }
 
 // listen opens the HTTP listener (so the demo can print its address
@@ -125,7 +132,7 @@ func (d *daemon) run(ctx context.Context, started func(addr string)) error {
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg, EnableOpenMetrics: true}))
+	mux.Handle("/metrics", promhttp.HandlerFor(d.gatherer, promhttp.HandlerOpts{Registry: d.reg, EnableOpenMetrics: true}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
@@ -182,4 +189,19 @@ func (d *daemon) run(ctx context.Context, started func(addr string)) error {
 	srv.Shutdown(sctx) //nolint:errcheck // closing on the way out
 	d.log.Info("driftd stopped", "processed", d.svc.Processed(), "err", err)
 	return err
+}
+
+// gaugeTotalRenamer drops the "_total" suffix from gauge families, which
+// Prometheus naming reserves for counters.
+type gaugeTotalRenamer struct{ g prometheus.Gatherer }
+
+func (r gaugeTotalRenamer) Gather() ([]*dto.MetricFamily, error) {
+	mfs, err := r.g.Gather()
+	for _, mf := range mfs {
+		if mf.GetType() == dto.MetricType_GAUGE && strings.HasSuffix(mf.GetName(), "_total") {
+			name := strings.TrimSuffix(mf.GetName(), "_total")
+			mf.Name = &name
+		}
+	}
+	return mfs, err
 }
