@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/driftd/driftd/detector"
@@ -61,10 +62,25 @@ func TestServiceEndToEnd(t *testing.T) {
 	big := k.client(kgo.ProducerBatchMaxBytes(8 << 20))
 	k.produce(big, values...)
 
-	svc, _, stop := runService(t, cfg, NewRegistry(), detector.DefaultWindow())
+	svc, reg, stop := runService(t, cfg, NewRegistry(), detector.DefaultWindow())
 	waitProcessed(t, svc, uint64(len(values)), 60*time.Second)
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+	// The exposition passes client_golang's linter (promtool's rules).
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil || len(problems) > 0 {
+		t.Fatalf("metric lint: %v %v", err, problems)
+	}
+	for name, want := range map[string]float64{
+		"driftd_records_dlq_total":         float64(len(bad)),
+		"driftd_records_consumed_total":    float64(len(values)),
+		"driftd_alerts_published_total":    3,
+		"driftd_events_no_reference_total": 0,
+	} {
+		if got := counterValue(t, reg, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
 	}
 
 	// Every record is either processed or in the DLQ.

@@ -9,6 +9,3 @@ import (
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return errors.New("not yet")
 }
-func cmdReferencePublish(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("not yet")
-}
