@@ -31,6 +31,8 @@ type testKafka struct {
 	cluster *kfake.Cluster
 	prefix  string
 	real    bool
+	// cfgHook adjusts every configuration (security settings).
+	cfgHook func(*Config)
 }
 
 var testSeq struct {
@@ -70,6 +72,9 @@ func (k *testKafka) config() Config {
 	c.TopicPartitions = 3
 	c.TopicReplication = 1
 	c.CheckpointInterval = 500 * time.Millisecond
+	if k.cfgHook != nil {
+		k.cfgHook(&c)
+	}
 	return c
 }
 
