@@ -5,9 +5,11 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -335,5 +337,131 @@ func TestServiceRestartExact(t *testing.T) {
 	}
 	if len(gotAlerts) != len(wantAlerts) {
 		t.Errorf("%d alert records, %d transitions: a graceful restart must not republish", len(gotAlerts), len(wantAlerts))
+	}
+}
+
+// TestReferenceHotReload publishes references while the service runs:
+// a new reference replaces the model's monitor (its firing alerts
+// resolve, naming the old reference), publishing the old one again rolls
+// back, and a tombstone removes the model.
+func TestReferenceHotReload(t *testing.T) {
+	k := newTestKafka(t)
+	cfg := k.config()
+	k.createInput(1)
+	k.ensureTopics(cfg)
+	cl := k.client()
+	v1 := churnReference(t)
+	if err := PublishReference(t.Context(), cl, cfg.ReferenceTopic, v1); err != nil {
+		t.Fatal(err)
+	}
+	registry := NewRegistry()
+	svc, _, stop := runService(t, cfg, registry, detector.DefaultWindow())
+	rng := rand.New(rand.NewPCG(5, 5))
+	var sent uint64
+	send := func(n, skew int) {
+		var vs [][]byte
+		for i := range n {
+			vs = append(vs, churnEvent(rng, skew).json(int(sent)+i))
+		}
+		k.produce(cl, vs...)
+		sent += uint64(n)
+		waitProcessed(t, svc, sent, 30*time.Second)
+	}
+	waitRef := func(id string) {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			refs, _ := registry.Snapshot()
+			if r := refs["churn/3"]; (r == nil && id == "") || (r != nil && r.ID == id) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("registry never got reference %q", id)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitRef(v1.ID)
+	send(1500, 1) // skewed: fires against v1
+
+	// v2: a reference of the skewed data (say the model was retrained on
+	// it). The firing alerts of v1 resolve; the skewed traffic is now
+	// normal.
+	b, _ := detector.NewBuilder("churn", "3", detector.BuildOptions{})
+	for range 20000 {
+		e := churnEvent(rng, 1)
+		b.BeginRow()
+		for k, v := range e.features {
+			switch x := v.(type) {
+			case float64:
+				b.Add(k, detector.Value{Kind: detector.Number, Num: x, Parsed: true})
+			case string:
+				b.Add(k, detector.Value{Kind: detector.String, Text: []byte(x)})
+			}
+		}
+		b.Add("prediction", detector.Value{Kind: detector.Number, Num: e.prediction, Parsed: true})
+		b.EndRow()
+	}
+	v2, _ := b.Reference()
+	if err := PublishReference(t.Context(), cl, cfg.ReferenceTopic, v2); err != nil {
+		t.Fatal(err)
+	}
+	waitRef(v2.ID)
+	send(1500, 1)
+	// Roll back: v1 again; the skewed traffic fires again, against v1.
+	if err := PublishReference(t.Context(), cl, cfg.ReferenceTopic, v1); err != nil {
+		t.Fatal(err)
+	}
+	waitRef(v1.ID)
+	send(1500, 1)
+	// Tombstone: the model is no longer monitored.
+	if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: cfg.ReferenceTopic, Key: []byte("churn/3")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitRef("")
+	noRefBefore := svc.proc.Counters.NoReference
+	send(200, 0)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := svc.proc.Counters.NoReference - noRefBefore; got != 200 {
+		t.Errorf("%d events counted without a reference after the tombstone, want 200", got)
+	}
+	var firingV1, resolvedV1, firingV2 int
+	for _, r := range k.readAll(cfg.AlertTopic) {
+		var a detector.Alert
+		json.Unmarshal(r.Value, &a)
+		if a.Feature != "tenure_days" || a.Test != detector.TestKS {
+			continue
+		}
+		switch {
+		case a.ReferenceID == v1.ID && a.Status == detector.Firing:
+			firingV1++
+		case a.ReferenceID == v1.ID && a.Status == detector.Resolved:
+			resolvedV1++
+		case a.ReferenceID == v2.ID && a.Status == detector.Firing:
+			firingV2++
+		}
+	}
+	// v1 fires, resolves on the switch to v2, fires again after the
+	// rollback, and resolves on the tombstone; v2 never fires.
+	if firingV1 != 2 || resolvedV1 != 2 || firingV2 != 0 {
+		t.Fatalf("tenure_days ks alerts: v1 firing %d resolved %d, v2 firing %d; want 2, 2, 0", firingV1, resolvedV1, firingV2)
+	}
+}
+
+// TestTopicsReportedWhenCreationOff: with DRIFTD_CREATE_TOPICS=false and
+// topics missing, the service exits with a message listing them.
+func TestTopicsReportedWhenCreationOff(t *testing.T) {
+	k := newTestKafka(t)
+	cfg := k.config()
+	k.createInput(1)
+	cfg.CreateTopics = false
+	svc, err := NewService(ServiceOptions{Config: cfg, Processor: ProcessorConfig{Window: detector.DefaultWindow()}, Registry: NewRegistry(), Metrics: NewMetrics(prometheus.NewRegistry(), 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = svc.Run(t.Context(), time.Second)
+	if err == nil || !strings.Contains(err.Error(), cfg.AlertTopic+" (cleanup.policy=compact)") || !strings.Contains(err.Error(), cfg.DLQTopic) {
+		t.Fatalf("error %v, want the missing topics listed", err)
 	}
 }
