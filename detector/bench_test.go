@@ -87,4 +87,3 @@ func BenchmarkMonitorEvent(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)*20/b.Elapsed().Seconds(), "values/s")
 }
-
