@@ -44,6 +44,9 @@ type FeatureCheckpoint struct {
 	Missing uint64                `json:"missing"`
 	Invalid uint64                `json:"invalid"`
 
+	// Merge is the stage-2 bookkeeping of two-stage mode.
+	Merge *MergeCheckpoint `json:"merge,omitempty"`
+
 	Dataset    AlarmState `json:"dataset"`
 	Share      float64    `json:"share"`
 	Unexpected uint64     `json:"unexpected"`
@@ -59,6 +62,15 @@ type GroupCheckpoint struct {
 	PaneTimes [][2]int64         `json:"pane_times,omitempty"`
 	CurTimes  [2]int64           `json:"cur_times"`
 	Clock     *window.ClockState `json:"clock,omitempty"`
+}
+
+// MergeCheckpoint is a stage-2 feature's deduplication and window
+// bookkeeping.
+type MergeCheckpoint struct {
+	Sources map[string]uint64 `json:"sources"`
+	Seq     uint64            `json:"seq"`
+	Times   [][2]int64        `json:"times"`
+	Pushed  uint64            `json:"pushed"`
 }
 
 // Key is "model/version/feature".
@@ -95,9 +107,17 @@ func (m *Monitor) Checkpoint() []FeatureCheckpoint {
 				cp.Alarms[string(f.c.tests[i])] = a
 			}
 		}
-		if f.cw != nil {
+		switch {
+		case f.cw != nil:
 			cp.Window = encodeCountState(f.cw.State())
-		} else {
+		case f.pw != nil:
+			cp.Window = encodeTimeState(window.TimeState{Closed: f.pw.Panes(), Pushed: f.pw.Pushed()})
+			mc := &MergeCheckpoint{Sources: f.merge.sources, Seq: f.merge.seq, Pushed: f.merge.pushed}
+			for _, t := range f.merge.times {
+				mc.Times = append(mc.Times, [2]int64{t.Min, t.Max})
+			}
+			cp.Merge = mc
+		default:
 			cp.Window = encodeTimeState(f.tw.State())
 		}
 		out = append(out, cp)
@@ -208,13 +228,33 @@ func (f *featureState) restore(cp *FeatureCheckpoint, gs *groupState) error {
 		f.alarms[i] = a
 	}
 	var err error
-	if f.cw != nil {
+	switch {
+	case f.cw != nil:
 		var s window.CountState
 		if s, err = decodeCountState(cp.Window); err != nil {
 			return err
 		}
 		f.cw, err = window.RestoreCount(f.c.layout, s)
-	} else {
+	case f.pw != nil:
+		var s window.TimeState
+		if s, err = decodeTimeState(cp.Window); err != nil {
+			return err
+		}
+		mc := cp.Merge
+		if mc == nil || len(mc.Times) != len(f.merge.times) || len(mc.Sources) > 4096 {
+			return errors.New("stage-2 checkpoint lacks or garbles its merge state")
+		}
+		if f.pw, err = window.RestorePaneWindow(f.c.layout, f.pw.Capacity(), s.Closed, s.Pushed); err != nil {
+			return err
+		}
+		f.merge.sources, f.merge.seq, f.merge.pushed = mc.Sources, mc.Seq, mc.Pushed
+		if f.merge.sources == nil {
+			f.merge.sources = map[string]uint64{}
+		}
+		for i, t := range mc.Times {
+			f.merge.times[i] = timeRange{Min: t[0], Max: t[1]}
+		}
+	default:
 		var s window.TimeState
 		if s, err = decodeTimeState(cp.Window); err != nil {
 			return err

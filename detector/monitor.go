@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -45,7 +46,24 @@ type WindowConfig struct {
 	Time     time.Duration `env:"WINDOW_TIME"`
 	TimeHop  time.Duration `env:"WINDOW_TIME_HOP"`
 	Lateness time.Duration `env:"WINDOW_LATENESS"`
+	// Stage is the monitor's role in two-stage mode (count windows only).
+	Stage Stage `env:"-"`
 }
+
+// Stage is a monitor's role in two-stage mode, for models too hot for one
+// partition: stage 1 turns events into panes, stage 2 merges the panes of
+// a feature — from any number of stage-1 replicas — and runs the tests.
+type Stage uint8
+
+// Stages.
+const (
+	// StageSingle decodes, windows and tests in one place.
+	StageSingle Stage = iota
+	// StageEmit turns events into panes of Hop events (Output.Panes).
+	StageEmit
+	// StageMerge keeps windows of Size/Hop panes fed by ApplyPane.
+	StageMerge
+)
 
 // DefaultWindow is 1000 events advancing by 125.
 func DefaultWindow() WindowConfig { return WindowConfig{Size: 1000, Hop: 125} }
@@ -67,6 +85,9 @@ func (c WindowConfig) TimeBased() bool { return c.Time > 0 }
 
 // Validate checks the window settings.
 func (c WindowConfig) Validate() error {
+	if c.Stage != StageSingle && c.TimeBased() {
+		return errors.New("two-stage mode works on count windows; unset the event-time window")
+	}
 	if c.TimeBased() {
 		return window.ValidateTime(c.Time.Milliseconds(), c.TimeHop.Milliseconds(), c.Lateness.Milliseconds())
 	}
@@ -94,6 +115,7 @@ type Evaluation struct {
 type Output struct {
 	Evaluations []Evaluation
 	Alerts      []Alert
+	Panes       []PaneRecord // stage 1 of two-stage mode
 }
 
 // Reset empties the output, keeping its memory.
@@ -102,6 +124,8 @@ func (o *Output) Reset() {
 	o.Evaluations = o.Evaluations[:0]
 	clear(o.Alerts)
 	o.Alerts = o.Alerts[:0]
+	clear(o.Panes)
+	o.Panes = o.Panes[:0]
 }
 
 // Monitor runs driftd's detection for one model version: it routes event
@@ -171,7 +195,9 @@ type featureState struct {
 	policy Policy
 	cw     *window.CountWindow
 	tw     *window.TimeWindow
-	stamp  uint64 // group seq of the last event that set this feature
+	pw     *window.PaneWindow // stage 2
+	merge  *mergeState        // stage 2
+	stamp  uint64             // group seq of the last event that set this feature
 	skip   uint64 // restored ahead of its group: ignore events with seq ≤ skip
 	alarms []AlarmState
 	evals  uint64
@@ -211,9 +237,15 @@ func NewMonitor(ref *Reference, policies *Policies, cfg WindowConfig) (*Monitor,
 		}
 		f := &featureState{name: fr.Name, group: GroupOf(fr.Name), c: c, policy: policies.Feature(ref.Model, ref.Version, fr.Name)}
 		f.alarms = make([]AlarmState, len(c.tests))
-		if cfg.TimeBased() {
+		switch {
+		case cfg.TimeBased():
 			f.tw, err = window.NewTimeWindow(c.layout, m.groups[f.group].clock)
-		} else {
+		case cfg.Stage == StageEmit:
+			f.cw, err = window.NewCountWindow(c.layout, cfg.Hop, cfg.Hop) // one pane
+		case cfg.Stage == StageMerge:
+			f.pw, err = window.NewPaneWindow(c.layout, cfg.Size/cfg.Hop)
+			f.merge = newMergeState(cfg.Size / cfg.Hop)
+		default:
 			f.cw, err = window.NewCountWindow(c.layout, cfg.Size, cfg.Hop)
 		}
 		if err != nil {
@@ -416,6 +448,10 @@ func (m *Monitor) End(out *Output) {
 		return
 	}
 	info := m.countWindowInfo(gs)
+	if m.cfg.Stage == StageEmit {
+		m.emitPanes(gs, info, out)
+		return
+	}
 	for _, idx := range m.due {
 		f := m.features[idx]
 		m.evaluate(f, Snapshot{Counts: f.cw.Counts(), Moments: f.cw.Moments()}, info, float64(m.cfg.Hop), out)

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -107,6 +108,7 @@ type Task struct {
 	Next int64
 	// committed is the last offset committed for the task.
 	committed int64
+	src       string
 }
 
 // Monitors returns the task's monitors by model/version key.
@@ -130,6 +132,10 @@ type Counters struct {
 	Skipped uint64
 	// MonitorErrors counts references a monitor could not be built for.
 	MonitorErrors uint64
+	// PanesDuplicate counts stage-2 panes already applied (a stage-1
+	// replay); PanesMismatched counts panes built against another
+	// reference than stage 2's (a rollout in progress).
+	PanesDuplicate, PanesMismatched uint64
 }
 
 // Processor decodes record values and runs them through the monitors of
@@ -290,6 +296,59 @@ func (p *Processor) Process(t *Task, value []byte, recordMS, offset int64) *code
 	}
 	if !applied {
 		p.Counters.Skipped++
+	}
+	for i := range p.Out.Panes {
+		if p.Out.Panes[i].Source == "" {
+			p.Out.Panes[i].Source = t.source()
+		}
+	}
+	return nil
+}
+
+func (t *Task) source() string {
+	if t.src == "" {
+		t.src = t.ID.String()
+	}
+	return t.src
+}
+
+// ProcessPane applies one record of the panes topic to task t (stage 2 of
+// two-stage mode). A record that is not a valid pane is returned for the
+// dead-letter topic.
+func (p *Processor) ProcessPane(t *Task, value []byte, offset int64) *codec.Error {
+	p.Counters.Consumed++
+	t.Next = offset + 1
+	rec, err := detector.DecodePaneRecord(value)
+	if err != nil {
+		p.Counters.Rejected[codec.ReasonBadPane]++
+		return &codec.Error{Reason: codec.ReasonBadPane, Detail: err.Error()}
+	}
+	p.Counters.Processed++
+	key := rec.Model + "/" + rec.Version
+	m := t.monitors[key]
+	if m == nil {
+		ref := p.refs[key]
+		if ref == nil {
+			p.Counters.NoReference++
+			return nil
+		}
+		var nerr error
+		if m, nerr = detector.NewMonitor(ref, p.policies, p.window); nerr != nil {
+			p.Counters.MonitorErrors++
+			return nil
+		}
+		t.monitors[key] = m
+	}
+	applied, err := m.ApplyPane(rec, &p.Out)
+	switch {
+	case errors.Is(err, detector.ErrReferenceMismatch):
+		p.Counters.PanesMismatched++
+	case err != nil:
+		p.Counters.Rejected[codec.ReasonBadPane]++
+		p.Counters.Processed--
+		return &codec.Error{Reason: codec.ReasonBadPane, Detail: err.Error()}
+	case !applied:
+		p.Counters.PanesDuplicate++
 	}
 	return nil
 }

@@ -102,6 +102,12 @@ func NewService(o ServiceOptions) (*Service, error) {
 	}
 	o.Processor.Format = o.Config.InputFormat
 	o.Processor.MaxBytes = o.Config.MaxEventBytes
+	switch o.Config.Mode {
+	case ModeStage1:
+		o.Processor.Window.Stage = detector.StageEmit
+	case ModeStage2:
+		o.Processor.Window.Stage = detector.StageMerge
+	}
 	proc, err := NewProcessor(o.Processor, o.Registry)
 	if err != nil {
 		return nil, err
@@ -202,14 +208,14 @@ func (s *Service) groupOpts() []kgo.Opt {
 	keyed := kgo.StickyKeyPartitioner(nil)
 	opts := append(slices.Clone(s.opts),
 		kgo.ConsumerGroup(s.cfg.Group),
-		kgo.ConsumeTopics(s.cfg.InputTopics...),
+		kgo.ConsumeTopics(s.inputTopics()...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsAssigned(s.onAssigned),
 		kgo.OnPartitionsRevoked(s.onRevoked),
 		kgo.OnPartitionsLost(s.onLost),
-		kgo.RecordPartitioner(statePartitioner{stateTopic: s.cfg.StateTopic, keyed: keyed}),
+		kgo.RecordPartitioner(statePartitioner{stateTopic: s.cfg.StateTopic, panesTopic: s.cfg.PanesTopic, keyed: keyed}),
 		kgo.MaxBufferedRecords(s.cfg.MaxBufferedRecords),
 		kgo.ProducerLinger(time.Millisecond),
 		kgo.ProducerBatchMaxBytes(16<<20),
@@ -221,6 +227,15 @@ func (s *Service) groupOpts() []kgo.Opt {
 		opts = append(opts, kgo.WithHooks(s.hooks...))
 	}
 	return opts
+}
+
+// inputTopics are the topics the pipeline consumes: the input topics, or
+// the panes topic in stage 2.
+func (s *Service) inputTopics() []string {
+	if s.cfg.Mode == ModeStage2 {
+		return []string{s.cfg.PanesTopic}
+	}
+	return s.cfg.InputTopics
 }
 
 func (s *Service) startGroup() error {
@@ -348,7 +363,12 @@ func (s *Service) processPartition(p kgo.FetchTopicPartition) {
 		if due {
 			start = time.Now()
 		}
-		derr := s.proc.Process(task, r.Value, r.Timestamp.UnixMilli(), r.Offset)
+		var derr *codec.Error
+		if s.cfg.Mode == ModeStage2 {
+			derr = s.proc.ProcessPane(task, r.Value, r.Offset)
+		} else {
+			derr = s.proc.Process(task, r.Value, r.Timestamp.UnixMilli(), r.Offset)
+		}
 		if due {
 			if n := len(s.proc.Out.Evaluations) - before; n > 0 {
 				s.metrics.EvaluationSeconds.Observe(time.Since(start).Seconds() / float64(n))
@@ -358,7 +378,7 @@ func (s *Service) processPartition(p kgo.FetchTopicPartition) {
 		if derr != nil {
 			s.dlq = append(s.dlq, s.dlqRecord(r, derr))
 		}
-		if len(s.proc.Out.Alerts) > 0 || len(s.proc.Out.Evaluations) > 0 {
+		if len(s.proc.Out.Alerts) > 0 || len(s.proc.Out.Evaluations) > 0 || len(s.proc.Out.Panes) > 0 {
 			s.collect()
 		}
 	}
@@ -386,6 +406,17 @@ func (s *Service) collect() {
 		s.alerts = append(s.alerts, &kgo.Record{Topic: s.cfg.AlertTopic, Key: []byte(a.Key()), Value: value,
 			Headers: []kgo.RecordHeader{{Key: "content-type", Value: []byte("application/json")}}})
 		s.alertPending = append(s.alertPending, *a)
+	}
+	for i := range out.Panes {
+		p := &out.Panes[i]
+		value, err := detector.EncodePaneRecord(p)
+		if err != nil {
+			s.log.Error("encoding pane", "key", p.Key(), "err", err)
+			continue
+		}
+		// Queued with the alerts: produced and acknowledged before the
+		// input offsets that produced them are committed.
+		s.alerts = append(s.alerts, &kgo.Record{Topic: s.cfg.PanesTopic, Key: []byte(p.Key()), Value: value})
 	}
 	out.Reset()
 }

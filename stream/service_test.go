@@ -465,3 +465,55 @@ func TestTopicsReportedWhenCreationOff(t *testing.T) {
 		t.Fatalf("error %v, want the missing topics listed", err)
 	}
 }
+
+// TestTwoStageService runs stage 1 (events → panes) and stage 2 (panes →
+// tests) as two services with their own groups, and compares stage 2's
+// alerts with a single-stage run over the same events: with the model in
+// one input partition, the windows are identical, so are the alert IDs.
+func TestTwoStageService(t *testing.T) {
+	k := newTestKafka(t)
+	base := k.config()
+	k.createInput(3)
+	ref := churnReference(t)
+	registry := NewRegistry()
+	registry.Set(ref)
+	rng := rand.New(rand.NewPCG(6, 6))
+	var values [][]byte
+	for i := range 12000 {
+		values = append(values, churnEvent(rng, (i/3000)%2).json(i))
+	}
+	stage1, stage2 := base, base
+	stage1.Mode, stage1.Group, stage1.ReferencesEnabled = ModeStage1, base.Group+"-s1", false
+	stage2.Mode, stage2.Group, stage2.ReferencesEnabled = ModeStage2, base.Group+"-s2", false
+	k.ensureTopics(stage1)
+	k.produce(k.client(), values...)
+	window := detector.DefaultWindow()
+	svc1, _, stop1 := runService(t, stage1, registry, window)
+	svc2, _, stop2 := runService(t, stage2, registry, window)
+	waitProcessed(t, svc1, uint64(len(values)), 60*time.Second)
+	// Stage 2 receives one pane per feature per 125 events.
+	wantPanes := uint64(len(values) / 125 * len(ref.Features))
+	waitProcessed(t, svc2, wantPanes, 60*time.Second)
+	if err := stop1(); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop2(); err != nil {
+		t.Fatal(err)
+	}
+	_, want := offlineRun(t, k.readAll(base.InputTopics[0]), ref, window)
+	var got []detector.Alert
+	for _, r := range k.readAll(base.AlertTopic) {
+		var a detector.Alert
+		json.Unmarshal(r.Value, &a)
+		got = append(got, a)
+	}
+	g, w := alertSet(got), alertSet(want)
+	if len(w) < 4 || len(g) != len(w) {
+		t.Fatalf("two-stage alerts %v, single-stage %v", keys(g), keys(w))
+	}
+	for id := range w {
+		if !g[id] {
+			t.Errorf("two-stage run lacks %s", id)
+		}
+	}
+}

@@ -1,7 +1,9 @@
 package stream
 
 import (
+	"bytes"
 	"context"
+	"hash/fnv"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -32,18 +34,40 @@ func stateKey(cp *detector.FeatureCheckpoint, task TaskID, slot uint64) []byte {
 	return []byte(cp.Key() + "/" + task.Topic + "/" + strconv.Itoa(int(task.Partition)) + "/" + strconv.FormatUint(slot, 10))
 }
 
-// statePartitioner routes state records to the partition set on the record
+// statePartitioner routes state records to the partition set on the
+// record, pane records by their model/version (so stage 2 sees all the
+// features of a model in one partition and can compute dataset drift),
 // and everything else by key hash, like the default partitioner.
 type statePartitioner struct {
-	stateTopic string
-	keyed      kgo.Partitioner
+	stateTopic, panesTopic string
+	keyed                  kgo.Partitioner
 }
 
 func (p statePartitioner) ForTopic(topic string) kgo.TopicPartitioner {
-	if topic == p.stateTopic {
+	switch topic {
+	case p.stateTopic:
 		return manualPartitioner{}
+	case p.panesTopic:
+		return modelPartitioner{}
 	}
 	return p.keyed.ForTopic(topic)
+}
+
+// modelPartitioner hashes the model/version prefix of a
+// model/version/feature key.
+type modelPartitioner struct{}
+
+func (modelPartitioner) RequiresConsistency(*kgo.Record) bool { return true }
+func (modelPartitioner) Partition(r *kgo.Record, n int) int {
+	k := r.Key
+	if i := bytes.IndexByte(k, '/'); i >= 0 {
+		if j := bytes.IndexByte(k[i+1:], '/'); j >= 0 {
+			k = k[:i+1+j]
+		}
+	}
+	h := fnv.New32a()
+	h.Write(k)
+	return int(h.Sum32() % uint32(n))
 }
 
 type manualPartitioner struct{}

@@ -3,6 +3,7 @@ package window
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // CountWindow is a sliding window over the last Size events of one feature,
@@ -117,6 +118,30 @@ func (w *CountWindow) push(cell int) bool {
 
 // N is the number of events in the window.
 func (w *CountWindow) N() int { return w.filled }
+
+// LastPane returns the pane that closed last: the cells of the last Hop
+// events and their moments. Call it right after Add or AddCell reported a
+// closed pane. It allocates the returned pane.
+func (w *CountWindow) LastPane() Pane {
+	if w.closed == 0 {
+		return Pane{}
+	}
+	n := min(w.hop, w.filled)
+	cells := make([]uint16, n)
+	for i := range n {
+		cells[i] = w.ring[(w.head-n+i+len(w.ring))%len(w.ring)]
+	}
+	slices.Sort(cells)
+	p := Pane{Moments: w.panes[(w.closed-1)%uint64(len(w.panes))]}
+	for _, c := range cells {
+		if k := len(p.Counts); k > 0 && p.Counts[k-1].Cell == c {
+			p.Counts[k-1].Count++
+			continue
+		}
+		p.Counts = append(p.Counts, CellCount{Cell: c, Count: 1})
+	}
+	return p
+}
 
 // Counts returns the per-cell event counts of the window (value cells, then
 // missing and invalid). The slice is the window's own: read it, do not keep

@@ -442,3 +442,30 @@ func TestTimeWindow(t *testing.T) {
 		t.Fatal("closing an old pane again must do nothing")
 	}
 }
+
+// TestLastPane: the pane a count window reports at each close holds
+// exactly the last Hop events.
+func TestLastPane(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	b := testBreaks(t, 20)
+	w, _ := NewCountWindow(b.Layout(), 120, 40)
+	pb := NewPaneBuilder(b.Layout())
+	for i, e := range randomEvents(rng, b, 1000) {
+		var closed bool
+		if e.valid {
+			closed = w.Add(e.cell, e.x)
+			pb.Add(e.cell, e.x)
+		} else {
+			closed = w.AddCell(e.cell)
+			pb.AddCell(e.cell)
+		}
+		if !closed {
+			continue
+		}
+		got, want := w.LastPane(), pb.Pane()
+		if !slices.Equal(got.Counts, want.Counts) || got.Moments != want.Moments {
+			t.Fatalf("event %d: last pane differs from the pane built alongside", i)
+		}
+		pb.Reset()
+	}
+}

@@ -26,10 +26,13 @@ const (
 	ReasonNoData            Reason = "no_features_or_prediction"
 	ReasonFeaturesNotObject Reason = "features_not_object"
 	ReasonTooLarge          Reason = "too_large"
+	// ReasonBadPane is a record on the panes topic (two-stage mode) that
+	// is not a valid pane.
+	ReasonBadPane Reason = "bad_pane"
 )
 
 // Reasons lists every reason, for metrics initialisation.
-var Reasons = []Reason{ReasonNotJSON, ReasonNoModel, ReasonNoData, ReasonFeaturesNotObject, ReasonTooLarge}
+var Reasons = []Reason{ReasonNotJSON, ReasonNoModel, ReasonNoData, ReasonFeaturesNotObject, ReasonTooLarge, ReasonBadPane}
 
 // Error is a decoding failure.
 type Error struct {
