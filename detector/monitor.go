@@ -198,7 +198,7 @@ type featureState struct {
 	pw     *window.PaneWindow // stage 2
 	merge  *mergeState        // stage 2
 	stamp  uint64             // group seq of the last event that set this feature
-	skip   uint64 // restored ahead of its group: ignore events with seq ≤ skip
+	skip   uint64             // restored ahead of its group: ignore events with seq ≤ skip
 	alarms []AlarmState
 	evals  uint64
 	// lifetime counts

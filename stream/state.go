@@ -3,8 +3,8 @@ package stream
 import (
 	"bytes"
 	"context"
-	"hash/fnv"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"strconv"
 	"time"
