@@ -25,6 +25,13 @@ type Config struct {
 	Brokers  []string `env:"BROKERS" envSeparator:","`
 	ClientID string   `env:"CLIENT_ID"`
 	Group    string   `env:"GROUP"`
+	// InstanceID enables static group membership (KIP-345): a replica
+	// that restarts with the same ID gets its partitions back without a
+	// rebalance (set it to the pod name in a StatefulSet).
+	InstanceID string `env:"INSTANCE_ID"`
+	// SessionTimeout is how long the group waits for a silent replica
+	// before moving its partitions.
+	SessionTimeout time.Duration `env:"SESSION_TIMEOUT"`
 
 	InputTopics    []string     `env:"INPUT_TOPICS" envSeparator:","`
 	InputFormat    codec.Format `env:"INPUT_FORMAT"`
@@ -97,6 +104,7 @@ func Defaults() Config {
 		Brokers:            []string{"localhost:9092"},
 		ClientID:           "driftd",
 		Group:              "driftd",
+		SessionTimeout:     45 * time.Second,
 		InputTopics:        []string{"inference.events"},
 		InputFormat:        codec.Canonical,
 		MaxEventBytes:      codec.DefaultMaxBytes,
@@ -141,6 +149,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Group == "" {
 		return cfgErr("GROUP", "must not be empty")
+	}
+	if c.SessionTimeout < time.Second || c.SessionTimeout > 30*time.Minute {
+		return cfgErr("SESSION_TIMEOUT", "is %s; accepted: 1s to 30m (and within the broker's group.min/max.session.timeout.ms)", c.SessionTimeout)
 	}
 	if len(c.InputTopics) == 0 && c.Mode != ModeStage2 {
 		return cfgErr("INPUT_TOPICS", "must list at least one topic")

@@ -208,6 +208,7 @@ func (s *Service) groupOpts() []kgo.Opt {
 	keyed := kgo.StickyKeyPartitioner(nil)
 	opts := append(slices.Clone(s.opts),
 		kgo.ConsumerGroup(s.cfg.Group),
+		kgo.SessionTimeout(s.cfg.SessionTimeout),
 		kgo.ConsumeTopics(s.inputTopics()...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
@@ -221,6 +222,9 @@ func (s *Service) groupOpts() []kgo.Opt {
 		kgo.ProducerBatchMaxBytes(16<<20),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 	)
+	if s.cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(s.cfg.InstanceID))
+	}
 	if len(s.hooks) > 0 {
 		// Client metrics (kprom) describe the pipeline's client only:
 		// a hook registers its metrics once.

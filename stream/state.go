@@ -262,3 +262,24 @@ func newestComplete(a, b map[string]*detector.FeatureCheckpoint) []detector.Feat
 
 // restoreTimeout bounds one attempt to read state.
 const restoreTimeout = 2 * time.Minute
+
+// ReadState restores, without joining the group, the window state a
+// replica taking over the given input partitions would get: for
+// inspection and for tests that compare durable state with an
+// uninterrupted run.
+func ReadState(ctx context.Context, cfg Config, window detector.WindowConfig, policies *detector.Policies,
+	refs map[string]*detector.Reference, tasks []TaskID) (map[TaskID]map[string]*detector.Monitor, error) {
+	opts, err := cfg.ClientOpts()
+	if err != nil {
+		return nil, err
+	}
+	restored, err := restoreState(ctx, opts, cfg.StateTopic, tasks, refs, policies, window, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	out := map[TaskID]map[string]*detector.Monitor{}
+	for id, rt := range restored {
+		out[id] = rt.monitors
+	}
+	return out, nil
+}

@@ -296,7 +296,7 @@ func (g *Generator) AppendEvent(b []byte, i int64, drifted bool) []byte {
 	b = append(b, `,"model_version":`...)
 	b = strconv.AppendQuote(b, g.cfg.Version)
 	b = append(b, `,"timestamp":"`...)
-	b = g.cfg.Start.Add(time.Duration(i) * g.cfg.Interval).UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+	b = g.cfg.Start.Add(time.Duration(i)*g.cfg.Interval).UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
 	b = append(b, `","request_id":"r-`...)
 	b = strconv.AppendInt(b, i, 10)
 	b = append(b, `","features":{`...)
