@@ -1,10 +1,12 @@
 package stream
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
@@ -259,3 +261,25 @@ func (c *Config) ClientOpts() ([]kgo.Opt, error) {
 }
 
 var errStopped = errors.New("stream: stopped")
+
+// kgoLogger routes franz-go's log lines into slog at their own level.
+type kgoLogger struct{ log *slog.Logger }
+
+func (l kgoLogger) Level() kgo.LogLevel {
+	ctx := context.Background()
+	switch {
+	case l.log.Enabled(ctx, slog.LevelDebug):
+		return kgo.LogLevelDebug
+	case l.log.Enabled(ctx, slog.LevelInfo):
+		return kgo.LogLevelInfo
+	case l.log.Enabled(ctx, slog.LevelWarn):
+		return kgo.LogLevelWarn
+	}
+	return kgo.LogLevelError
+}
+
+func (l kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	lv := map[kgo.LogLevel]slog.Level{kgo.LogLevelDebug: slog.LevelDebug, kgo.LogLevelInfo: slog.LevelInfo,
+		kgo.LogLevelWarn: slog.LevelWarn, kgo.LogLevelError: slog.LevelError}[level]
+	l.log.Log(context.Background(), lv, "kafka: "+msg, keyvals...)
+}

@@ -222,6 +222,7 @@ func (s *Service) groupOpts() []kgo.Opt {
 		kgo.ProducerBatchMaxBytes(16<<20),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 	)
+	opts = append(opts, kgo.WithLogger(kgoLogger{s.log.With("client", "group")}))
 	if s.cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(s.cfg.InstanceID))
 	}
@@ -276,11 +277,19 @@ func (s *Service) closeClients(ctx context.Context) {
 	}
 }
 
+// poll waits for records at most until the next checkpoint is due, so an
+// idle stream still checkpoints and commits what it processed last.
 func (s *Service) poll(ctx context.Context) kgo.Fetches {
-	if s.sess != nil {
-		return s.sess.PollRecords(ctx, s.cfg.MaxPollRecords)
+	wait := time.Second
+	if s.cfg.CheckpointInterval > 0 {
+		wait = max(time.Millisecond, s.cfg.CheckpointInterval-time.Since(s.lastCheckpoint))
 	}
-	return s.cl.PollRecords(ctx, s.cfg.MaxPollRecords)
+	pctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	if s.sess != nil {
+		return s.sess.PollRecords(pctx, s.cfg.MaxPollRecords)
+	}
+	return s.cl.PollRecords(pctx, s.cfg.MaxPollRecords)
 }
 
 func (s *Service) allowRebalance() {
@@ -307,7 +316,7 @@ func (s *Service) loop(ctx, octx context.Context) error {
 			return nil
 		}
 		fetches.EachError(func(t string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 				s.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
 			}
 		})

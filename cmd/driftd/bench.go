@@ -86,13 +86,13 @@ type benchOpts struct {
 	seed                                                     uint64
 	window, hop, rounds                                      int
 
-	brokers, compression          string
-	latencyCycles, latencyRate    int
-	jsonOut                       bool
-	cpuProfile                    string
-	stdout, stderr                io.Writer
-	log                           *slog.Logger
-	embeddedBroker, haveBrokerCPU bool
+	brokers, compression       string
+	latencyCycles, latencyRate int
+	keepTopics                 bool
+	jsonOut                    bool
+	cpuProfile                 string
+	stdout, stderr             io.Writer
+	log                        *slog.Logger
 }
 
 func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -119,8 +119,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.compression, "compression", "snappy", "producer compression for --kafka: none, snappy, lz4, zstd, gzip")
 	fs.IntVar(&o.latencyCycles, "latency-cycles", 8, "--kafka: drift on/off cycles of the alert-latency scenario (0: skip it)")
 	fs.IntVar(&o.latencyRate, "latency-rate", 5000, "--kafka: events per second produced in the alert-latency scenario")
+	fs.BoolVar(&o.keepTopics, "keep-topics", false, "--kafka --brokers: keep the bench's topics (default: delete them at the end)")
 	fs.BoolVar(&o.jsonOut, "json", false, "--inprocess, --kafka: print one JSON object instead of the text report")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to `FILE` (go tool pprof)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to `FILE`; samples carry a label phase=driftd|A|B|C|raw|latency|detect-only (go tool pprof -tagfocus phase=driftd)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, benchUsage)
 		fs.PrintDefaults()
@@ -1233,6 +1234,9 @@ func benchKafka(ctx context.Context, o *benchOpts) error {
 	}
 	defer admCl.Close()
 	adm := kadm.NewClient(admCl)
+	if o.brokers != "" && !o.keepTopics {
+		defer deleteTopics(context.WithoutCancel(ctx), adm, prefix+".", o.stderr)
+	}
 	if _, err := adm.CreateTopic(ctx, 1, base.Stream.TopicReplication, nil, input); err != nil {
 		return fmt.Errorf("creating %s: %w", input, err)
 	}
@@ -1374,6 +1378,36 @@ func benchKafka(ctx context.Context, o *benchOpts) error {
 		return json.NewEncoder(o.stdout).Encode(res)
 	}
 	return nil
+}
+
+// deleteTopics deletes the topics whose names start with prefix (best
+// effort: failures are reported, not returned).
+func deleteTopics(ctx context.Context, adm *kadm.Client, prefix string, stderr io.Writer) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	td, err := adm.ListTopics(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: listing topics to delete: %v\n", err)
+		return
+	}
+	var names []string
+	for name := range td {
+		if strings.HasPrefix(name, prefix) {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	resp, err := adm.DeleteTopics(ctx, names...)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "bench: deleting the bench topics %s*: %v\n", prefix, err)
+		return
+	}
+	fmt.Fprintf(stderr, "bench: deleted %d topics %s*\n", len(names), prefix)
 }
 
 // consumeTiming is one timed consumption of n records.

@@ -283,6 +283,8 @@ func (s *faultScenario) waitCaughtUp(timeout time.Duration, procs ...*proc) {
 		if time.Now().After(deadline) {
 			var logs []string
 			for _, p := range procs {
+				p.cmd.Process.Signal(syscall.SIGQUIT) // goroutine dump into the logs
+				time.Sleep(500 * time.Millisecond)
 				logs = append(logs, p.logs.String())
 			}
 			s.t.Fatalf("not caught up within %s (committed %v, end %v)\n%s", timeout, committed, ends, strings.Join(logs, "\n---\n"))
