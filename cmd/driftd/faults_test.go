@@ -361,7 +361,9 @@ func (s *faultScenario) expected() outcome {
 	return o
 }
 
-func totals[T interface{ Monitors() map[string]*detector.Monitor }](tasks map[stream.TaskID]T) map[string]uint64 {
+func totals[T interface {
+	Monitors() map[string]*detector.Monitor
+}](tasks map[stream.TaskID]T) map[string]uint64 {
 	out := map[string]uint64{}
 	for id, t := range tasks {
 		for key, m := range t.Monitors() {
