@@ -212,7 +212,7 @@ type proc struct {
 
 func (s *faultScenario) start(instance string, extra ...string) *proc {
 	cmd := exec.Command(driftdBinary(s.t), "run")
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(environWithout("DRIFTD_"),
 		"DRIFTD_BROKERS="+strings.Join(s.brokers, ","), "DRIFTD_GROUP="+s.cfg.Group,
 		"DRIFTD_INPUT_TOPICS="+s.cfg.InputTopics[0], "DRIFTD_ALERT_TOPIC="+s.cfg.AlertTopic,
 		"DRIFTD_DLQ_TOPIC="+s.cfg.DLQTopic, "DRIFTD_STATE_TOPIC="+s.cfg.StateTopic,
@@ -612,4 +612,15 @@ func faultLogLevel() string {
 		return l
 	}
 	return "warn"
+}
+
+// environWithout is os.Environ without the variables of a prefix.
+func environWithout(prefix string) []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, prefix) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
