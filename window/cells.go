@@ -53,6 +53,15 @@ func (l Layout) Validate() error {
 // CDF on the breakpoints needs.
 type Breaks struct {
 	q []float64
+	// An equal-width bucket index over [q_1, q_r]: the breakpoints ≤ the
+	// start of bucket b are q[:lo[b]]. A value's bucket narrows the
+	// binary search to the few breakpoints inside it, so a lookup
+	// touches one line of the index and one or two of q, instead of the
+	// ~log2(r) lines of a plain binary search — which matters when the
+	// breakpoints of many features compete for the cache.
+	lo    []uint16
+	min   float64
+	scale float64 // buckets per unit of value
 }
 
 // NewBreaks returns the cell map for breakpoints q, which must be finite and
@@ -72,7 +81,42 @@ func NewBreaks(q []float64) (*Breaks, error) {
 			return nil, fmt.Errorf("window: breakpoints not strictly increasing at %d (%v after %v)", i, v, q[i-1])
 		}
 	}
-	return &Breaks{q: q}, nil
+	b := &Breaks{q: q, min: q[0]}
+	b.buildIndex()
+	return b, nil
+}
+
+// buildIndex sizes the bucket index at about one bucket per four
+// breakpoints (at least 16, at most 4096).
+func (b *Breaks) buildIndex() {
+	q := b.q
+	span := q[len(q)-1] - q[0]
+	nb := min(4096, max(16, len(q)/4))
+	if !(span > 0) || math.IsInf(span, 0) || math.IsInf(float64(nb)/span, 0) {
+		return // one breakpoint, or a range too extreme to bucket: plain search
+	}
+	b.scale = float64(nb) / span
+	b.lo = make([]uint16, nb+1)
+	j := 0
+	for k := 0; k <= nb; k++ {
+		// Breakpoints strictly below bucket k's start value are before it.
+		for j < len(q) && b.bucketOf(q[j]) < k {
+			j++
+		}
+		b.lo[k] = uint16(j)
+	}
+}
+
+// bucketOf is the bucket of x, clamped to the index.
+func (b *Breaks) bucketOf(x float64) int {
+	f := (x - b.min) * b.scale
+	if !(f > 0) {
+		return 0
+	}
+	if f >= float64(len(b.lo)-1) {
+		return len(b.lo) - 2
+	}
+	return int(f)
 }
 
 // Len is the number of breakpoints r.
@@ -87,6 +131,14 @@ func (b *Breaks) Layout() Layout { return Layout{Valid: 2*len(b.q) + 1} }
 func (b *Breaks) Cell(x float64) int {
 	q := b.q
 	base, n := 0, len(q)
+	if b.lo != nil {
+		// Every breakpoint in an earlier bucket is < x (bucketOf is
+		// monotone), every one in a later bucket > x: search only the
+		// breakpoints of x's bucket, plus one on each side.
+		k := b.bucketOf(x)
+		base = max(int(b.lo[k])-1, 0)
+		n = min(int(b.lo[k+1])+1, len(q)) - base
+	}
 	for n > 1 {
 		half := n >> 1
 		if q[base+half] <= x {

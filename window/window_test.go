@@ -469,3 +469,44 @@ func TestLastPane(t *testing.T) {
 		pb.Reset()
 	}
 }
+
+// TestBreaksCellSkewed checks the bucket index on breakpoints that crowd
+// into a small part of the range (log-normal), on a huge range, on
+// negative values and on a range too wide to bucket.
+func TestBreaksCellSkewed(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	sets := map[string][]float64{}
+	var ln []float64
+	for i := range 3000 {
+		ln = append(ln, math.Exp(float64(i)/300)) // e^0 .. e^10
+	}
+	sets["lognormal-like"] = ln
+	sets["huge range"] = []float64{-1e300, -1, 0, 1e-300, 1, 1e300}
+	sets["too wide"] = []float64{-math.MaxFloat64, 0, math.MaxFloat64}
+	var neg []float64
+	for i := range 500 {
+		neg = append(neg, -1000+float64(i*i)/250)
+	}
+	sets["negative, widening"] = neg
+	for name, q := range sets {
+		b, err := NewBreaks(q)
+		if err != nil {
+			t.Fatal(name, err)
+		}
+		xs := []float64{math.Inf(-1), math.Inf(1), -math.MaxFloat64, math.MaxFloat64, 0, math.Copysign(0, -1)}
+		for _, v := range q {
+			xs = append(xs, v, math.Nextafter(v, math.Inf(-1)), math.Nextafter(v, math.Inf(1)))
+		}
+		for range 20000 {
+			xs = append(xs, q[0]+(q[len(q)-1]-q[0])*rng.Float64(), q[rng.IntN(len(q))]*(1+rng.NormFloat64()*1e-3))
+		}
+		for _, x := range xs {
+			if math.IsNaN(x) {
+				continue
+			}
+			if got, want := b.Cell(x), bruteCell(q, x); got != want {
+				t.Fatalf("%s: x=%v: cell %d, want %d", name, x, got, want)
+			}
+		}
+	}
+}
