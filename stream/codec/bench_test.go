@@ -4,8 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/driftd/driftd/detector"
 )
 
 // benchEvents are canonical events with 20 numeric and 5 categorical
@@ -54,4 +58,31 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkDecodeValues decodes an event and reads every numeric value,
+// as the detector does: the decoder's own conversion where it made one,
+// strconv.ParseFloat otherwise.
+func BenchmarkDecodeValues(b *testing.B) {
+	evs := benchEvents(1024)
+	d, _ := NewDecoder(Canonical, 0)
+	b.ReportAllocs()
+	var sum float64
+	for i := range b.N {
+		ev, err := d.Decode(evs[i&1023])
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, f := range ev.Features {
+			if f.Value.Kind != detector.Number {
+				continue
+			}
+			x := f.Value.Num
+			if !f.Value.Parsed {
+				x, _ = strconv.ParseFloat(string(f.Value.Text), 64)
+			}
+			sum += x
+		}
+	}
+	runtime.KeepAlive(sum)
 }

@@ -273,3 +273,24 @@ func checkValue(t *testing.T, fl Field, v any) {
 		}
 	}
 }
+
+// FuzzNumber: the scanner's number conversion is bit-for-bit
+// strconv.ParseFloat's on every valid JSON number.
+func FuzzNumber(f *testing.F) {
+	for _, s := range []string{"0", "-0", "1.5", "123456789012345678901234", "1e22", "1e23", "9007199254740993",
+		"0.000001234", "-12.5e-3", "4.9e-324", "1.7976931348623157e308", "1e400", "0.1", "123.456"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var sc scanner
+		sc.reset([]byte(s))
+		text, x, err := sc.readNumber()
+		if err != nil || sc.pos != len(s) {
+			return // not (only) a JSON number
+		}
+		want, _ := strconv.ParseFloat(string(text), 64)
+		if math.Float64bits(x) != math.Float64bits(want) {
+			t.Fatalf("%q: %v (%x), strconv %v (%x)", s, x, math.Float64bits(x), want, math.Float64bits(want))
+		}
+	})
+}

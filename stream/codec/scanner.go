@@ -1,7 +1,10 @@
 package codec
 
 import (
+	"strconv"
 	"unicode/utf16"
+	"unsafe"
+
 	"unicode/utf8"
 
 	"github.com/driftd/driftd/detector"
@@ -227,53 +230,112 @@ func hex4(b []byte) uint16 {
 	return v
 }
 
-// readNumber validates a JSON number at pos and returns its text.
-func (s *scanner) readNumber() ([]byte, error) {
+// readNumber validates a JSON number at pos and returns its text and
+// value. Numbers of at most 19 significant digits whose decimal exponent
+// keeps them exact in float64 (|exponent| ≤ 22 and mantissa < 2^53 — the
+// Clinger fast path, correctly rounded) are converted while scanning;
+// others are converted by strconv.ParseFloat.
+func (s *scanner) readNumber() (text []byte, x float64, err error) {
 	buf := s.buf
 	start := s.pos
 	i := start
+	neg := false
 	if i < len(buf) && buf[i] == '-' {
+		neg = true
 		i++
 	}
+	var mant uint64
+	digits := 0 // significant digits accumulated in mant
+	exp10 := 0
 	switch {
 	case i < len(buf) && buf[i] == '0':
 		i++
 	case i < len(buf) && buf[i] >= '1' && buf[i] <= '9':
-		for i < len(buf) && buf[i] >= '0' && buf[i] <= '9' {
+		for i < len(buf) {
+			c := buf[i] - '0'
+			if c > 9 {
+				break
+			}
+			if digits < 19 {
+				mant = mant*10 + uint64(c)
+				digits++
+			} else {
+				exp10++
+			}
 			i++
 		}
 	default:
 		s.pos = i
-		return nil, s.syntax("bad number")
+		return nil, 0, s.syntax("bad number")
 	}
 	if i < len(buf) && buf[i] == '.' {
 		i++
 		d := i
-		for i < len(buf) && buf[i] >= '0' && buf[i] <= '9' {
+		for i < len(buf) {
+			c := buf[i] - '0'
+			if c > 9 {
+				break
+			}
+			if digits < 19 {
+				if mant != 0 || c != 0 {
+					digits++
+				}
+				mant = mant*10 + uint64(c)
+				exp10--
+			}
 			i++
 		}
 		if i == d {
 			s.pos = i
-			return nil, s.syntax("bad number")
+			return nil, 0, s.syntax("bad number")
 		}
 	}
+	slow := digits >= 19
 	if i < len(buf) && (buf[i] == 'e' || buf[i] == 'E') {
 		i++
+		eneg := false
 		if i < len(buf) && (buf[i] == '+' || buf[i] == '-') {
+			eneg = buf[i] == '-'
 			i++
 		}
 		d := i
+		e := 0
 		for i < len(buf) && buf[i] >= '0' && buf[i] <= '9' {
+			if e < 10000 {
+				e = e*10 + int(buf[i]-'0')
+			}
 			i++
 		}
 		if i == d {
 			s.pos = i
-			return nil, s.syntax("bad number")
+			return nil, 0, s.syntax("bad number")
 		}
+		if eneg {
+			e = -e
+		}
+		exp10 += e
 	}
 	s.pos = i
-	return buf[start:i], nil
+	text = buf[start:i]
+	if !slow && mant < 1<<53 && exp10 >= -22 && exp10 <= 22 {
+		x = float64(mant)
+		if exp10 < 0 {
+			x /= pow10[-exp10]
+		} else {
+			x *= pow10[exp10]
+		}
+		if neg {
+			x = -x
+		}
+		return text, x, nil
+	}
+	x, _ = strconv.ParseFloat(unsafe.String(unsafe.SliceData(text), len(text)), 64) // ±Inf on overflow
+	return text, x, nil
 }
+
+// pow10 holds the powers of ten exact in float64.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
 
 func (s *scanner) literal(lit string) error {
 	if len(s.buf)-s.pos < len(lit) || string(s.buf[s.pos:s.pos+len(lit)]) != lit {
@@ -296,8 +358,8 @@ func (s *scanner) readFieldValue() (detector.Value, error) {
 		b, err := s.readString()
 		return detector.Value{Kind: detector.String, Text: b}, err
 	case c == '-' || (c >= '0' && c <= '9'):
-		b, err := s.readNumber()
-		return detector.Value{Kind: detector.Number, Text: b}, err
+		b, x, err := s.readNumber()
+		return detector.Value{Kind: detector.Number, Text: b, Num: x, Parsed: true}, err
 	case c == 't':
 		return detector.Value{Kind: detector.Bool, Text: trueText}, s.literal("true")
 	case c == 'f':
