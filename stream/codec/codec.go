@@ -263,14 +263,37 @@ func (d *Decoder) features(ev *Event) error {
 		return s.skipValue(0)
 	}
 	ev.HasFeatures = true
-	return s.object(func(name []byte) error {
-		v, err := s.readFieldValue()
+	// The object loop of scanner.object, inlined: this is the hot loop.
+	s.pos++ // '{'
+	for first := true; ; first = false {
+		s.skipSpace()
+		if s.peek() == '}' {
+			s.pos++
+			return nil
+		}
+		if !first {
+			if s.peek() != ',' {
+				return s.syntax("expected ',' or '}'")
+			}
+			s.pos++
+			s.skipSpace()
+		}
+		name, err := s.readString()
 		if err != nil {
 			return err
 		}
-		ev.Features = append(ev.Features, Field{Name: name, Value: v})
-		return nil
-	})
+		s.skipSpace()
+		if s.peek() != ':' {
+			return s.syntax("expected ':'")
+		}
+		s.pos++
+		s.skipSpace()
+		ev.Features = append(ev.Features, Field{Name: name})
+		f := &ev.Features[len(ev.Features)-1]
+		if f.Value, err = s.readFieldValue(); err != nil {
+			return err
+		}
+	}
 }
 
 // prediction decodes a scalar into the feature "prediction" and an object
