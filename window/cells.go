@@ -86,12 +86,12 @@ func NewBreaks(q []float64) (*Breaks, error) {
 	return b, nil
 }
 
-// buildIndex sizes the bucket index at about one bucket per four
-// breakpoints (at least 16, at most 4096).
+// buildIndex sizes the bucket index at two buckets per breakpoint (at
+// least 16, at most 32768), so most buckets hold zero or one breakpoint.
 func (b *Breaks) buildIndex() {
 	q := b.q
 	span := q[len(q)-1] - q[0]
-	nb := min(4096, max(16, len(q)/4))
+	nb := min(32768, max(16, 2*len(q)))
 	if !(span > 0) || math.IsInf(span, 0) || math.IsInf(float64(nb)/span, 0) {
 		return // one breakpoint, or a range too extreme to bucket: plain search
 	}
@@ -132,12 +132,20 @@ func (b *Breaks) Cell(x float64) int {
 	q := b.q
 	base, n := 0, len(q)
 	if b.lo != nil {
-		// Every breakpoint in an earlier bucket is < x (bucketOf is
-		// monotone), every one in a later bucket > x: search only the
-		// breakpoints of x's bucket, plus one on each side.
+		// Every breakpoint in an earlier bucket is < x and every one in
+		// a later bucket > x (bucketOf is monotone), so the number of
+		// breakpoints ≤ x lies in [lo[k], lo[k+1]]: scan the bucket's
+		// few breakpoints.
 		k := b.bucketOf(x)
-		base = max(int(b.lo[k])-1, 0)
-		n = min(int(b.lo[k+1])+1, len(q)) - base
+		base, n = int(b.lo[k]), int(b.lo[k+1])
+		if n-base <= 8 {
+			j := base
+			for j < n && q[j] <= x {
+				j++
+			}
+			return cellOf(q, j, x)
+		}
+		n -= base
 	}
 	for n > 1 {
 		half := n >> 1
@@ -150,11 +158,15 @@ func (b *Breaks) Cell(x float64) int {
 	if q[base] <= x {
 		base++
 	}
-	// base = #{q_i ≤ x}
-	if base > 0 && q[base-1] == x {
-		return 2*base - 1
+	return cellOf(q, base, x)
+}
+
+// cellOf is the cell of x given le = #{q_i ≤ x}.
+func cellOf(q []float64, le int, x float64) int {
+	if le > 0 && q[le-1] == x {
+		return 2*le - 1
 	}
-	return 2 * base
+	return 2 * le
 }
 
 // OutOfRange reports whether a value cell lies outside [q_1, q_r], i.e.
