@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"unsafe"
 
 	"github.com/driftd/driftd/window"
 )
@@ -55,17 +56,19 @@ type Snapshot struct {
 
 // compiled is a FeatureRef prepared for counting and testing.
 type compiled struct {
-	ref    *FeatureRef
-	layout window.Layout
-	breaks *window.Breaks // numeric with count > 0
-	cats   map[string]int // categorical: category → cell
-	props  []float64      // categorical: reference proportion per value cell
-	tests  []Test         // tests that apply
-	scrat  *evalScratch   // reused buffers
-	nilRef bool           // numeric feature with no valid reference values
-	oorP0  float64        // reference out-of-range probability
-	refMs  window.Moments // reference moments (mean_shift)
-	kscell []int64        // Ranks, for the KS scan
+	ref     *FeatureRef
+	layout  window.Layout
+	breaks  *window.Breaks // numeric with count > 0
+	cats    map[string]int // categorical: category → cell
+	props   []float64      // categorical: reference proportion per value cell
+	tests   []Test         // tests that apply
+	scrat   *evalScratch   // reused buffers
+	nilRef  bool           // numeric feature with no valid reference values
+	oorP0   float64        // reference out-of-range probability
+	refMs   window.Moments // reference moments (mean_shift)
+	kscell  []int64        // Ranks, for the exact KS scan
+	scaled  []int64        // Ranks × scaledN, cached
+	scaledN int64
 }
 
 type evalScratch struct {
@@ -180,9 +183,7 @@ func (c *compiled) ks(s Snapshot, n int64, p *Policy) (Result, bool) {
 		return Result{}, false
 	}
 	m := c.ref.Count
-	d, num, exactD := ksDistance(s.Counts, c.kscell, n, m)
-	eps := c.ref.CDFError
-	r := Result{Statistic: d, Effect: math.Max(0, d-eps), N: n}
+	d, num, exact := c.ksDistance(s.Counts, n)
 	method := KSAsymp
 	if c.ref.Exact && p.KSMethod != KSMethodAsymp {
 		method = KSAuto
@@ -190,13 +191,16 @@ func (c *compiled) ks(s Snapshot, n int64, p *Policy) (Result, bool) {
 			method = KSExact
 		}
 	}
-	if method != KSAsymp && exactD && n <= math.MaxInt32 && m <= math.MaxInt32 {
+	if method != KSAsymp && exact && n <= math.MaxInt32 && m <= math.MaxInt32 {
 		// h = D·lcm(n, m) = num/gcd(n, m), exactly.
+		r := Result{Statistic: d, Effect: d, N: n}
 		var used KSMethod
 		r.PValue, used = KS2SampPValueH(num/gcdInt64(n, m), int(n), int(m), method)
 		r.Method = used.String()
 		return r, true
 	}
+	eps := c.ref.CDFError
+	r := Result{Statistic: d, Effect: math.Max(0, d-eps), N: n}
 	en := int(math.Round(float64(n) * float64(m) / float64(n+m)))
 	r.PValue = KolmogorovSF(max(en, 1), r.Effect)
 	r.Method = KSAsymp.String()
@@ -206,39 +210,59 @@ func (c *compiled) ks(s Snapshot, n int64, p *Policy) (Result, bool) {
 // ksDistance returns D = max over x of |W(x)/n − R(x)/m|, where W and R
 // are the window and reference counts ≤ x, compared at each breakpoint and
 // just below the next one: the reference step CDF is constant on
-// [q_j, q_{j+1}), so these points cover every x. When n·m fits in 63 bits
-// the scan runs on integers and also returns the exact numerator
-// num = D·n·m; otherwise it runs in float64 (exact = false).
-func ksDistance(counts []uint32, ranks []int64, n, m int64) (d float64, num int64, exact bool) {
-	hi, nm := bits.Mul64(uint64(n), uint64(m))
-	if hi != 0 || nm >= 1<<63 {
-		return ksDistanceFloat(counts, ranks, n, m), 0, false
+// [q_j, q_{j+1}), so these points cover every x. The window's CDF just
+// below q_{j+1} is at least its value at q_j, so the largest excess over
+// the reference can only come from the former and the largest deficit
+// from the latter: one comparison each per breakpoint.
+//
+// The scan runs on integers — W·m − R·n, with R·n cached for the window's
+// n (which stays the same from one evaluation to the next unless values go
+// missing) — so D is exact and num = D·n·m is returned for the exact
+// p-value. Counts too large for 63 bits fall back to float64 (exact =
+// false).
+func (c *compiled) ksDistance(counts []uint32, n int64) (d float64, num int64, exact bool) {
+	m := c.ref.Count
+	hi64, nm := bits.Mul64(uint64(n), uint64(m))
+	if hi64 != 0 || nm >= 1<<63 {
+		return ksDistanceFloat(counts, c.kscell, n, m), 0, false
 	}
-	r := len(ranks)
-	cum := int64(counts[0])
-	best := cum * m // below q_1 the reference CDF is 0
+	if c.scaledN != n {
+		if c.scaled == nil {
+			c.scaled = make([]int64, len(c.kscell))
+		}
+		for j, rk := range c.kscell {
+			c.scaled[j] = rk * n
+		}
+		c.scaledN = n
+	}
+	scaled := c.scaled
+	r := len(scaled)
+	cum := int64(counts[0]) * m
+	hi := cum // max of W·m − R·n (R = 0 below q_1)
+	lo := int64(0)
+	// The cells after cell 0 come in pairs (= q_j, between q_j and
+	// q_{j+1}); viewing them as [2]uint32 lets the loop run without
+	// bounds checks.
 	cells := counts[1 : 2*r+1]
-	for j, rk := range ranks {
-		rn := rk * n
-		cum += int64(cells[2*j]) // W(≤ q_j)
-		v := cum*m - rn
-		if v < 0 {
-			v = -v
-		}
-		best = max(best, v)
-		cum += int64(cells[2*j+1]) // W(< q_{j+1})
-		v = cum*m - rn
-		if v < 0 {
-			v = -v
-		}
-		best = max(best, v)
+	pairs := unsafe.Slice((*[2]uint32)(unsafe.Pointer(unsafe.SliceData(cells))), r)
+	scaled = scaled[:len(pairs)]
+	for j := range pairs {
+		pair := &pairs[j]
+		t := scaled[j]
+		cum += int64(pair[0]) * m
+		lo = min(lo, cum-t) // at q_j
+		cum += int64(pair[1]) * m
+		hi = max(hi, cum-t) // just below q_{j+1}
 	}
+	num = max(hi, -lo)
 	if nm < 1<<53 {
-		return float64(best) / float64(nm), best, true
+		return float64(num) / float64(nm), num, true
 	}
-	return float64(best) / float64(n) / float64(m), best, true
+	return float64(num) / float64(n) / float64(m), num, true
 }
 
+// ksDistanceFloat is ksDistance in float64, for counts whose products
+// overflow 63 bits.
 func ksDistanceFloat(counts []uint32, ranks []int64, n, m int64) float64 {
 	fn, fm := float64(n), float64(m)
 	cum := float64(counts[0])
