@@ -567,7 +567,11 @@ func kolmognPelzGood(n int, x float64) float64 {
 	}
 	fn := float64(n)
 	z := math.Sqrt(fn) * x
-	zsquared, zthree, zfour, zsix := z*z, z*z*z, math.Pow(z, 4), math.Pow(z, 6)
+	// Integer powers by multiplication rather than math.Pow (~200
+	// instructions a call); they may differ from np.power in the last bit.
+	zsquared := z * z
+	zthree, zfour := zsquared*z, zsquared*zsquared
+	zsix := zfour * zsquared
 
 	qlog := -ksPiSq / 8 / zsquared
 	if qlog < ksMinLog { // z ~ 0.041743441416853426
@@ -586,17 +590,35 @@ func kolmognPelzGood(n int, x float64) float64 {
 	k3d := ksPiSix * (5 - 30*zsquared) / 64
 	k3c := ksPiFour * (-60*zsquared + 212*zfour) / 16
 	k3b := ksPiSq * (135*zfour - 96*zsix) / 4
-	k3a := -30*zsix - 90*math.Pow(z, 8)
+	k3a := -30*zsix - 90*(zfour*zfour)
 
-	// Horner scheme for Σ c_i q^(i²) over odd i.
+	// Horner scheme for Σ c_i q^(i²) over odd i. The powers q^(8k) are
+	// tabulated by multiplication first (maxk <= 22 for the z < √18 the
+	// routing allows; math.Pow covers anything larger).
 	var K0, K1, K2, K3 float64
 	maxk := int(math.Ceil(16 * z / math.Pi))
+	var pw [pelzGoodMaxK + 1]float64
+	tab := maxk <= pelzGoodMaxK
+	if tab {
+		q8 := q * q
+		q8 *= q8
+		q8 *= q8
+		pw[1] = q8
+		for k := 2; k <= maxk; k++ {
+			pw[k] = pw[k-1] * q8
+		}
+	}
 	for k := maxk; k > 0; k-- {
 		m := int64(2*k - 1) // Python ints in scipy: m**2, m**4, m**6 are exact
 		msquared := float64(m * m)
 		mfour := float64(m * m * m * m)
 		msix := float64(m * m * m * m * m * m)
-		qpower := math.Pow(q, float64(8*k))
+		var qpower float64
+		if tab {
+			qpower = pw[k]
+		} else {
+			qpower = math.Pow(q, float64(8*k))
+		}
 		K0 = K0*qpower + 1.0
 		K1 = K1*qpower + (k1a + k1b*msquared)
 		K2 = K2*qpower + (k2a + k2b*msquared + k2c*mfour)
@@ -607,18 +629,31 @@ func kolmognPelzGood(n int, x float64) float64 {
 	// z**10 > 0 as z > 0.04
 	K0 /= z
 	K1 /= 6 * zfour
-	K2 /= 72 * math.Pow(z, 7)
-	K3 /= 6480 * math.Pow(z, 10)
+	K2 /= 72 * (zsix * z)
+	K3 /= 6480 * (zfour * zsix)
 
 	// The other sum, over all integers k:
 	//   K2: (π² k²) q^(k²);  K3: (3π² k² z² - π⁴ k⁴) q^(k²)
 	q = math.Exp(-ksPiSq / 2 / zsquared)
 	sqrt3z := ksSqrt3 * z
 	var k2extra, k3extra float64
+	if tab { // q^(k²) = q^((k−1)²)·q^(2k−1)
+		q2, qodd := q*q, q
+		pw[1] = q
+		for k := 2; k <= maxk; k++ {
+			qodd *= q2
+			pw[k] = pw[k-1] * qodd
+		}
+	}
 	for k := maxk; k > 0; k-- {
 		fk := float64(k)
 		ksq := float64(k * k)
-		qp := math.Pow(q, ksq)
+		var qp float64
+		if tab {
+			qp = pw[k]
+		} else {
+			qp = math.Pow(q, ksq)
+		}
 		kspi := math.Pi * fk
 		k2extra += ksq * qp
 		k3extra += (sqrt3z + kspi) * (sqrt3z - kspi) * ksq * qp
@@ -630,9 +665,13 @@ func kolmognPelzGood(n int, x float64) float64 {
 
 	K1 /= math.Sqrt(fn)
 	K2 /= fn
-	K3 /= math.Pow(fn, 1.5)
+	K3 /= fn * math.Sqrt(fn)
 	return K0 + K1 + K2 + K3
 }
+
+// pelzGoodMaxK bounds the number of terms for which kolmognPelzGood
+// tabulates powers; maxk = ⌈16z/π⌉ <= 22 for the z < √18 the routing allows.
+const pelzGoodMaxK = 32
 
 // Constants from xsf/include/xsf/cephes/kolmogorov.h and const.h.
 const (

@@ -1307,3 +1307,102 @@ func TestSmirnovSFScipyRef(t *testing.T) {
 	t.Logf("max rel err vs scipy: p > 1e-10: %.3g (%s); 1e-300 < p <= 1e-10: %.3g (%s); full-sum oracle: %.3g",
 		worstHi, atHi, worstLo, atLo, worstOracle)
 }
+
+// TestKolmogorovPelzGoodPowers checks that kolmognPelzGood, which builds
+// its integer powers by multiplication, matches the original port that
+// called math.Pow for each (kolmognPelzGoodPow, kept as the reference) over
+// the whole z range the routing sends it, z = √n·x < √18.
+func TestKolmogorovPelzGoodPowers(t *testing.T) {
+	worst := 0.0
+	for _, n := range []int{141, 1000, 100000, 1000000} {
+		for z := 0.03; z < 4.3; z += 0.001 {
+			x := z / math.Sqrt(float64(n))
+			got, want := kolmognPelzGood(n, x), kolmognPelzGoodPow(n, x)
+			if d := math.Abs(got - want); d > worst {
+				worst = d
+			}
+			if math.Abs(got-want) > 1e-14 {
+				t.Errorf("n=%d z=%v: %.17g, with math.Pow %.17g", n, z, got, want)
+			}
+		}
+	}
+	t.Logf("max |difference| %.3g", worst)
+}
+
+// kolmognPelzGoodPow is the original port of _kolmogn_PelzGood, with
+// math.Pow for every power: the reference for TestKolmogorovPelzGoodPowers.
+func kolmognPelzGoodPow(n int, x float64) float64 {
+	if x <= 0.0 {
+		return 0
+	}
+	if x >= 1.0 {
+		return 1
+	}
+	fn := float64(n)
+	z := math.Sqrt(fn) * x
+	zsquared, zthree, zfour, zsix := z*z, z*z*z, math.Pow(z, 4), math.Pow(z, 6)
+
+	qlog := -ksPiSq / 8 / zsquared
+	if qlog < ksMinLog { // z ~ 0.041743441416853426
+		return 0
+	}
+	q := math.Exp(qlog)
+
+	// Coefficients of the terms in the sums for K1, K2 and K3.
+	k1a := -zsquared
+	k1b := ksPiSq / 4
+
+	k2a := 6*zsix + 2*zfour
+	k2b := (2*zfour - 5*zsquared) * ksPiSq / 4
+	k2c := ksPiFour * (1 - 2*zsquared) / 16
+
+	k3d := ksPiSix * (5 - 30*zsquared) / 64
+	k3c := ksPiFour * (-60*zsquared + 212*zfour) / 16
+	k3b := ksPiSq * (135*zfour - 96*zsix) / 4
+	k3a := -30*zsix - 90*math.Pow(z, 8)
+
+	// Horner scheme for Σ c_i q^(i²) over odd i.
+	var K0, K1, K2, K3 float64
+	maxk := int(math.Ceil(16 * z / math.Pi))
+	for k := maxk; k > 0; k-- {
+		m := int64(2*k - 1) // Python ints in scipy: m**2, m**4, m**6 are exact
+		msquared := float64(m * m)
+		mfour := float64(m * m * m * m)
+		msix := float64(m * m * m * m * m * m)
+		qpower := math.Pow(q, float64(8*k))
+		K0 = K0*qpower + 1.0
+		K1 = K1*qpower + (k1a + k1b*msquared)
+		K2 = K2*qpower + (k2a + k2b*msquared + k2c*mfour)
+		K3 = K3*qpower + (k3a + k3b*msquared + k3c*mfour + k3d*msix)
+	}
+	K0, K1, K2, K3 = K0*q, K1*q, K2*q, K3*q
+	K0, K1, K2, K3 = K0*ksSqrt2Pi, K1*ksSqrt2Pi, K2*ksSqrt2Pi, K3*ksSqrt2Pi
+	// z**10 > 0 as z > 0.04
+	K0 /= z
+	K1 /= 6 * zfour
+	K2 /= 72 * math.Pow(z, 7)
+	K3 /= 6480 * math.Pow(z, 10)
+
+	// The other sum, over all integers k:
+	//   K2: (π² k²) q^(k²);  K3: (3π² k² z² - π⁴ k⁴) q^(k²)
+	q = math.Exp(-ksPiSq / 2 / zsquared)
+	sqrt3z := ksSqrt3 * z
+	var k2extra, k3extra float64
+	for k := maxk; k > 0; k-- {
+		fk := float64(k)
+		ksq := float64(k * k)
+		qp := math.Pow(q, ksq)
+		kspi := math.Pi * fk
+		k2extra += ksq * qp
+		k3extra += (sqrt3z + kspi) * (sqrt3z - kspi) * ksq * qp
+	}
+	k2extra *= ksPiSq * ksSqrt2Pi / (-36 * zthree)
+	K2 += k2extra
+	k3extra *= ksPiSq * ksSqrt2Pi / (216 * zsix)
+	K3 += k3extra
+
+	K1 /= math.Sqrt(fn)
+	K2 /= fn
+	K3 /= math.Pow(fn, 1.5)
+	return K0 + K1 + K2 + K3
+}
