@@ -1,7 +1,13 @@
 package detector
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -86,4 +92,79 @@ func BenchmarkMonitorEvent(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)*20/b.Elapsed().Seconds(), "values/s")
+}
+
+// syntheticReference is a reference of d numeric features with r
+// breakpoints each, built directly (no training data), for memory tests.
+func syntheticReference(model string, d, r int) *Reference {
+	ref := &Reference{Schema: ReferenceSchema, Model: model, Version: "1", Rows: int64(r) * 100}
+	for i := range d {
+		f := &FeatureRef{Name: fmt.Sprintf("f%03d", i), Kind: Numeric, Count: int64(r) * 100, Min: 0, Max: float64(r - 1), Mean: float64(r-1) / 2, Variance: 1}
+		f.Breakpoints = make([]float64, r)
+		f.Ranks = make([]int64, r)
+		for j := range r {
+			f.Breakpoints[j] = float64(j)
+			f.Ranks[j] = int64(j+1) * 100
+		}
+		f.CDFError = 0.001
+		ref.Features = append(ref.Features, f)
+	}
+	ref.ID = ref.computeID()
+	return ref
+}
+
+// BenchmarkMemory10kWindows reports the memory of 10,000 feature windows
+// (100 models × 100 features, r = 1000) at N = 10,000, each window
+// filled and evaluated once, references included: Go heap in use and the
+// process's resident set.
+func BenchmarkMemory10kWindows(b *testing.B) {
+	for range b.N {
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		monitors := make([]*Monitor, 100)
+		cfg := WindowConfig{Size: 10000, Hop: 1250}
+		var out Output
+		for i := range monitors {
+			m, err := NewMonitor(syntheticReference(fmt.Sprintf("m%03d", i), 100, 1000), nil, cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			monitors[i] = m
+			names := featureNames(100)
+			for e := range 10000 {
+				m.Begin(GroupFeatures, int64(e), int64(e), &out)
+				for j := range names {
+					m.Value(j, names[j], Value{Kind: Number, Num: float64((e*7 + j) % 1000), Parsed: true})
+				}
+				m.End(&out)
+				out.Reset()
+			}
+		}
+		runtime.GC()
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/(1<<20), "heap-MiB")
+		b.ReportMetric(float64(rssBytes())/(1<<20), "rss-MiB")
+		// What a long-running process settles at once the runtime has
+		// returned the start-up garbage to the OS.
+		debug.FreeOSMemory()
+		b.ReportMetric(float64(rssBytes())/(1<<20), "settled-rss-MiB")
+		runtime.KeepAlive(monitors)
+	}
+}
+
+// rssBytes is the process's resident set size (Linux), 0 elsewhere.
+func rssBytes() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }

@@ -48,27 +48,47 @@ type Result struct {
 
 // Snapshot is what the tests see of a feature window: per-cell counts
 // (value cells, then missing and invalid) and the moments of the valid
-// numeric values.
+// numeric values. Counts are 32-bit (Counts) or, for count windows of at
+// most 65535 events, 16-bit (Counts16); exactly one is set.
 type Snapshot struct {
-	Counts  []uint32
-	Moments window.Moments
+	Counts   []uint32
+	Counts16 []uint16
+	Moments  window.Moments
+}
+
+// count returns the events in cell i.
+func (s *Snapshot) count(i int) int64 {
+	if s.Counts16 != nil {
+		return int64(s.Counts16[i])
+	}
+	return int64(s.Counts[i])
+}
+
+// total returns the events in the snapshot.
+func (s *Snapshot) total() int64 {
+	var t int64
+	for _, c := range s.Counts16 {
+		t += int64(c)
+	}
+	for _, c := range s.Counts {
+		t += int64(c)
+	}
+	return t
 }
 
 // compiled is a FeatureRef prepared for counting and testing.
 type compiled struct {
-	ref     *FeatureRef
-	layout  window.Layout
-	breaks  *window.Breaks // numeric with count > 0
-	cats    map[string]int // categorical: category → cell
-	props   []float64      // categorical: reference proportion per value cell
-	tests   []Test         // tests that apply
-	scrat   *evalScratch   // reused buffers
-	nilRef  bool           // numeric feature with no valid reference values
-	oorP0   float64        // reference out-of-range probability
-	refMs   window.Moments // reference moments (mean_shift)
-	kscell  []int64        // Ranks, for the exact KS scan
-	scaled  []int64        // Ranks × scaledN, cached
-	scaledN int64
+	ref    *FeatureRef
+	layout window.Layout
+	breaks *window.Breaks // numeric with count > 0
+	cats   map[string]int // categorical: category → cell
+	props  []float64      // categorical: reference proportion per value cell
+	tests  []Test         // tests that apply
+	scrat  *evalScratch   // reused buffers
+	nilRef bool           // numeric feature with no valid reference values
+	oorP0  float64        // reference out-of-range probability
+	refMs  window.Moments // reference moments (mean_shift)
+	kscell []int64        // Ranks, for the KS scan
 }
 
 type evalScratch struct {
@@ -126,12 +146,9 @@ func (c *compiled) otherCell() int { return len(c.ref.Categories) }
 // threshold for each test. It appends to out and returns it.
 func (c *compiled) evaluate(s Snapshot, p *Policy, alpha float64, out []Result) []Result {
 	l := c.layout
-	var total int64
-	for _, n := range s.Counts {
-		total += int64(n)
-	}
-	missing := int64(s.Counts[l.Missing()])
-	invalid := int64(s.Counts[l.Invalid()])
+	total := s.total()
+	missing := s.count(l.Missing())
+	invalid := s.count(l.Invalid())
 	valid := total - missing - invalid
 	for _, t := range c.tests {
 		if !p.Enabled(t) {
@@ -154,7 +171,7 @@ func (c *compiled) evaluate(s Snapshot, p *Policy, alpha float64, out []Result) 
 			if c.breaks == nil {
 				continue
 			}
-			oor := int64(s.Counts[0]) + int64(s.Counts[l.Valid-1])
+			oor := s.count(0) + s.count(l.Valid-1)
 			r, ok = rateTestP(oor, valid, c.oorP0)
 		}
 		if !ok {
@@ -183,7 +200,14 @@ func (c *compiled) ks(s Snapshot, n int64, p *Policy) (Result, bool) {
 		return Result{}, false
 	}
 	m := c.ref.Count
-	d, num, exact := c.ksDistance(s.Counts, n)
+	var d float64
+	var num int64
+	var exact bool
+	if s.Counts16 != nil {
+		d, num, exact = ksDistance(s.Counts16, c.kscell, n, m)
+	} else {
+		d, num, exact = ksDistance(s.Counts, c.kscell, n, m)
+	}
 	method := KSAsymp
 	if c.ref.Exact && p.KSMethod != KSMethodAsymp {
 		method = KSAuto
@@ -215,40 +239,27 @@ func (c *compiled) ks(s Snapshot, n int64, p *Policy) (Result, bool) {
 // the reference can only come from the former and the largest deficit
 // from the latter: one comparison each per breakpoint.
 //
-// The scan runs on integers — W·m − R·n, with R·n cached for the window's
-// n (which stays the same from one evaluation to the next unless values go
-// missing) — so D is exact and num = D·n·m is returned for the exact
-// p-value. Counts too large for 63 bits fall back to float64 (exact =
+// The scan runs on integers — W·m − R·n — so D is exact and num = D·n·m
+// is returned for the exact p-value. Counts too large for 63 bits fall back to float64 (exact =
 // false).
-func (c *compiled) ksDistance(counts []uint32, n int64) (d float64, num int64, exact bool) {
-	m := c.ref.Count
+func ksDistance[C uint16 | uint32](counts []C, ranks []int64, n, m int64) (d float64, num int64, exact bool) {
 	hi64, nm := bits.Mul64(uint64(n), uint64(m))
 	if hi64 != 0 || nm >= 1<<63 {
-		return ksDistanceFloat(counts, c.kscell, n, m), 0, false
+		return ksDistanceFloat(counts, ranks, n, m), 0, false
 	}
-	if c.scaledN != n {
-		if c.scaled == nil {
-			c.scaled = make([]int64, len(c.kscell))
-		}
-		for j, rk := range c.kscell {
-			c.scaled[j] = rk * n
-		}
-		c.scaledN = n
-	}
-	scaled := c.scaled
-	r := len(scaled)
+	r := len(ranks)
 	cum := int64(counts[0]) * m
 	hi := cum // max of W·m − R·n (R = 0 below q_1)
 	lo := int64(0)
 	// The cells after cell 0 come in pairs (= q_j, between q_j and
-	// q_{j+1}); viewing them as [2]uint32 lets the loop run without
-	// bounds checks.
+	// q_{j+1}); viewing them as [2]C lets the loop run without bounds
+	// checks.
 	cells := counts[1 : 2*r+1]
-	pairs := unsafe.Slice((*[2]uint32)(unsafe.Pointer(unsafe.SliceData(cells))), r)
-	scaled = scaled[:len(pairs)]
+	pairs := unsafe.Slice((*[2]C)(unsafe.Pointer(unsafe.SliceData(cells))), r)
+	ranks = ranks[:len(pairs)]
 	for j := range pairs {
 		pair := &pairs[j]
-		t := scaled[j]
+		t := ranks[j] * n
 		cum += int64(pair[0]) * m
 		lo = min(lo, cum-t) // at q_j
 		cum += int64(pair[1]) * m
@@ -263,7 +274,7 @@ func (c *compiled) ksDistance(counts []uint32, n int64) (d float64, num int64, e
 
 // ksDistanceFloat is ksDistance in float64, for counts whose products
 // overflow 63 bits.
-func ksDistanceFloat(counts []uint32, ranks []int64, n, m int64) float64 {
+func ksDistanceFloat[C uint16 | uint32](counts []C, ranks []int64, n, m int64) float64 {
 	fn, fm := float64(n), float64(m)
 	cum := float64(counts[0])
 	best := cum / fn
@@ -312,11 +323,11 @@ func (c *compiled) chi2(s Snapshot, n int64) (Result, bool) {
 	sc := c.scrat
 	sc.winP = sc.winP[:0]
 	for i := 0; i < k; i++ {
-		sc.winP = append(sc.winP, float64(s.Counts[i])/float64(n))
+		sc.winP = append(sc.winP, float64(s.count(i))/float64(n))
 	}
 	js := JensenShannonDistance(sc.winP, c.props)
 	psi := PSI(c.props, sc.winP)
-	obs, exp := pool(s.Counts[:k], c.props, float64(n), sc)
+	obs, exp := pool(&s, c.props, float64(n), sc)
 	r := Result{Effect: js, PSI: psi, N: n}
 	if len(obs) < 2 {
 		// One cell left: nothing to test; the distance still shows.
@@ -331,19 +342,19 @@ func (c *compiled) chi2(s Snapshot, n int64) (Result, bool) {
 // pool merges cells with expected count < 5 into one pooled cell,
 // smallest expected first, and merges the pool into the smallest remaining
 // cell if it stays below 5.
-func pool(counts []uint32, props []float64, n float64, sc *evalScratch) (obs, exp []float64) {
+func pool(s *Snapshot, props []float64, n float64, sc *evalScratch) (obs, exp []float64) {
 	obs, exp = sc.obs[:0], sc.exp[:0]
 	var pObs, pExp float64
 	pooled := false
 	for i, p := range props {
 		e := p * n
 		if e < 5 {
-			pObs += float64(counts[i])
+			pObs += float64(s.count(i))
 			pExp += e
 			pooled = true
 			continue
 		}
-		obs = append(obs, float64(counts[i]))
+		obs = append(obs, float64(s.count(i)))
 		exp = append(exp, e)
 	}
 	if pooled {

@@ -454,7 +454,7 @@ func (m *Monitor) End(out *Output) {
 	}
 	for _, idx := range m.due {
 		f := m.features[idx]
-		m.evaluate(f, Snapshot{Counts: f.cw.Counts(), Moments: f.cw.Moments()}, info, float64(m.cfg.Hop), out)
+		m.evaluate(f, Snapshot{Counts16: f.cw.Counts(), Moments: f.cw.Moments()}, info, float64(m.cfg.Hop), out)
 	}
 	m.due = m.due[:0]
 	m.updateDataset(gs.seq, info, out)
@@ -514,18 +514,15 @@ func (m *Monitor) paneEvents(f *featureState) float64 {
 }
 
 func (m *Monitor) evaluate(f *featureState, s Snapshot, info WindowInfo, hopEvents float64, out *Output) {
-	var n int64
-	for _, c := range s.Counts {
-		n += int64(c)
-	}
+	n := s.total()
 	if n < int64(f.policy.MinEvents) {
 		return
 	}
 	f.evals++
 	l := f.c.layout
 	info.N = n
-	info.Missing = int64(s.Counts[l.Missing()])
-	info.Invalid = int64(s.Counts[l.Invalid()])
+	info.Missing = s.count(l.Missing())
+	info.Invalid = s.count(l.Invalid())
 	info.FirstSeq = info.LastSeq - uint64(n) + 1
 	if info.LastSeq < uint64(n) {
 		info.FirstSeq = 1

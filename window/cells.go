@@ -86,12 +86,13 @@ func NewBreaks(q []float64) (*Breaks, error) {
 	return b, nil
 }
 
-// buildIndex sizes the bucket index at two buckets per breakpoint (at
-// least 16, at most 32768), so most buckets hold zero or one breakpoint.
+// buildIndex sizes the bucket index at one bucket per breakpoint (at
+// least 16, at most 32768): most buckets hold zero, one or two
+// breakpoints, and the index costs two bytes per breakpoint.
 func (b *Breaks) buildIndex() {
 	q := b.q
 	span := q[len(q)-1] - q[0]
-	nb := min(32768, max(16, 2*len(q)))
+	nb := min(32768, max(16, len(q)))
 	if !(span > 0) || math.IsInf(span, 0) || math.IsInf(float64(nb)/span, 0) {
 		return // one breakpoint, or a range too extreme to bucket: plain search
 	}
