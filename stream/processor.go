@@ -3,8 +3,8 @@ package stream
 import (
 	"errors"
 	"fmt"
+	"time"
 
-	"github.com/twmb/franz-go/pkg/kgo"
 	"sort"
 	"sync"
 
@@ -153,6 +153,11 @@ type Processor struct {
 	// Out collects evaluations and alerts; the caller drains and resets it.
 	Out      detector.Output
 	Counters Counters
+	// OnEvaluations, when set, receives the time spent on each event that
+	// evaluated windows and the number of evaluations it ran (for the
+	// evaluation-duration metric). Only such events are timed: whether an
+	// event will close a pane is known before it is applied.
+	OnEvaluations func(seconds float64, evaluations int)
 	// unknownModels counts events per model/version without a reference,
 	// for the first 100 such keys (bounded: a flood of random model names
 	// cannot grow it).
@@ -277,6 +282,11 @@ func (p *Processor) Process(t *Task, value []byte, recordMS, offset int64) *code
 	} else if ev.BadTime {
 		p.Counters.BadTimestamp++
 	}
+	var start time.Time
+	before := -1
+	if p.OnEvaluations != nil && m.PaneDue(ts) {
+		start, before = time.Now(), len(p.Out.Evaluations)
+	}
 	applied := false
 	if ev.HasFeatures && m.Begin(detector.GroupFeatures, ts, offset, &p.Out) {
 		for i := range ev.Features {
@@ -296,6 +306,11 @@ func (p *Processor) Process(t *Task, value []byte, recordMS, offset int64) *code
 	}
 	if !applied {
 		p.Counters.Skipped++
+	}
+	if before >= 0 {
+		if n := len(p.Out.Evaluations) - before; n > 0 {
+			p.OnEvaluations(time.Since(start).Seconds(), n)
+		}
 	}
 	for i := range p.Out.Panes {
 		if p.Out.Panes[i].Source == "" {
@@ -351,17 +366,4 @@ func (p *Processor) ProcessPane(t *Task, value []byte, offset int64) *codec.Erro
 		p.Counters.PanesDuplicate++
 	}
 	return nil
-}
-
-// EvaluationDue reports, cheaply and without decoding, whether processing
-// record r in task t may evaluate windows — for timing evaluations only
-// (a guess: it is exact for count windows of models whose events all
-// carry the same groups).
-func (p *Processor) EvaluationDue(t *Task, r *kgo.Record) bool {
-	for _, m := range t.monitors {
-		if m.PaneDue(r.Timestamp.UnixMilli()) {
-			return true
-		}
-	}
-	return false
 }

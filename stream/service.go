@@ -112,6 +112,11 @@ func NewService(o ServiceOptions) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	proc.OnEvaluations = func(seconds float64, n int) {
+		for range n {
+			o.Metrics.EvaluationSeconds.Observe(seconds / float64(n))
+		}
+	}
 	return &Service{
 		cfg: o.Config, pcfg: o.Processor, registry: o.Registry, metrics: o.Metrics, log: o.Log, opts: opts, hooks: o.Hooks, proc: proc,
 		prevStats: map[*detector.Monitor]detector.ModelStats{}, lag: map[TaskID]int64{},
@@ -370,22 +375,11 @@ func (s *Service) processPartition(p kgo.FetchTopicPartition) {
 	task := s.proc.Task(id)
 	consumed := s.metrics.RecordsConsumed.WithLabelValues(p.Topic)
 	for _, r := range p.Records {
-		before := len(s.proc.Out.Evaluations)
-		var start time.Time
-		due := s.proc.EvaluationDue(task, r)
-		if due {
-			start = time.Now()
-		}
 		var derr *codec.Error
 		if s.cfg.Mode == ModeStage2 {
 			derr = s.proc.ProcessPane(task, r.Value, r.Offset)
 		} else {
 			derr = s.proc.Process(task, r.Value, r.Timestamp.UnixMilli(), r.Offset)
-		}
-		if due {
-			if n := len(s.proc.Out.Evaluations) - before; n > 0 {
-				s.metrics.EvaluationSeconds.Observe(time.Since(start).Seconds() / float64(n))
-			}
 		}
 		consumed.Inc()
 		if derr != nil {
