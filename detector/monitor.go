@@ -111,11 +111,32 @@ type Evaluation struct {
 	Results                 []Result
 }
 
-// Output collects what a batch of events produced. The caller resets it.
+// Output collects what a batch of events produced. The caller resets it;
+// the Results of its Evaluations live in chunks the Output reuses after a
+// Reset, so evaluating allocates nothing once the chunks have grown.
 type Output struct {
 	Evaluations []Evaluation
 	Alerts      []Alert
 	Panes       []PaneRecord // stage 1 of two-stage mode
+
+	chunks     [][]Result
+	chunk, pos int
+}
+
+// results returns an empty slice with room for n results, valid until the
+// next Reset.
+func (o *Output) results(n int) []Result {
+	for o.chunk < len(o.chunks) && o.pos+n > len(o.chunks[o.chunk]) {
+		o.chunk++
+		o.pos = 0
+	}
+	if o.chunk == len(o.chunks) {
+		o.chunks = append(o.chunks, make([]Result, max(512, n)))
+		o.pos = 0
+	}
+	s := o.chunks[o.chunk][o.pos : o.pos : o.pos+n]
+	o.pos += n
+	return s
 }
 
 // Reset empties the output, keeping its memory.
@@ -126,6 +147,7 @@ func (o *Output) Reset() {
 	o.Alerts = o.Alerts[:0]
 	clear(o.Panes)
 	o.Panes = o.Panes[:0]
+	o.chunk, o.pos = 0, 0
 }
 
 // Monitor runs driftd's detection for one model version: it routes event
@@ -528,7 +550,7 @@ func (m *Monitor) evaluate(f *featureState, s Snapshot, info WindowInfo, hopEven
 		info.FirstSeq = 1
 	}
 	alpha := m.Alpha(hopEvents)
-	results := f.c.evaluate(s, &f.policy, alpha, make([]Result, 0, len(f.c.tests)))
+	results := f.c.evaluate(s, &f.policy, alpha, out.results(len(f.c.tests)))
 	for i := range results {
 		r := &results[i]
 		r.Statistic = finiteOr(r.Statistic, 0)

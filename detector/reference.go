@@ -242,8 +242,10 @@ func (f *FeatureRef) validateNumeric(path string) error {
 		return fieldErr(path+".ranks", "has %d entries, breakpoints has %d", len(f.Ranks), nb)
 	}
 	for j, q := range f.Breakpoints {
-		if err := finite(fmt.Sprintf("%s.breakpoints[%d]", path, j), q); err != nil {
-			return err
+		// The paths are formatted only on failure: a reference has
+		// thousands of breakpoints.
+		if math.IsNaN(q) || math.IsInf(q, 0) {
+			return fieldErr(fmt.Sprintf("%s.breakpoints[%d]", path, j), "is %v", q)
 		}
 		if j > 0 && !(f.Breakpoints[j-1] < q) {
 			return fieldErr(fmt.Sprintf("%s.breakpoints[%d]", path, j), "%v is not greater than the previous %v (breakpoints must be strictly increasing)", q, f.Breakpoints[j-1])
@@ -281,16 +283,16 @@ func (f *FeatureRef) validateCategorical(path string) error {
 	sum := f.Other
 	seen := make(map[string]bool, len(f.Categories))
 	for j, c := range f.Categories {
-		p := fmt.Sprintf("%s.categories[%d]", path, j)
+		p := func() string { return fmt.Sprintf("%s.categories[%d]", path, j) }
 		if len(c.Value) > MaxValueLen {
-			return fieldErr(p+".value", "is %d bytes long, more than %d", len(c.Value), MaxValueLen)
+			return fieldErr(p()+".value", "is %d bytes long, more than %d", len(c.Value), MaxValueLen)
 		}
 		if seen[c.Value] {
-			return fieldErr(p+".value", "%q appears twice", c.Value)
+			return fieldErr(p()+".value", "%q appears twice", c.Value)
 		}
 		seen[c.Value] = true
 		if c.Count <= 0 {
-			return fieldErr(p+".count", "is %d, must be positive", c.Count)
+			return fieldErr(p()+".count", "is %d, must be positive", c.Count)
 		}
 		sum += c.Count
 		if sum > f.Count {

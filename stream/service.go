@@ -154,6 +154,9 @@ func (s *Service) Run(ctx context.Context, shutdown time.Duration) error {
 	}
 	_, err = EnsureTopics(ctx, kadm.NewClient(adm), &s.cfg)
 	adm.Close()
+	if ctx.Err() != nil {
+		return nil // stopped while starting
+	}
 	if err != nil {
 		return err
 	}
@@ -176,6 +179,9 @@ func (s *Service) Run(ctx context.Context, shutdown time.Duration) error {
 		select {
 		case <-loaded:
 		case err := <-refErr:
+			if ctx.Err() != nil {
+				return nil
+			}
 			return fmt.Errorf("loading references: %w", err)
 		case <-ctx.Done():
 			return nil

@@ -52,13 +52,6 @@ Run "driftd <command> -h" for a command's flags.
 `
 
 func main() {
-	// driftd's heap is almost all long-lived windows, allocated once, and
-	// it allocates little per event: a collector target of 25% over the
-	// live heap (instead of 100%) keeps the resident size near the live
-	// windows at negligible CPU cost. GOGC and GOMEMLIMIT still override.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(25)
-	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
