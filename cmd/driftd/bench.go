@@ -790,7 +790,10 @@ func predecode(evs *gen.Events, ref *detector.Reference) (*predecoded, measure, 
 					pf := preField{name: ni, kind: f.Value.Kind}
 					switch f.Value.Kind {
 					case detector.Number:
-						pf.num, _ = strconv.ParseFloat(string(f.Value.Text), 64)
+						pf.num = f.Value.Num
+						if !f.Value.Parsed {
+							pf.num, _ = strconv.ParseFloat(string(f.Value.Text), 64) // ±Inf on overflow
+						}
 					case detector.String, detector.Bool:
 						ti, ok := textIdx[string(f.Value.Text)]
 						if !ok {
@@ -946,6 +949,7 @@ type inprocResult struct {
 	EvaluationsPerRound   int           `json:"evaluations_per_round"`
 	AlertsPerRound        int           `json:"alerts_per_round"`
 	GOMAXPROCS            int           `json:"gomaxprocs"`
+	GCPercent             int           `json:"gc_percent"`
 }
 
 func benchInProcess(ctx context.Context, o *benchOpts) error {
@@ -967,11 +971,11 @@ func benchInProcess(ctx context.Context, o *benchOpts) error {
 		A:          "driftd decode + window + detect (stream.Processor.Process)",
 		B:          "driftd decode only (codec.Decoder.Decode)",
 		C:          "parse-only baseline: " + parseBaselineName + " (full validation + DOM; bench/jsonparse)",
-		GOMAXPROCS: runtime.GOMAXPROCS(0),
+		GOMAXPROCS: runtime.GOMAXPROCS(0), GCPercent: gcPercent(),
 	}
 	if !o.jsonOut {
-		fmt.Fprintf(o.stdout, "driftd bench --inprocess: %d events of %.0f bytes (%d numeric + %d categorical features + prediction), window %d/%d, %d rounds, GOMAXPROCS %d\n",
-			res.Events, res.BytesPerEvent, o.numeric, o.categorical, o.window, o.hop, o.rounds, res.GOMAXPROCS)
+		fmt.Fprintf(o.stdout, "driftd bench --inprocess: %d events of %.0f bytes (%d numeric + %d categorical features + prediction), window %d/%d, %d rounds, GOMAXPROCS %d, GC percent %d\n",
+			res.Events, res.BytesPerEvent, o.numeric, o.categorical, o.window, o.hop, o.rounds, res.GOMAXPROCS, res.GCPercent)
 		fmt.Fprintf(o.stdout, "  A  %s\n  B  %s\n  C  %s\n", res.A, res.B, res.C)
 		fmt.Fprintf(o.stdout, "events per second of wall time | per second of process CPU time\n%-7s %10s %10s %10s %6s | %10s %10s %10s %6s\n",
 			"round", "A", "B", "C", "A/C", "A", "B", "C", "A/C")
@@ -1091,6 +1095,14 @@ func timeLoop(ctx context.Context, evs *gen.Events, f func([]byte) error) (measu
 	return m.stop(), nil
 }
 
+// gcPercent is the collector's target percentage in effect (driftd's
+// main sets one; GOGC overrides it).
+func gcPercent() int {
+	p := debug.SetGCPercent(100)
+	debug.SetGCPercent(p)
+	return p
+}
+
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return math.NaN()
@@ -1179,13 +1191,14 @@ type kafkaResult struct {
 	CPUIncludesBroker   bool         `json:"cpu_includes_broker"`
 	Latency             *latencyRes  `json:"latency,omitempty"`
 	GOMAXPROCS          int          `json:"gomaxprocs"`
+	GCPercent           int          `json:"gc_percent"`
 	TopicPrefix         string       `json:"topic_prefix"`
 	RSSIncludesBroker   bool         `json:"rss_includes_broker"`
 }
 
 func benchKafka(ctx context.Context, o *benchOpts) error {
 	res := kafkaResult{Mode: "kafka", Compression: o.compression, Partitions: 1, Window: o.window, Hop: o.hop,
-		GOMAXPROCS: runtime.GOMAXPROCS(0)}
+		GOMAXPROCS: runtime.GOMAXPROCS(0), GCPercent: gcPercent()}
 	base := defaultConfig()
 	base.Server.HTTPAddr = "127.0.0.1:0"
 	base.Server.LogLevel = "warn"
@@ -1289,8 +1302,8 @@ func benchKafka(ctx context.Context, o *benchOpts) error {
 	debug.FreeOSMemory()
 
 	if !o.jsonOut {
-		fmt.Fprintf(o.stdout, "driftd bench --kafka: %s at %s, %d events of %.0f bytes in 1 partition (%s; produced at %.0f events/s), window %d/%d, %d rounds, GOMAXPROCS %d\n",
-			res.Broker, strings.Join(res.Brokers, ","), res.Events, res.BytesPerEvent, o.compression, res.ProduceEventsPerSec, o.window, o.hop, o.rounds, res.GOMAXPROCS)
+		fmt.Fprintf(o.stdout, "driftd bench --kafka: %s at %s, %d events of %.0f bytes in 1 partition (%s; produced at %.0f events/s), window %d/%d, %d rounds, GOMAXPROCS %d, GC percent %d (both consumers run in this process)\n",
+			res.Broker, strings.Join(res.Brokers, ","), res.Events, res.BytesPerEvent, o.compression, res.ProduceEventsPerSec, o.window, o.hop, o.rounds, res.GOMAXPROCS, res.GCPercent)
 		fmt.Fprintf(o.stdout, "  a  raw: franz-go group consumer (fresh group) counting records\n  b  driftd: the daemon end to end (fresh group, alert/state/DLQ topics per round), until it processed every event\n")
 		if res.CPUIncludesBroker {
 			fmt.Fprintf(o.stdout, "  CPU and RSS are the process's and include the embedded broker\n")
