@@ -294,3 +294,33 @@ func FuzzNumber(f *testing.F) {
 		}
 	})
 }
+
+// TestEiselLemireSweep checks every power of ten of the table with
+// mantissas of every width against strconv, bit for bit.
+func TestEiselLemireSweep(t *testing.T) {
+	mants := []uint64{1, 2, 3, 5, 9, 10, 99, 123, 999, 1<<52 - 1, 1 << 52, 1<<52 + 1, 1<<53 - 1, 1 << 53,
+		1<<53 + 1, 9007199254740993, 9999999999999999, 12345678901234567, 99999999999999999, 1234567890123456789, 9999999999999999999}
+	checked := 0
+	for q := pow10Min; q <= pow10Max; q++ {
+		for _, m := range mants {
+			for _, neg := range []bool{false, true} {
+				got, ok := eiselLemire(m, q, neg)
+				if !ok {
+					continue
+				}
+				s := strconv.FormatUint(m, 10) + "e" + strconv.Itoa(q)
+				if neg {
+					s = "-" + s
+				}
+				want, _ := strconv.ParseFloat(s, 64)
+				if math.Float64bits(got) != math.Float64bits(want) {
+					t.Fatalf("%s: %v (%x), strconv %v (%x)", s, got, math.Float64bits(got), want, math.Float64bits(want))
+				}
+				checked++
+			}
+		}
+	}
+	if checked < 20000 {
+		t.Fatalf("only %d conversions decided", checked)
+	}
+}

@@ -231,10 +231,11 @@ func hex4(b []byte) uint16 {
 }
 
 // readNumber validates a JSON number at pos and returns its text and
-// value. Numbers of at most 19 significant digits whose decimal exponent
-// keeps them exact in float64 (|exponent| ≤ 22 and mantissa < 2^53 — the
-// Clinger fast path, correctly rounded) are converted while scanning;
-// others are converted by strconv.ParseFloat.
+// value. Numbers of at most 19 significant digits are converted from the
+// digits accumulated while scanning: exactly when the mantissa and power
+// of ten are exact in float64 (Clinger's fast path), by Eisel–Lemire
+// otherwise; the few it cannot round correctly, and longer numbers, go to
+// strconv.ParseFloat.
 func (s *scanner) readNumber() (text []byte, x float64, err error) {
 	buf := s.buf
 	start := s.pos
@@ -328,6 +329,11 @@ func (s *scanner) readNumber() (text []byte, x float64, err error) {
 			x = -x
 		}
 		return text, x, nil
+	}
+	if !slow {
+		if x, ok := eiselLemire(mant, exp10, neg); ok {
+			return text, x, nil
+		}
 	}
 	x, _ = strconv.ParseFloat(unsafe.String(unsafe.SliceData(text), len(text)), 64) // ±Inf on overflow
 	return text, x, nil
