@@ -54,6 +54,9 @@ type Snapshot struct {
 	Counts   []uint32
 	Counts16 []uint16
 	Moments  window.Moments
+	// N, when positive, is the sum of the counts, which the window
+	// keeps anyway (0: sum them).
+	N int64
 }
 
 // count returns the events in cell i.
@@ -66,6 +69,9 @@ func (s *Snapshot) count(i int) int64 {
 
 // total returns the events in the snapshot.
 func (s *Snapshot) total() int64 {
+	if s.N > 0 {
+		return s.N
+	}
 	var t int64
 	for _, c := range s.Counts16 {
 		t += int64(c)

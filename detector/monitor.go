@@ -476,7 +476,7 @@ func (m *Monitor) End(out *Output) {
 	}
 	for _, idx := range m.due {
 		f := m.features[idx]
-		m.evaluate(f, Snapshot{Counts16: f.cw.Counts(), Moments: f.cw.Moments()}, info, float64(m.cfg.Hop), out)
+		m.evaluate(f, Snapshot{Counts16: f.cw.Counts(), Moments: f.cw.Moments(), N: int64(f.cw.N())}, info, float64(m.cfg.Hop), out)
 	}
 	m.due = m.due[:0]
 	m.updateDataset(gs.seq, info, out)
@@ -521,7 +521,7 @@ func (m *Monitor) closeDuePanes(gs *groupState, out *Output) {
 				continue
 			}
 			evaluated = true
-			m.evaluate(f, Snapshot{Counts: f.tw.Counts(), Moments: f.tw.Moments()}, info, m.paneEvents(f), out)
+			m.evaluate(f, Snapshot{Counts: f.tw.Counts(), Moments: f.tw.Moments(), N: int64(f.tw.N())}, info, m.paneEvents(f), out)
 		}
 		if evaluated {
 			m.updateDataset(gs.seq, info, out)
