@@ -68,6 +68,10 @@ type Config struct {
 	// MaxBufferedRecords bounds the records waiting to be produced;
 	// when the output is slow the consumer stops polling (backpressure).
 	MaxBufferedRecords int `env:"MAX_BUFFERED_RECORDS"`
+	// Workers is how many partitions are processed in parallel (0: one
+	// per CPU, GOMAXPROCS). Each partition's events stay in order on one
+	// worker.
+	Workers int `env:"WORKERS"`
 	// Mode is single (default), stage1 (events → panes) or stage2
 	// (panes → tests); see two-stage mode in the README.
 	Mode string `env:"MODE"`
@@ -195,6 +199,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CheckpointInterval < 0 || (c.CheckpointInterval > 0 && c.CheckpointInterval < 100*time.Millisecond) {
 		return cfgErr("CHECKPOINT_INTERVAL", "is %s; accepted: 0 (no state) or at least 100ms", c.CheckpointInterval)
+	}
+	if c.Workers < 0 || c.Workers > 256 {
+		return cfgErr("WORKERS", "is %d; accepted: 0 (one per CPU) to 256", c.Workers)
 	}
 	if c.MaxBufferedRecords < 100 {
 		return cfgErr("MAX_BUFFERED_RECORDS", "is %d; accepted: at least 100", c.MaxBufferedRecords)

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"maps"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -50,9 +52,9 @@ type Service struct {
 	opts     []kgo.Opt // brokers, TLS, SASL
 	hooks    []kgo.Hook
 
-	cl   *kgo.Client
-	sess *kgo.GroupTransactSession
-	proc *Processor
+	cl    *kgo.Client
+	sess  *kgo.GroupTransactSession
+	lanes []*lane // processing in parallel, a share of the partitions each
 
 	joined         atomic.Bool
 	refsLoaded     atomic.Bool
@@ -67,7 +69,6 @@ type Service struct {
 	lastStats      time.Time
 	prevStats      map[*detector.Monitor]detector.ModelStats
 	refGen         uint64
-	lag            map[TaskID]int64
 	txnErr         error    // produce failures in the open transaction
 	reported       Counters // processor counters already exported
 
@@ -108,18 +109,26 @@ func NewService(o ServiceOptions) (*Service, error) {
 	case ModeStage2:
 		o.Processor.Window.Stage = detector.StageMerge
 	}
-	proc, err := NewProcessor(o.Processor, o.Registry)
-	if err != nil {
-		return nil, err
+	workers := o.Config.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
 	}
-	proc.OnEvaluations = func(seconds float64, n int) {
-		for range n {
-			o.Metrics.EvaluationSeconds.Observe(seconds / float64(n))
+	var lanes []*lane
+	for range workers {
+		proc, err := NewProcessor(o.Processor, o.Registry)
+		if err != nil {
+			return nil, err
 		}
+		proc.OnEvaluations = func(seconds float64, n int) {
+			for range n {
+				o.Metrics.EvaluationSeconds.Observe(seconds / float64(n))
+			}
+		}
+		lanes = append(lanes, &lane{proc: proc})
 	}
 	return &Service{
-		cfg: o.Config, pcfg: o.Processor, registry: o.Registry, metrics: o.Metrics, log: o.Log, opts: opts, hooks: o.Hooks, proc: proc,
-		prevStats: map[*detector.Monitor]detector.ModelStats{}, lag: map[TaskID]int64{},
+		cfg: o.Config, pcfg: o.Processor, registry: o.Registry, metrics: o.Metrics, log: o.Log, opts: opts, hooks: o.Hooks, lanes: lanes,
+		prevStats: map[*detector.Monitor]detector.ModelStats{},
 	}, nil
 }
 
@@ -191,7 +200,9 @@ func (s *Service) Run(ctx context.Context, shutdown time.Duration) error {
 	if s.registry.Len() == 0 {
 		s.log.Warn("no references loaded yet; events are counted but not monitored until one is published", "topic", s.cfg.ReferenceTopic)
 	}
-	s.proc.Refresh()
+	for _, l := range s.lanes {
+		l.proc.Refresh()
+	}
 	s.refGen = s.registry.Generation()
 	s.observeReferences()
 
@@ -339,7 +350,7 @@ func (s *Service) loop(ctx, octx context.Context) error {
 			txnOpen = true
 		}
 		s.refreshReferences()
-		fetches.EachPartition(s.processPartition)
+		s.process(fetches)
 		var err error
 		if s.sess != nil {
 			err = s.produceInTxn(octx)
@@ -374,40 +385,137 @@ func graceContext(ctx context.Context, grace time.Duration) (context.Context, co
 	return gctx, func() { stop(); cancel() }
 }
 
-// processPartition runs the records of one partition through the
+// lane is one processor and the output it queued: tasks (partitions) are
+// spread over lanes by hash and a poll's lanes run in parallel, each on
+// its own partitions, so no state is shared and no lock is taken per
+// event.
+type lane struct {
+	proc         *Processor
+	parts        []kgo.FetchTopicPartition
+	alerts, dlq  []*kgo.Record
+	alertPending []detector.Alert
+}
+
+// Counters sums the lanes' processor counters. Call it from the pipeline
+// goroutine or after Run returned.
+func (s *Service) Counters() Counters {
+	c := Counters{Rejected: map[codec.Reason]uint64{}}
+	for _, l := range s.lanes {
+		p := &l.proc.Counters
+		c.Consumed += p.Consumed
+		c.Processed += p.Processed
+		c.NoReference += p.NoReference
+		c.BadTimestamp += p.BadTimestamp
+		c.Skipped += p.Skipped
+		c.MonitorErrors += p.MonitorErrors
+		c.PanesDuplicate += p.PanesDuplicate
+		c.PanesMismatched += p.PanesMismatched
+		for r, n := range p.Rejected {
+			c.Rejected[r] += n
+		}
+	}
+	return c
+}
+
+// laneOf is the lane of a task.
+func (s *Service) laneOf(id TaskID) *lane {
+	if len(s.lanes) == 1 {
+		return s.lanes[0]
+	}
+	h := fnv.New32a()
+	h.Write([]byte(id.Topic))
+	return s.lanes[(int(h.Sum32())+int(id.Partition))%len(s.lanes)]
+}
+
+// tasks returns every task of every lane.
+func (s *Service) tasks() map[TaskID]*Task {
+	out := map[TaskID]*Task{}
+	for _, l := range s.lanes {
+		maps.Copy(out, l.proc.tasks)
+	}
+	return out
+}
+
+// process runs a poll's records through the lanes, in parallel when more
+// than one has work, then queues their output in lane order.
+func (s *Service) process(fetches kgo.Fetches) {
+	busy := 0
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return
+		}
+		l := s.laneOf(TaskID{Topic: p.Topic, Partition: p.Partition})
+		if len(l.parts) == 0 {
+			busy++
+		}
+		l.parts = append(l.parts, p)
+	})
+	if busy > 1 {
+		var wg sync.WaitGroup
+		for _, l := range s.lanes {
+			if len(l.parts) > 0 {
+				wg.Go(func() { s.runLane(l) })
+			}
+		}
+		wg.Wait()
+	} else {
+		for _, l := range s.lanes {
+			if len(l.parts) > 0 {
+				s.runLane(l)
+			}
+		}
+	}
+	for _, l := range s.lanes {
+		s.alerts = append(s.alerts, l.alerts...)
+		s.dlq = append(s.dlq, l.dlq...)
+		s.alertPending = append(s.alertPending, l.alertPending...)
+		clear(l.alerts)
+		clear(l.dlq)
+		clear(l.alertPending)
+		l.alerts, l.dlq, l.alertPending = l.alerts[:0], l.dlq[:0], l.alertPending[:0]
+	}
+}
+
+func (s *Service) runLane(l *lane) {
+	for _, p := range l.parts {
+		s.processPartition(l, p)
+	}
+	clear(l.parts)
+	l.parts = l.parts[:0]
+}
+
+// processPartition runs the records of one partition through a lane's
 // processor and queues the resulting alerts and dead letters.
-func (s *Service) processPartition(p kgo.FetchTopicPartition) {
+func (s *Service) processPartition(l *lane, p kgo.FetchTopicPartition) {
 	id := TaskID{Topic: p.Topic, Partition: p.Partition}
-	task := s.proc.Task(id)
+	proc := l.proc
+	task := proc.Task(id)
 	consumed := s.metrics.RecordsConsumed.WithLabelValues(p.Topic)
 	for _, r := range p.Records {
 		var derr *codec.Error
 		if s.cfg.Mode == ModeStage2 {
-			derr = s.proc.ProcessPane(task, r.Value, r.Offset)
+			derr = proc.ProcessPane(task, r.Value, r.Offset)
 		} else {
-			derr = s.proc.Process(task, r.Value, r.Timestamp.UnixMilli(), r.Offset)
+			derr = proc.Process(task, r.Value, r.Timestamp.UnixMilli(), r.Offset)
 		}
-		consumed.Inc()
 		if derr != nil {
-			s.dlq = append(s.dlq, s.dlqRecord(r, derr))
+			l.dlq = append(l.dlq, s.dlqRecord(r, derr))
 		}
-		if len(s.proc.Out.Alerts) > 0 || len(s.proc.Out.Evaluations) > 0 || len(s.proc.Out.Panes) > 0 {
-			s.collect()
+		if len(proc.Out.Alerts) > 0 || len(proc.Out.Evaluations) > 0 || len(proc.Out.Panes) > 0 {
+			s.collect(l)
 		}
 	}
+	consumed.Add(float64(len(p.Records)))
 	s.processedTotal.Add(uint64(len(p.Records)))
-	if len(p.Records) > 0 {
-		lag := max(0, p.HighWatermark-task.Next)
-		s.lag[id] = lag
-		s.metrics.ConsumerLag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(lag))
-	}
+	lag := max(0, p.HighWatermark-task.Next)
+	s.metrics.ConsumerLag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(lag))
 }
 
-// collect turns the processor's output into metrics and alert records.
-func (s *Service) collect() {
-	out := &s.proc.Out
+// collect turns a lane's processor output into metrics and records.
+func (s *Service) collect(l *lane) {
+	out := &l.proc.Out
 	if len(out.Evaluations) > 0 {
-		s.metrics.ObserveEvaluations(s.proc.refs, out.Evaluations)
+		s.metrics.ObserveEvaluations(l.proc.refs, out.Evaluations)
 	}
 	for i := range out.Alerts {
 		a := &out.Alerts[i]
@@ -416,9 +524,9 @@ func (s *Service) collect() {
 			s.log.Error("encoding alert", "key", a.Key(), "err", err)
 			continue
 		}
-		s.alerts = append(s.alerts, &kgo.Record{Topic: s.cfg.AlertTopic, Key: []byte(a.Key()), Value: value,
+		l.alerts = append(l.alerts, &kgo.Record{Topic: s.cfg.AlertTopic, Key: []byte(a.Key()), Value: value,
 			Headers: []kgo.RecordHeader{{Key: "content-type", Value: []byte("application/json")}}})
-		s.alertPending = append(s.alertPending, *a)
+		l.alertPending = append(l.alertPending, *a)
 	}
 	for i := range out.Panes {
 		p := &out.Panes[i]
@@ -429,7 +537,7 @@ func (s *Service) collect() {
 		}
 		// Queued with the alerts: produced and acknowledged before the
 		// input offsets that produced them are committed.
-		s.alerts = append(s.alerts, &kgo.Record{Topic: s.cfg.PanesTopic, Key: []byte(p.Key()), Value: value})
+		l.alerts = append(l.alerts, &kgo.Record{Topic: s.cfg.PanesTopic, Key: []byte(p.Key()), Value: value})
 	}
 	out.Reset()
 }
@@ -503,12 +611,12 @@ func (s *Service) alertsPublished() {
 // poll.
 func (s *Service) maybeCheckpoint(ctx context.Context, force bool) error {
 	if s.cfg.CheckpointInterval == 0 {
-		return s.commit(ctx, s.proc.tasks)
+		return s.commit(ctx, s.tasks())
 	}
 	if !force && time.Since(s.lastCheckpoint) < s.cfg.CheckpointInterval {
 		return nil
 	}
-	return s.checkpoint(ctx, s.proc.tasks)
+	return s.checkpoint(ctx, s.tasks())
 }
 
 // checkpoint writes the state of the given tasks and commits their
@@ -629,7 +737,7 @@ func (s *Service) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[st
 	}
 	if s.cfg.CheckpointInterval == 0 {
 		for _, id := range ids {
-			s.proc.Task(id)
+			s.laneOf(id).proc.Task(id)
 		}
 		return
 	}
@@ -637,7 +745,9 @@ func (s *Service) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[st
 }
 
 func (s *Service) restore(ctx context.Context, ids []TaskID) {
-	s.proc.Refresh()
+	for _, l := range s.lanes {
+		l.proc.Refresh()
+	}
 	refs, _ := s.registry.Snapshot()
 	for attempt := 0; ; attempt++ {
 		rctx, cancel := context.WithTimeout(ctx, restoreTimeout)
@@ -645,7 +755,7 @@ func (s *Service) restore(ctx context.Context, ids []TaskID) {
 		cancel()
 		if err == nil {
 			for id, rt := range restored {
-				s.proc.InstallTask(id, rt.monitors, -1)
+				s.laneOf(id).proc.InstallTask(id, rt.monitors, -1)
 				s.gen = max(s.gen, rt.gen)
 				if len(rt.monitors) > 0 {
 					s.log.Info("restored window state", "task", id, "models", slices.Sorted(maps.Keys(rt.monitors)), "generation", rt.gen)
@@ -701,7 +811,7 @@ func (s *Service) revokedTasks(parts map[string][]int32) map[TaskID]*Task {
 	for t, ps := range parts {
 		for _, p := range ps {
 			id := TaskID{Topic: t, Partition: p}
-			if task := s.proc.tasks[id]; task != nil {
+			if task := s.laneOf(id).proc.tasks[id]; task != nil {
 				tasks[id] = task
 			}
 		}
@@ -711,8 +821,7 @@ func (s *Service) revokedTasks(parts map[string][]int32) map[TaskID]*Task {
 
 func (s *Service) dropTasks(tasks map[TaskID]*Task) {
 	for id := range tasks {
-		s.proc.DropTask(id)
-		delete(s.lag, id)
+		s.laneOf(id).proc.DropTask(id)
 		s.metrics.ConsumerLag.DeleteLabelValues(id.Topic, strconv.Itoa(int(id.Partition)))
 		s.metrics.AssignedParts.Dec()
 	}
@@ -744,7 +853,7 @@ func (s *Service) endTransaction(ctx context.Context) error {
 	s.gen++
 	var written []*detector.Monitor
 	e := kgo.AbortingFirstErrPromise(s.cl)
-	for _, t := range s.proc.tasks {
+	for _, t := range s.tasks() {
 		recs, n, w, err := checkpointRecords(s.cfg.StateTopic, t, s.gen, false)
 		if err != nil {
 			return err
@@ -774,9 +883,9 @@ func (s *Service) endTransaction(ctx context.Context) error {
 		return ctx.Err()
 	}
 	s.log.Warn("transaction aborted; restoring state from the last committed checkpoint", "err", errors.Join(err, txnErr))
-	ids := slices.Collect(maps.Keys(s.proc.tasks))
+	ids := slices.Collect(maps.Keys(s.tasks()))
 	for _, id := range ids {
-		s.proc.DropTask(id)
+		s.laneOf(id).proc.DropTask(id)
 	}
 	s.restore(ctx, ids)
 	return nil
@@ -789,16 +898,23 @@ func (s *Service) refreshReferences() {
 	if gen == s.refGen {
 		return
 	}
-	old := s.proc.refs
-	s.proc.Refresh()
+	old := s.lanes[0].proc.refs
+	for _, l := range s.lanes {
+		l.proc.Refresh()
+		if len(l.proc.Out.Alerts) > 0 {
+			s.collect(l) // retired monitors resolved their alerts
+		}
+	}
 	s.refGen = gen
 	for key, ref := range old {
-		if now := s.proc.refs[key]; now == nil || now.ID != ref.ID {
+		if now := s.lanes[0].proc.refs[key]; now == nil || now.ID != ref.ID {
 			s.metrics.DeleteModel(ref.Model, ref.Version)
 		}
 	}
-	if len(s.proc.Out.Alerts) > 0 {
-		s.collect()
+	for _, l := range s.lanes {
+		s.alerts = append(s.alerts, l.alerts...)
+		s.alertPending = append(s.alertPending, l.alertPending...)
+		l.alerts, l.alertPending = l.alerts[:0], l.alertPending[:0]
 	}
 	s.observeReferences()
 }
@@ -817,10 +933,10 @@ func (s *Service) maybeObserveStats() {
 		return
 	}
 	s.lastStats = time.Now()
-	c := s.proc.Counters
+	c := s.Counters()
 	mem := 0
 	seen := map[*detector.Monitor]bool{}
-	for _, t := range s.proc.tasks {
+	for _, t := range s.tasks() {
 		for _, m := range t.monitors {
 			st := m.Stats()
 			prev := s.prevStats[m]

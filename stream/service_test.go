@@ -86,7 +86,7 @@ func TestServiceEndToEnd(t *testing.T) {
 	}
 
 	// Every record is either processed or in the DLQ.
-	c := svc.proc.Counters
+	c := svc.Counters()
 	rejected := uint64(0)
 	for _, n := range c.Rejected {
 		rejected += n
@@ -418,12 +418,12 @@ func TestReferenceHotReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitRef("")
-	noRefBefore := svc.proc.Counters.NoReference
+	noRefBefore := svc.Counters().NoReference
 	send(200, 0)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	if got := svc.proc.Counters.NoReference - noRefBefore; got != 200 {
+	if got := svc.Counters().NoReference - noRefBefore; got != 200 {
 		t.Errorf("%d events counted without a reference after the tombstone, want 200", got)
 	}
 	var firingV1, resolvedV1, firingV2 int
