@@ -87,6 +87,7 @@ type benchOpts struct {
 	window, hop, rounds                                      int
 
 	brokers, compression       string
+	partitions                 int
 	latencyCycles, latencyRate int
 	keepTopics                 bool
 	jsonOut                    bool
@@ -117,6 +118,7 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&o.rounds, "rounds", 0, "measurement rounds (default 5 in-process, 3 with --kafka)")
 	fs.StringVar(&o.brokers, "brokers", "", "Kafka bootstrap servers (--kafka; default: an embedded kfake broker)")
 	fs.StringVar(&o.compression, "compression", "snappy", "producer compression for --kafka: none, snappy, lz4, zstd, gzip")
+	fs.IntVar(&o.partitions, "partitions", 1, "--kafka: input partitions; with more than one, one model per partition (bench-0, bench-1, …), so driftd can process them in parallel")
 	fs.IntVar(&o.latencyCycles, "latency-cycles", 8, "--kafka: drift on/off cycles of the alert-latency scenario (0: skip it)")
 	fs.IntVar(&o.latencyRate, "latency-rate", 5000, "--kafka: events per second produced in the alert-latency scenario")
 	fs.BoolVar(&o.keepTopics, "keep-topics", false, "--kafka --brokers: keep the bench's topics (default: delete them at the end)")
@@ -196,6 +198,9 @@ func cmdBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case o.inprocess:
 		return benchInProcess(ctx, o)
 	default:
+		if o.partitions < 1 || o.partitions > 64 {
+			return usagef("bench: --partitions must be in 1..64")
+		}
 		if o.latencyCycles < 0 || o.latencyRate < 100 || o.latencyRate > 1_000_000 {
 			return usagef("bench: --latency-cycles must be ≥ 0 and --latency-rate in 100..1000000")
 		}
@@ -1197,7 +1202,7 @@ type kafkaResult struct {
 }
 
 func benchKafka(ctx context.Context, o *benchOpts) error {
-	res := kafkaResult{Mode: "kafka", Compression: o.compression, Partitions: 1, Window: o.window, Hop: o.hop,
+	res := kafkaResult{Mode: "kafka", Compression: o.compression, Partitions: o.partitions, Window: o.window, Hop: o.hop,
 		GOMAXPROCS: runtime.GOMAXPROCS(0), GCPercent: gcPercent()}
 	base := defaultConfig()
 	base.Server.HTTPAddr = "127.0.0.1:0"
@@ -1223,7 +1228,7 @@ func benchKafka(ctx context.Context, o *benchOpts) error {
 	input := prefix + ".events"
 	base.Stream.InputTopics = []string{input}
 	base.Stream.ReferenceTopic = prefix + ".references"
-	base.Stream.TopicPartitions = 1
+	base.Stream.TopicPartitions = int32(o.partitions)
 	roundCfg := func(name string) config {
 		c := base
 		c.Stream.Group = prefix + "." + name + ".driftd"
@@ -1250,7 +1255,7 @@ func benchKafka(ctx context.Context, o *benchOpts) error {
 	if o.brokers != "" && !o.keepTopics {
 		defer deleteTopics(context.WithoutCancel(ctx), adm, prefix+".", o.stderr)
 	}
-	if _, err := adm.CreateTopic(ctx, 1, base.Stream.TopicReplication, nil, input); err != nil {
+	if _, err := adm.CreateTopic(ctx, int32(o.partitions), base.Stream.TopicReplication, nil, input); err != nil {
 		return fmt.Errorf("creating %s: %w", input, err)
 	}
 	first := roundCfg("r1")
@@ -1265,30 +1270,49 @@ func benchKafka(ctx context.Context, o *benchOpts) error {
 		return err
 	}
 	producer, err := kgo.NewClient(append(slices.Clone(opts), kgo.ProducerBatchCompression(comp), kgo.ProducerLinger(5*time.Millisecond),
-		kgo.MaxBufferedRecords(100_000))...)
+		kgo.MaxBufferedRecords(100_000), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
 	if err != nil {
 		return err
 	}
 	defer producer.Close()
-	if err := stream.PublishReference(ctx, producer, base.Stream.ReferenceTopic, ref); err != nil {
-		return fmt.Errorf("publishing the reference: %w", err)
+	// One model per partition: the same distribution under names
+	// bench-0, bench-1, … when there are several.
+	models := []string{cfg.Model}
+	if o.partitions > 1 {
+		models = nil
+		for k := range o.partitions {
+			models = append(models, fmt.Sprintf("%s-%d", cfg.Model, k))
+		}
+	}
+	for _, model := range models {
+		r := *ref
+		r.Model = model
+		if err := stream.PublishReference(ctx, producer, base.Stream.ReferenceTopic, &r); err != nil {
+			return fmt.Errorf("publishing the reference: %w", err)
+		}
 	}
 
 	// Produce the events once.
 	fmt.Fprintf(o.stderr, "bench: generating and producing %d events…\n", o.events)
-	evs := gen.Generate(cfg, o.events, o.changePoint)
-	res.Events = evs.Len()
-	res.BytesPerEvent = float64(evs.Bytes()) / float64(evs.Len())
 	var perr atomic.Value
 	promise := func(_ *kgo.Record, err error) {
 		if err != nil {
 			perr.CompareAndSwap(nil, err)
 		}
 	}
-	key := []byte(cfg.Model)
 	t0 := time.Now()
-	for i := range evs.Len() {
-		producer.Produce(ctx, &kgo.Record{Topic: input, Key: key, Value: evs.At(i)}, promise)
+	var bytes int
+	res.Events = 0
+	for k, model := range models {
+		mc := cfg
+		mc.Model = model
+		evs := gen.Generate(mc, o.events/len(models), o.changePoint/len(models))
+		res.Events += evs.Len()
+		bytes += evs.Bytes()
+		key := []byte(model)
+		for i := range evs.Len() {
+			producer.Produce(ctx, &kgo.Record{Topic: input, Partition: int32(k), Key: key, Value: evs.At(i)}, promise)
+		}
 	}
 	if err := producer.Flush(ctx); err != nil {
 		return err
@@ -1296,14 +1320,14 @@ func benchKafka(ctx context.Context, o *benchOpts) error {
 	if e, ok := perr.Load().(error); ok {
 		return fmt.Errorf("producing: %w", e)
 	}
-	res.ProduceEventsPerSec = float64(evs.Len()) / time.Since(t0).Seconds()
-	evs = nil
+	res.BytesPerEvent = float64(bytes) / float64(res.Events)
+	res.ProduceEventsPerSec = float64(res.Events) / time.Since(t0).Seconds()
 	runtime.GC()
 	debug.FreeOSMemory()
 
 	if !o.jsonOut {
-		fmt.Fprintf(o.stdout, "driftd bench --kafka: %s at %s, %d events of %.0f bytes in 1 partition (%s; produced at %.0f events/s), window %d/%d, %d rounds, GOMAXPROCS %d, GC percent %d (both consumers run in this process)\n",
-			res.Broker, strings.Join(res.Brokers, ","), res.Events, res.BytesPerEvent, o.compression, res.ProduceEventsPerSec, o.window, o.hop, o.rounds, res.GOMAXPROCS, res.GCPercent)
+		fmt.Fprintf(o.stdout, "driftd bench --kafka: %s at %s, %d events of %.0f bytes in %d partition(s), one model each (%s; produced at %.0f events/s), window %d/%d, %d rounds, GOMAXPROCS %d, GC percent %d (both consumers run in this process)\n",
+			res.Broker, strings.Join(res.Brokers, ","), res.Events, res.BytesPerEvent, o.partitions, o.compression, res.ProduceEventsPerSec, o.window, o.hop, o.rounds, res.GOMAXPROCS, res.GCPercent)
 		fmt.Fprintf(o.stdout, "  a  raw: franz-go group consumer (fresh group) counting records\n  b  driftd: the daemon end to end (fresh group, alert/state/DLQ topics per round), until it processed every event\n")
 		if res.CPUIncludesBroker {
 			fmt.Fprintf(o.stdout, "  CPU and RSS are the process's and include the embedded broker\n")
@@ -1688,7 +1712,7 @@ func alertLatency(ctx context.Context, o *benchOpts, base, cfg config, adm *kadm
 	defer cancel()
 	input := strings.TrimSuffix(cfg.Stream.AlertTopic, ".alerts") + ".events"
 	cfg.Stream.InputTopics = []string{input}
-	if _, err := adm.CreateTopic(ctx, 1, base.Stream.TopicReplication, nil, input); err != nil {
+	if _, err := adm.CreateTopic(ctx, int32(o.partitions), base.Stream.TopicReplication, nil, input); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", input, err)
 	}
 	if _, err := stream.EnsureTopics(ctx, adm, &cfg.Stream); err != nil {
