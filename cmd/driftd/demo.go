@@ -219,8 +219,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	var alertsSeen atomic.Int64
+	var d *daemon
 	if !*produceOnly {
-		d, err := newDaemon(cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+		var err error
+		d, err = newDaemon(cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 		if err != nil {
 			return err
 		}
@@ -248,11 +250,16 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if perr != nil && !errors.Is(perr, context.Canceled) && !errors.Is(perr, context.DeadlineExceeded) {
 		errs <- perr
 	}
-	// Give the daemon a moment to publish the last alerts, then stop.
-	if ctx.Err() == nil && !*produceOnly {
+	// Let the daemon catch up with what was produced and publish the
+	// last alerts (at most 15 s), then stop.
+	if ctx.Err() == nil && d != nil {
+		deadline := time.Now().Add(15 * time.Second)
+		for d.svc.Processed() < uint64(produced) && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(50 * time.Millisecond)
+		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(3 * time.Second):
+		case <-time.After(time.Second):
 		}
 	}
 	cancel()
