@@ -175,35 +175,8 @@ func (d *Decoder) decodeTop(ev *Event) error {
 	if s.peek() != '{' {
 		return fail(ReasonNotJSON, "value is not a JSON object")
 	}
-	s.pos++
-	first := true
-	for {
-		s.skipSpace()
-		if s.peek() == '}' {
-			s.pos++
-			break
-		}
-		if !first {
-			if s.peek() != ',' {
-				return s.syntax("expected ',' or '}'")
-			}
-			s.pos++
-			s.skipSpace()
-		}
-		first = false
-		key, err := s.readString()
-		if err != nil {
-			return err
-		}
-		s.skipSpace()
-		if s.peek() != ':' {
-			return s.syntax("expected ':'")
-		}
-		s.pos++
-		s.skipSpace()
-		if err := d.topField(ev, key); err != nil {
-			return err
-		}
+	if err := s.object(func(key []byte) error { return d.topField(ev, key) }); err != nil {
+		return err
 	}
 	s.skipSpace()
 	if s.pos != len(s.buf) {
