@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -266,8 +265,6 @@ func (c *Config) ClientOpts() ([]kgo.Opt, error) {
 	}
 	return opts, nil
 }
-
-var errStopped = errors.New("stream: stopped")
 
 // kgoLogger routes franz-go's log lines into slog at their own level.
 type kgoLogger struct{ log *slog.Logger }

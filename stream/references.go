@@ -2,13 +2,11 @@ package stream
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -160,7 +158,3 @@ func PublishReference(ctx context.Context, cl *kgo.Client, topic string, ref *de
 	}
 	return cl.ProduceSync(ctx, rec).FirstErr()
 }
-
-var errNoReferences = errors.New("no references: set DRIFTD_REFERENCE_FILE or publish to the reference topic")
-
-func joinKeys(keys []string) string { return strings.Join(keys, ", ") }
