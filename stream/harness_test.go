@@ -188,14 +188,19 @@ func (k *testKafka) endOffsets() map[int32]int64 {
 // churnReference is the seed article's churn model: tenure_days ~ N(365,
 // 180), monthly_charges ~ N(70, 20), plan categorical, a prediction score.
 func churnReference(t testing.TB) *detector.Reference {
-	rng := rand.New(rand.NewPCG(100, 100))
+	return churnReferenceOf(t, 50000, 0, rand.New(rand.NewPCG(100, 100)))
+}
+
+// churnReferenceOf builds the churn reference from rows drawn with the
+// given skew (see churnEvent).
+func churnReferenceOf(t testing.TB, rows, skew int, rng *rand.Rand) *detector.Reference {
 	b, err := detector.NewBuilder("churn", "3", detector.BuildOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 50000 {
+	for range rows {
 		b.BeginRow()
-		e := churnEvent(rng, 0)
+		e := churnEvent(rng, skew)
 		for k, v := range e.features {
 			switch x := v.(type) {
 			case float64:

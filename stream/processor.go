@@ -288,21 +288,11 @@ func (p *Processor) Process(t *Task, value []byte, recordMS, offset int64) *code
 		start, before = time.Now(), len(p.Out.Evaluations)
 	}
 	applied := false
-	if ev.HasFeatures && m.Begin(detector.GroupFeatures, ts, offset, &p.Out) {
-		for i := range ev.Features {
-			f := &ev.Features[i]
-			m.Value(i, f.Name, f.Value)
-		}
-		m.End(&p.Out)
-		applied = true
+	if ev.HasFeatures {
+		applied = p.apply(m, detector.GroupFeatures, ev.Features, ts, offset)
 	}
-	if ev.HasPrediction && m.Begin(detector.GroupPrediction, ts, offset, &p.Out) {
-		for i := range ev.Prediction {
-			f := &ev.Prediction[i]
-			m.Value(i, f.Name, f.Value)
-		}
-		m.End(&p.Out)
-		applied = true
+	if ev.HasPrediction {
+		applied = p.apply(m, detector.GroupPrediction, ev.Prediction, ts, offset) || applied
 	}
 	if !applied {
 		p.Counters.Skipped++
@@ -318,6 +308,19 @@ func (p *Processor) Process(t *Task, value []byte, recordMS, offset int64) *code
 		}
 	}
 	return nil
+}
+
+// apply runs one group of an event's values through a monitor and reports
+// whether the monitor took it (not already applied, not late).
+func (p *Processor) apply(m *detector.Monitor, g detector.Group, fields []codec.Field, ts, offset int64) bool {
+	if !m.Begin(g, ts, offset, &p.Out) {
+		return false
+	}
+	for i := range fields {
+		m.Value(i, fields[i].Name, fields[i].Value)
+	}
+	m.End(&p.Out)
+	return true
 }
 
 func (t *Task) source() string {

@@ -386,22 +386,7 @@ func TestReferenceHotReload(t *testing.T) {
 	// v2: a reference of the skewed data (say the model was retrained on
 	// it). The firing alerts of v1 resolve; the skewed traffic is now
 	// normal.
-	b, _ := detector.NewBuilder("churn", "3", detector.BuildOptions{})
-	for range 20000 {
-		e := churnEvent(rng, 1)
-		b.BeginRow()
-		for k, v := range e.features {
-			switch x := v.(type) {
-			case float64:
-				b.Add(k, detector.Value{Kind: detector.Number, Num: x, Parsed: true})
-			case string:
-				b.Add(k, detector.Value{Kind: detector.String, Text: []byte(x)})
-			}
-		}
-		b.Add("prediction", detector.Value{Kind: detector.Number, Num: e.prediction, Parsed: true})
-		b.EndRow()
-	}
-	v2, _ := b.Reference()
+	v2 := churnReferenceOf(t, 20000, 1, rng)
 	if err := PublishReference(t.Context(), cl, cfg.ReferenceTopic, v2); err != nil {
 		t.Fatal(err)
 	}
