@@ -43,6 +43,7 @@ import (
 //	reference_info{model,version,reference_id}     1 per loaded reference
 //	references                                     references loaded
 //	consumer_lag_records{topic,partition}          high watermark minus next offset
+//	consumer_group_lag_records{topic,partition}    end minus committed offset, polled every 10 s
 //	produce_buffered_records                       records waiting for broker acks
 //	produce_errors_total{topic}
 //	checkpoints_total / checkpoint_errors_total / checkpoint_duration_seconds / checkpoint_bytes_total
@@ -84,6 +85,7 @@ type Metrics struct {
 	ReferenceInfo     *prometheus.GaugeVec
 	References        prometheus.Gauge
 	ConsumerLag       *prometheus.GaugeVec
+	GroupLag          *prometheus.GaugeVec
 	ProduceBuffered   prometheus.Gauge
 	ProduceErrors     *prometheus.CounterVec
 	Checkpoints       prometheus.Counter
@@ -166,7 +168,8 @@ func NewMetrics(reg prometheus.Registerer, maxFeatures int) *Metrics {
 		AlertsPublished: counter("alerts_published_total", "Alerts published (acknowledged by the broker).", "model", "version", "status"),
 		ReferenceInfo:   gauge("reference_info", "1 for each loaded reference.", "model", "version", "reference_id"),
 		References:      prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "references", Help: "References loaded."}),
-		ConsumerLag:     gauge("consumer_lag_records", "High watermark minus the next offset to process, per assigned partition.", "topic", "partition"),
+		ConsumerLag:     gauge("consumer_lag_records", "High watermark minus the next offset to process, per assigned partition, as the pipeline last saw it.", "topic", "partition"),
+		GroupLag:        gauge("consumer_group_lag_records", "End offset minus the group's committed offset, per partition this replica owns, every 10 s (grows while the pipeline is blocked).", "topic", "partition"),
 		ProduceBuffered: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "produce_buffered_records", Help: "Records produced and not yet acknowledged by the broker."}),
 		ProduceErrors:   counter("produce_errors_total", "Produce attempts that failed (retried until they succeed).", "topic"),
 		Checkpoints:     prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "checkpoints_total", Help: "Checkpoints of window state written."}),

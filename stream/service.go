@@ -72,10 +72,13 @@ type Service struct {
 	txnErr         error    // produce failures in the open transaction
 	reported       Counters // processor counters already exported
 
-	mu sync.Mutex // guards failure
+	mu sync.Mutex // guards failure and assigned
 	// failure is set by a group callback that could not do its job
 	// (e.g. a checkpoint on revoke failed); the pipeline stops with it.
 	failure error
+	// assigned are the input partitions this replica owns, for the lag
+	// watcher.
+	assigned map[TaskID]bool
 }
 
 // ServiceOptions are the dependencies of a Service.
@@ -371,6 +374,49 @@ func (s *Service) loop(ctx, octx context.Context) error {
 				return nil
 			}
 			return err
+		}
+	}
+}
+
+// watchLag exports, every interval, the group's lag on the partitions
+// this replica owns: end offset minus committed offset, as the brokers see
+// it. Unlike driftd_consumer_lag_records, which the pipeline updates as it
+// processes, it keeps growing while the pipeline is blocked (backpressure).
+func (s *Service) watchLag(ctx context.Context, interval time.Duration) {
+	cl, err := kgo.NewClient(s.opts...)
+	if err != nil {
+		return
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	shown := map[TaskID]bool{}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		lags, err := adm.Lag(ctx, s.cfg.Group)
+		if err != nil {
+			continue
+		}
+		s.mu.Lock()
+		mine := maps.Clone(s.assigned)
+		s.mu.Unlock()
+		gl := lags[s.cfg.Group].Lag
+		for id := range mine {
+			if l, ok := gl.Lookup(id.Topic, id.Partition); ok && l.Err == nil && l.Lag >= 0 {
+				s.metrics.GroupLag.WithLabelValues(id.Topic, strconv.Itoa(int(id.Partition))).Set(float64(l.Lag))
+				shown[id] = true
+			}
+		}
+		for id := range shown {
+			if !mine[id] {
+				s.metrics.GroupLag.DeleteLabelValues(id.Topic, strconv.Itoa(int(id.Partition)))
+				delete(shown, id)
+			}
 		}
 	}
 }
@@ -732,6 +778,14 @@ func (s *Service) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[st
 		}
 	}
 	s.metrics.AssignedParts.Add(float64(len(ids)))
+	s.mu.Lock()
+	if s.assigned == nil {
+		s.assigned = map[TaskID]bool{}
+	}
+	for _, id := range ids {
+		s.assigned[id] = true
+	}
+	s.mu.Unlock()
 	if len(ids) == 0 {
 		return
 	}
@@ -820,6 +874,11 @@ func (s *Service) revokedTasks(parts map[string][]int32) map[TaskID]*Task {
 }
 
 func (s *Service) dropTasks(tasks map[TaskID]*Task) {
+	s.mu.Lock()
+	for id := range tasks {
+		delete(s.assigned, id)
+	}
+	s.mu.Unlock()
 	for id := range tasks {
 		s.laneOf(id).proc.DropTask(id)
 		s.metrics.ConsumerLag.DeleteLabelValues(id.Topic, strconv.Itoa(int(id.Partition)))
