@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -323,4 +325,75 @@ func TestEiselLemireSweep(t *testing.T) {
 	if checked < 20000 {
 		t.Fatalf("only %d conversions decided", checked)
 	}
+}
+
+// TestReadNumberDigitRuns checks numbers whose integer and fraction parts
+// are 0 to 27 digits long, with leading and trailing zeros, against
+// strconv bit for bit, and that a non-digit at any place inside a long
+// fraction ends the number there.
+func TestReadNumberDigitRuns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	digitsOf := func(n int, lead byte) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte('0' + rng.IntN(10))
+		}
+		if n > 0 && lead != 0 {
+			b[0] = lead
+		}
+		return string(b)
+	}
+	checked := 0
+	for ip := 0; ip <= 27; ip++ {
+		for fp := 0; fp <= 27; fp++ {
+			for range 20 {
+				s := "0"
+				if ip > 0 {
+					s = digitsOf(ip, byte('1'+rng.IntN(9)))
+				}
+				if fp > 0 {
+					s += "." + strings.Repeat("0", rng.IntN(4)) + digitsOf(fp, 0)
+				}
+				if rng.IntN(3) == 0 {
+					s += "e" + strconv.Itoa(rng.IntN(40)-20)
+				}
+				if rng.IntN(2) == 0 {
+					s = "-" + s
+				}
+				for _, tail := range []string{"", ",", "}", ":", "/"} {
+					var sc scanner
+					sc.reset([]byte(s + tail))
+					text, x, err := sc.readNumber()
+					if err != nil || string(text) != s {
+						t.Fatalf("%q: text %q, err %v", s+tail, text, err)
+					}
+					want, _ := strconv.ParseFloat(s, 64)
+					if math.Float64bits(x) != math.Float64bits(want) {
+						t.Fatalf("%q: %v, strconv %v", s, x, want)
+					}
+					checked++
+				}
+			}
+		}
+	}
+	// A number cut by a non-digit inside its fraction.
+	for cut := 1; cut < 17; cut++ {
+		s := "1." + strings.Repeat("7", 16)
+		b := []byte(s)
+		b[1+cut] = 'x'
+		var sc scanner
+		sc.reset(b)
+		text, x, err := sc.readNumber()
+		if cut == 1 {
+			if err == nil {
+				t.Fatalf("%q: no error for an empty fraction", b)
+			}
+			continue
+		}
+		want, _ := strconv.ParseFloat(string(b[:1+cut]), 64)
+		if err != nil || len(text) != 1+cut || x != want {
+			t.Fatalf("%q: text %q x %v err %v, want %q %v", b, text, x, err, b[:1+cut], want)
+		}
+	}
+	t.Logf("%d numbers checked", checked)
 }
