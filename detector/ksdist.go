@@ -754,24 +754,48 @@ func (p spath) String() string {
 // smirnov mirrors xsf::cephes::_smirnov (the sf only) and reports the
 // branch taken.
 func smirnov(n int, d float64) (float64, spath) {
+	p, path, s := smirnovBranch(n, d)
+	switch path {
+	case spLowerSum:
+		return clip01(smirnovLowerSum(n, s.n1mxfl, s.x, s.nxHi, s.nxLo)), path
+	case spUpperSum:
+		// The upper sum (at most smUpperMaxTerms terms) is the cdf.
+		return clip01(1 - s.termSum(true)), path
+	}
+	return p, path
+}
+
+// smirnovTerms is what the Birnbaum–Tingey sums of _smirnov need:
+// n·x = nxHi + nxLo exactly, the last term of the lower sum (n1mxfl) and
+// the first of the upper (n1mxceil).
+type smirnovTerms struct {
+	n                int
+	x, nxHi, nxLo    float64
+	n1mxfl, n1mxceil int
+}
+
+// smirnovBranch follows xsf's _smirnov up to the sum: it returns the value
+// of the closed-form branches, or path spUpperSum or spLowerSum and the
+// sum to evaluate.
+func smirnovBranch(n int, d float64) (float64, spath, smirnovTerms) {
 	if n <= 0 || math.IsNaN(d) {
-		return math.NaN(), spInvalid
+		return math.NaN(), spInvalid, smirnovTerms{}
 	}
 	if d < 0 {
-		return 1, spXlt0
+		return 1, spXlt0, smirnovTerms{}
 	}
 	if d > 1 {
-		return 0, spXgt1
+		return 0, spXgt1, smirnovTerms{}
 	}
 	x := d
 	if n == 1 {
-		return 1 - x, spNeq1
+		return 1 - x, spNeq1, smirnovTerms{}
 	}
 	if x == 0 {
-		return 1, spXeq0
+		return 1, spXeq0, smirnovTerms{}
 	}
 	if x == 1 {
-		return 0, spXeq1
+		return 0, spXeq1, smirnovTerms{}
 	}
 	fn := float64(n)
 
@@ -791,24 +815,24 @@ func smirnov(n int, d float64) (float64, spath) {
 	if nxfl == 0 || (nxfl == 1 && alpha == 0) {
 		t := math.Exp(float64(n-1) * math.Log1p(x)) // (1+x)^(n-1)
 		cdf := x * t
-		return clip01(1 - cdf), spXle1OverN
+		return clip01(1 - cdf), spXle1OverN, smirnovTerms{}
 	}
 	// Special case: the sf underflows.
 	if -2*fn*x*x < cephesMinLog {
-		return 0, spUnderflow
+		return 0, spUnderflow, smirnovTerms{}
 	}
 	// Special case: x >= 1 - 1/n.
 	if nxfl >= n-1 {
-		return clip01(math.Pow(1-x, fn)), spXge1m1OverN
+		return clip01(math.Pow(1-x, fn)), spXge1m1OverN, smirnovTerms{}
 	}
 	// Special case: n too big to sum; p ~ exp(-(6nx+1)²/(18n)).
 	if n > smirnovMaxComputeN {
 		logp := -math.Pow(6.0*fn*x+1, 2) / 18.0 / fn
 		if logp < -math.Ln2 {
-			return clip01(math.Exp(logp)), spNgt1e6
+			return clip01(math.Exp(logp)), spNgt1e6, smirnovTerms{}
 		}
 		cdf := -math.Expm1(logp)
-		return clip01(1 - cdf), spNgt1e6
+		return clip01(1 - cdf), spNgt1e6, smirnovTerms{}
 	}
 
 	// Use the upper sum if n is large enough, x small enough and the number
@@ -817,26 +841,42 @@ func smirnov(n int, d float64) (float64, spath) {
 	useUpper := nUpperTerms <= 1 && x < 0.5
 	useUpper = useUpper ||
 		(n >= smUpperSumMinN && nUpperTerms <= smUpperMaxTerms && x <= 0.5/math.Sqrt(fn))
-
-	if !useUpper {
-		return clip01(smirnovLowerSum(n, n1mxfl, x, nxHi, nxLo)), spLowerSum
+	s := smirnovTerms{n: n, x: x, nxHi: nxHi, nxLo: nxLo, n1mxfl: n1mxfl, n1mxceil: n1mxceil}
+	if useUpper {
+		return math.NaN(), spUpperSum, s
 	}
+	return math.NaN(), spLowerSum, s
+}
 
-	// The upper sum (at most smUpperMaxTerms terms) is the cdf:
-	// 1 − x·Σ_{v=n1mxceil}^{n} C(n,v)(x+v/n)^(v−1)(x+v/n−1)^(n−v)·(−1)^(n−v),
-	// evaluated term by term in log space as xsf does (in double-double).
-	// x+v/n = (v + n·x)/n and 1-x-v/n = ((n-v) - n·x)/n use the exact
-	// product n·x = nxHi + nxLo.
+// termSum adds the terms of the upper sum (v = n down to n1mxceil, the
+// cdf) or the lower sum (v = 0 up to n1mxfl, the sf) one by one as xsf
+// does, in float64 instead of double-double:
+//
+//	x·Σ_v C(n,v)(x+v/n)^(v−1)(1−x−v/n)^(n−v),
+//
+// each term in log space, with xsf's early-termination rule. C(n,v) is
+// carried as cman·2^cexp (as xsf does) so no logarithm is needed for it;
+// x+v/n = (v + n·x)/n and 1-x-v/n = ((n-v) - n·x)/n use the exact product
+// n·x = nxHi + nxLo. It costs O(terms); smirnov uses it for the upper sum,
+// which has at most smUpperMaxTerms terms.
+func (s smirnovTerms) termSum(upper bool) float64 {
+	n, x, fn := s.n, s.x, float64(s.n)
 	logx := math.Log(x)
-	nTerms := n - n1mxceil + 1
-	sum := x * math.Exp(float64(n-1)*math.Log1p(x)) // v = n: x·(1+x)^(n-1)
-	cman, cexp := math.Frexp(fn)                    // C(n, j) = cman·2^cexp, starting at C(n, 1)
+	var sum float64
+	start, step, nTerms := 0, 1, s.n1mxfl+1
+	if upper {
+		start, step, nTerms = n, -1, n-s.n1mxceil+1
+		sum = x * math.Exp(float64(n-1)*math.Log1p(x)) // v = n: x·(1+x)^(n-1)
+	} else {
+		sum = math.Exp(fn * math.Log1p(-x)) // v = 0: x·(1-x)^n/x
+	}
+	cman, cexp := math.Frexp(fn) // C(n, j) = cman·2^cexp, starting at C(n, 1)
 	for j := 1; j < nTerms; j++ {
-		v := n - j
-		a := ((float64(v) + nxHi) + nxLo) / fn   // x + v/n
-		b := ((float64(n-v) - nxHi) - nxLo) / fn // 1 - x - v/n
+		v := start + j*step
+		a := ((float64(v) + s.nxHi) + s.nxLo) / fn   // x + v/n
+		b := ((float64(n-v) - s.nxHi) - s.nxLo) / fn // 1 - x - v/n
 		sign := 1.0
-		if b < 0 {
+		if b < 0 { // upper sum only
 			b = -b
 			if (n-v)%2 == 1 {
 				sign = -1
@@ -847,8 +887,7 @@ func smirnov(n int, d float64) (float64, spath) {
 		if !math.IsInf(aj, 0) && !math.IsNaN(aj) && aj != 0 {
 			sum += aj
 		}
-		// Safe to terminate early? (xsf's rule, kept for bit-compatibility
-		// with the original port.)
+		// Safe to terminate early? (xsf's rule.)
 		if aj != 0 {
 			if 4*float64(nTerms-j)*math.Abs(aj) < 0x1p-52*sum && j != nTerms-1 {
 				break
@@ -861,7 +900,7 @@ func smirnov(n int, d float64) (float64, spath) {
 		cman, e = math.Frexp(cman * (float64(n-j) / float64(j+1)))
 		cexp += e
 	}
-	return clip01(1 - sum), spUpperSum
+	return sum
 }
 
 // modNX mirrors xsf's modNX: floor(n·x) and the remainder alpha computed
