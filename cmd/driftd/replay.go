@@ -16,22 +16,13 @@ import (
 
 // evaluationLine is one line of `driftd replay` output per test result.
 type evaluationLine struct {
-	Type            string  `json:"type"` // "evaluation"
-	Model           string  `json:"model"`
-	Version         string  `json:"version"`
-	Feature         string  `json:"feature"`
-	Test            string  `json:"test"`
-	Statistic       float64 `json:"statistic"`
-	PValue          float64 `json:"p_value"`
-	Effect          float64 `json:"effect"`
-	Threshold       float64 `json:"threshold"`
-	EffectThreshold float64 `json:"effect_threshold"`
-	N               int64   `json:"n"`
-	Drifting        bool    `json:"drifting"`
-	Evaluation      uint64  `json:"evaluation"`
-	Seq             uint64  `json:"seq"`
-	Method          string  `json:"method,omitempty"`
-	PSI             float64 `json:"psi,omitempty"`
+	Type       string `json:"type"` // "evaluation"
+	Model      string `json:"model"`
+	Version    string `json:"version"`
+	Feature    string `json:"feature"`
+	Evaluation uint64 `json:"evaluation"`
+	Seq        uint64 `json:"seq"`
+	*detector.Result
 }
 
 type alertLine struct {
@@ -161,12 +152,10 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 			if *quietEvals {
 				continue
 			}
-			for _, r := range e.Results {
+			for j := range e.Results {
 				if err := enc.Encode(evaluationLine{
-					Type: "evaluation", Model: e.Model, Version: e.Version, Feature: e.Feature, Test: string(r.Test),
-					Statistic: r.Statistic, PValue: r.PValue, Effect: r.Effect, Threshold: r.Threshold,
-					EffectThreshold: r.EffectThreshold, N: r.N, Drifting: r.Drifting, Evaluation: e.Number,
-					Seq: e.Window.LastSeq, Method: r.Method, PSI: r.PSI,
+					Type: "evaluation", Model: e.Model, Version: e.Version, Feature: e.Feature,
+					Evaluation: e.Number, Seq: e.Window.LastSeq, Result: &e.Results[j],
 				}); err != nil {
 					return err
 				}
