@@ -101,13 +101,13 @@ func (s *sim) firing() []Alert {
 	return f
 }
 
-// TestSeedTrainingServingSkew is the seed article's anti-pattern 1:
+// TestTrainingServingSkew is a training–serving skew:
 // tenure_days ~ N(365, 180) in training, served as tenure_days/365. The
 // served values sit near 1, where the reference CDF is ≈ 0.02, so D ≈ 0.98
 // and the window mean is 2 reference standard deviations away: both far past
 // ImmediateFactor × gate, so the alert fires on the very first evaluation
 // (after one pane of 125 events), without waiting for hysteresis.
-func TestSeedTrainingServingSkew(t *testing.T) {
+func TestTrainingServingSkew(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	b, _ := NewBuilder("churn", "3", BuildOptions{})
 	for range 50000 {

@@ -185,8 +185,8 @@ func (k *testKafka) endOffsets() map[int32]int64 {
 	return out
 }
 
-// churnReference is the seed article's churn model: tenure_days ~ N(365,
-// 180), monthly_charges ~ N(70, 20), plan categorical, a prediction score.
+// churnReference is a churn model: tenure_days ~ N(365, 180),
+// monthly_charges ~ N(70, 20), plan categorical, a prediction score.
 func churnReference(t testing.TB) *detector.Reference {
 	return churnReferenceOf(t, 50000, 0, rand.New(rand.NewPCG(100, 100)))
 }
@@ -224,8 +224,8 @@ type churn struct {
 	prediction float64
 }
 
-// churnEvent draws an event; skew > 0 serves tenure_days/365 (the seed
-// article's training–serving skew).
+// churnEvent draws an event; skew > 0 serves tenure_days/365 (a
+// training–serving skew).
 func churnEvent(rng *rand.Rand, skew int) churn {
 	tenure := 365 + 180*rng.NormFloat64()
 	if skew > 0 {

@@ -60,7 +60,7 @@ func (e *demoEvent) predict() {
 	e.score = 1 / (1 + math.Exp(-z))
 }
 
-// demoPhases is the scenario: stable traffic, the seed article's
+// demoPhases is the scenario: stable traffic, a
 // training–serving skew and its fix, a gradual shift, a null spike.
 func demoPhases(scale float64) []phase {
 	return []phase{

@@ -80,7 +80,7 @@ func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
 
 // TestReferenceBuildAndReplay drives the offline commands on files: a CSV
 // training set with one malformed line, then a replay of events in which
-// the seed article's skew begins half-way.
+// the training–serving skew begins half-way.
 func TestReferenceBuildAndReplay(t *testing.T) {
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(9, 9))
