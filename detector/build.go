@@ -188,9 +188,6 @@ func (b *Builder) EndRow() {
 	}
 }
 
-// Rows is the number of rows seen.
-func (b *Builder) Rows() int64 { return b.row }
-
 // Reference builds the reference. Features are sorted by name.
 func (b *Builder) Reference() (*Reference, error) {
 	if len(b.features) == 0 {

@@ -336,7 +336,9 @@ func (m *Monitor) Value(pos int, name []byte, v Value) {
 	if idx < 0 {
 		m.unexpected++
 		if len(m.unexpectedNames) < 64 && len(name) <= MaxNameLen {
-			m.unexpectedNames[string(name)] = struct{}{}
+			if _, seen := m.unexpectedNames[string(name)]; !seen { // the lookup does not allocate
+				m.unexpectedNames[string(name)] = struct{}{}
+			}
 		}
 		return
 	}
@@ -598,23 +600,24 @@ func (f *featureState) testIndex(t Test) int {
 	return 0
 }
 
-// firingFeatures lists the features with at least one firing alert.
-func (m *Monitor) firingFeatures() []string {
-	var names []string
-	for _, f := range m.features {
-		for _, a := range f.alarms {
-			if a.Firing {
-				names = append(names, f.name)
-				break
-			}
+// firing reports whether the feature has at least one firing alert.
+func (f *featureState) firing() bool {
+	for _, a := range f.alarms {
+		if a.Firing {
+			return true
 		}
 	}
-	return names
+	return false
 }
 
 func (m *Monitor) updateDataset(seq uint64, info WindowInfo, out *Output) {
-	drifting := m.firingFeatures()
-	share := float64(len(drifting)) / float64(len(m.features))
+	n := 0
+	for _, f := range m.features {
+		if f.firing() {
+			n++
+		}
+	}
+	share := float64(n) / float64(len(m.features))
 	m.datasetShare = share
 	want := share >= m.policy.DatasetDriftShare
 	if want == m.dataset.Firing {
@@ -626,6 +629,12 @@ func (m *Monitor) updateDataset(seq uint64, info WindowInfo, out *Output) {
 		status = Firing
 	}
 	info.N, info.Missing, info.Invalid = 0, 0, 0
+	drifting := make([]string, 0, n)
+	for _, f := range m.features {
+		if f.firing() {
+			drifting = append(drifting, f.name)
+		}
+	}
 	al := Alert{
 		Schema: AlertSchema, Status: status,
 		Model: m.ref.Model, Version: m.ref.Version, Feature: DatasetFeature, Test: TestDataset,

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"slices"
 )
 
@@ -215,15 +214,6 @@ func NewPolicies(base Policy) (*Policies, error) {
 		return nil, err
 	}
 	return &Policies{base: base, models: map[string]modelPolicies{}}, nil
-}
-
-// LoadPolicies reads a policy file on top of base.
-func LoadPolicies(path string, base Policy) (*Policies, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return ParsePolicies(data, base)
 }
 
 // ParsePolicies parses a policy file on top of base.

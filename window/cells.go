@@ -120,9 +120,6 @@ func (b *Breaks) bucketOf(x float64) int {
 	return int(f)
 }
 
-// Len is the number of breakpoints r.
-func (b *Breaks) Len() int { return len(b.q) }
-
 // Layout is the window layout for these breakpoints.
 func (b *Breaks) Layout() Layout { return Layout{Valid: 2*len(b.q) + 1} }
 
@@ -168,11 +165,4 @@ func cellOf(q []float64, le int, x float64) int {
 		return 2*le - 1
 	}
 	return 2 * le
-}
-
-// OutOfRange reports whether a value cell lies outside [q_1, q_r], i.e.
-// below the reference minimum or above its maximum when the breakpoints
-// include both ends.
-func (b *Breaks) OutOfRange(cell int) bool {
-	return cell == 0 || cell == 2*len(b.q)
 }

@@ -172,9 +172,6 @@ func (w *CountWindow) Moments() Moments {
 // Closed is the number of panes closed since the window started.
 func (w *CountWindow) Closed() uint64 { return w.closed }
 
-// Evicted is the number of events that have left the window.
-func (w *CountWindow) Evicted() uint64 { return w.evicted }
-
 // SizeBytes is the memory held by the window's buffers.
 func (w *CountWindow) SizeBytes() int {
 	return 2*len(w.ring) + 2*len(w.counts) + 24*len(w.panes) + 128

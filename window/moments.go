@@ -43,8 +43,8 @@ func (m Moments) Merge(o Moments) Moments {
 
 // Sub returns the moments of the values of m that are not in o, where o is
 // a subset of m (the inverse of Merge). Subtraction loses precision when o
-// holds most of m's values; windows therefore rebuild their moments by
-// merging panes and use Sub only where a pane must be removed in O(1).
+// holds most of m's values, so the windows do not use it: they rebuild
+// their moments by merging the panes still inside.
 func (m Moments) Sub(o Moments) Moments {
 	if o.N == 0 {
 		return m

@@ -199,3 +199,16 @@ func newLogger(c serverConfig, w *os.File) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
+
+// loadPolicies returns base for every model, with the policy file at path
+// (when path is not empty) on top.
+func loadPolicies(path string, base detector.Policy) (*detector.Policies, error) {
+	if path == "" {
+		return detector.NewPolicies(base)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return detector.ParsePolicies(data, base)
+}

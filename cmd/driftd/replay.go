@@ -73,13 +73,7 @@ func (w *windowFlags) resolve() (detector.WindowConfig, *detector.Policies, erro
 	base := detector.DefaultPolicy()
 	base.ERT = *w.ert
 	base.Hysteresis = *w.hysteresis
-	var ps *detector.Policies
-	var err error
-	if *w.policy != "" {
-		ps, err = detector.LoadPolicies(*w.policy, base)
-	} else {
-		ps, err = detector.NewPolicies(base)
-	}
+	ps, err := loadPolicies(*w.policy, base)
 	if err != nil {
 		return cfg, nil, usagef("%v", err)
 	}

@@ -21,7 +21,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
 
-	"github.com/driftd/driftd/detector"
 	"github.com/driftd/driftd/stream"
 )
 
@@ -85,10 +84,7 @@ func newDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 	if !cfg.Stream.ReferencesEnabled && registry.Len() == 0 {
 		return nil, usagef("DRIFTD_REFERENCE_FILE: no references (set it, or DRIFTD_REFERENCES_ENABLED=true to read the reference topic)")
 	}
-	policies, err := detector.NewPolicies(cfg.Policy)
-	if err == nil && cfg.Server.PolicyFile != "" {
-		policies, err = detector.LoadPolicies(cfg.Server.PolicyFile, cfg.Policy)
-	}
+	policies, err := loadPolicies(cfg.Server.PolicyFile, cfg.Policy)
 	if err != nil {
 		return nil, usagef("DRIFTD_POLICY_FILE: %v", err)
 	}
