@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"math/rand/v2"
 	"runtime"
 	"sync/atomic"
@@ -74,6 +75,7 @@ func TestBackpressure(t *testing.T) {
 	registry.Set(ref)
 	cfg.ReferencesEnabled = false
 	cfg.MaxPollRecords = 500
+	cfg.GroupLagInterval = 200 * time.Millisecond
 	svc, reg, stop := runService(t, cfg, registry, detector.DefaultWindow())
 	cl := k.client(kgo.ProducerLinger(5 * time.Millisecond))
 	rng := rand.New(rand.NewPCG(8, 8))
@@ -118,6 +120,15 @@ func TestBackpressure(t *testing.T) {
 	if lag < 150000 {
 		t.Fatalf("group lag %d while blocked, want it to grow past 150000", lag)
 	}
+	// The exported group lag follows the broker's, though nothing is
+	// processed meanwhile.
+	deadline = time.Now().Add(10 * time.Second)
+	for counterValue(t, reg, "driftd_consumer_group_lag_records") < 150000 {
+		if time.Now().After(deadline) {
+			t.Fatalf("driftd_consumer_group_lag_records = %v while blocked with lag %d", counterValue(t, reg, "driftd_consumer_group_lag_records"), lag)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	t.Logf("blocked: %d produce requests refused, lag %d, heap ≤ %.0f MB (test process, broker included)", refused.Load(), lag, float64(heapMax)/1e6)
 	if heapMax > 1<<30 {
 		t.Errorf("heap grew to %d bytes while blocked", heapMax)
@@ -137,7 +148,7 @@ func TestBackpressure(t *testing.T) {
 		got = append(got, a)
 	}
 	g, w := alertSet(got), alertSet(want)
-	if len(w) == 0 || len(g) != len(w) {
+	if len(w) == 0 || !maps.Equal(g, w) {
 		t.Fatalf("alerts after the outage %v, want %v", keys(g), keys(w))
 	}
 }

@@ -60,6 +60,10 @@ type Config struct {
 	// state topic and offsets committed; 0 disables state (offsets are
 	// committed after every poll and windows start empty on restart).
 	CheckpointInterval time.Duration `env:"CHECKPOINT_INTERVAL"`
+	// GroupLagInterval is how often the group's lag (end offset minus
+	// committed offset, as the brokers see it) is read for
+	// driftd_consumer_group_lag_records; 0 disables it.
+	GroupLagInterval time.Duration `env:"GROUP_LAG_INTERVAL"`
 	// ExactlyOnce writes alerts, DLQ records, checkpoints and offsets in
 	// one Kafka transaction.
 	ExactlyOnce     bool   `env:"EXACTLY_ONCE"`
@@ -124,6 +128,7 @@ func Defaults() Config {
 		ReferencesEnabled:  true,
 		MaxPollRecords:     10000,
 		CheckpointInterval: 10 * time.Second,
+		GroupLagInterval:   10 * time.Second,
 		MaxBufferedRecords: 100000,
 		Mode:               ModeSingle,
 	}
@@ -198,6 +203,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CheckpointInterval < 0 || (c.CheckpointInterval > 0 && c.CheckpointInterval < 100*time.Millisecond) {
 		return cfgErr("CHECKPOINT_INTERVAL", "is %s; accepted: 0 (no state) or at least 100ms", c.CheckpointInterval)
+	}
+	if c.GroupLagInterval < 0 || (c.GroupLagInterval > 0 && c.GroupLagInterval < 100*time.Millisecond) {
+		return cfgErr("GROUP_LAG_INTERVAL", "is %s; accepted: 0 (off) or at least 100ms", c.GroupLagInterval)
 	}
 	if c.Workers < 0 || c.Workers > 256 {
 		return cfgErr("WORKERS", "is %d; accepted: 0 (one per CPU) to 256", c.Workers)

@@ -169,7 +169,7 @@ func NewMetrics(reg prometheus.Registerer, maxFeatures int) *Metrics {
 		ReferenceInfo:   gauge("reference_info", "1 for each loaded reference.", "model", "version", "reference_id"),
 		References:      prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "references", Help: "References loaded."}),
 		ConsumerLag:     gauge("consumer_lag_records", "High watermark minus the next offset to process, per assigned partition, as the pipeline last saw it.", "topic", "partition"),
-		GroupLag:        gauge("consumer_group_lag_records", "End offset minus the group's committed offset, per partition this replica owns, every 10 s (grows while the pipeline is blocked).", "topic", "partition"),
+		GroupLag:        gauge("consumer_group_lag_records", "End offset minus the group's committed offset, per partition this replica owns, every DRIFTD_GROUP_LAG_INTERVAL (grows while the pipeline is blocked).", "topic", "partition"),
 		ProduceBuffered: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "produce_buffered_records", Help: "Records produced and not yet acknowledged by the broker."}),
 		ProduceErrors:   counter("produce_errors_total", "Produce attempts that failed (retried until they succeed).", "topic"),
 		Checkpoints:     prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "checkpoints_total", Help: "Checkpoints of window state written."}),

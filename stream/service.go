@@ -212,6 +212,13 @@ func (s *Service) Run(ctx context.Context, shutdown time.Duration) error {
 	if err := s.startGroup(); err != nil {
 		return err
 	}
+	if s.cfg.GroupLagInterval > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.watchLag(refCtx, s.cfg.GroupLagInterval)
+		}()
+	}
 	// Output work (produce, checkpoint, commit) started before a
 	// shutdown signal is allowed to finish within the shutdown deadline:
 	// cancelling it midway would fail records the broker may already have.
