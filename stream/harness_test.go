@@ -2,8 +2,6 @@ package stream
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -303,18 +301,6 @@ type testWriter struct{ t testing.TB }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
-}
-
-// tlsFromEnv returns the TLS settings of the real broker's SASL_SSL
-// listener, for the SASL test.
-func tlsFromEnv(t testing.TB) *tls.Config {
-	pem, err := os.ReadFile(os.Getenv("DRIFTD_TEST_TLS_CA"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	return &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12}
 }
 
 // counterValue sums a metric family over its series.

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"math/rand/v2"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -159,8 +158,6 @@ func keys[V any](m map[string]V) []string {
 	}
 	return out
 }
-
-var _ = strconv.Itoa
 
 // TestServiceStableTrafficNoAlert: 200,000 events drawn from the
 // reference distribution raise no alert at the default ERT of 10^7

@@ -67,6 +67,7 @@ func BenchmarkDecodeValues(b *testing.B) {
 	evs := benchEvents(1024)
 	d, _ := NewDecoder(Canonical, 0)
 	b.ReportAllocs()
+	b.ResetTimer()
 	var sum float64
 	for i := range b.N {
 		ev, err := d.Decode(evs[i&1023])

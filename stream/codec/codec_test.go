@@ -214,7 +214,16 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		if err != nil {
-			return // valid JSON but not an event; the reason is checked in the table test
+			// Valid JSON but not an event: the reason must say what is
+			// missing, not that the JSON is malformed — unless it is not
+			// an object at all or holds invalid UTF-8, which
+			// encoding/json lets through.
+			var de *Error
+			object := bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("{"))
+			if !errors.As(err, &de) || (de.Reason == ReasonNotJSON && object && utf8.Valid(data)) {
+				t.Fatalf("valid JSON %q: got %v", data, err)
+			}
+			return
 		}
 		var generic map[string]any
 		if json.Unmarshal(data, &generic) != nil {
@@ -264,6 +273,9 @@ func checkValue(t *testing.T, fl Field, v any) {
 		got, err := strconv.ParseFloat(string(fl.Value.Text), 64)
 		if fl.Value.Kind != detector.Number || (err != nil && !math.IsInf(got, 0)) || (got != x && !math.IsInf(got, 0)) {
 			t.Fatalf("%q: %q, want number %v", fl.Name, fl.Value.Text, x)
+		}
+		if fl.Value.Parsed && math.Float64bits(fl.Value.Num) != math.Float64bits(got) {
+			t.Fatalf("%q: %q converted to %v, strconv %v", fl.Name, fl.Value.Text, fl.Value.Num, got)
 		}
 	case bool:
 		if fl.Value.Kind != detector.Bool || string(fl.Value.Text) != strconv.FormatBool(x) {
