@@ -1,0 +1,81 @@
+package stream
+
+// Output: alerts and dead letters, produced and acknowledged before the
+// offsets that produced them are committed.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/driftd/driftd/stream/codec"
+)
+
+func (s *Service) dlqRecord(r *kgo.Record, derr *codec.Error) *kgo.Record {
+	headers := append(slices.Clone(r.Headers),
+		kgo.RecordHeader{Key: HeaderReason, Value: []byte(derr.Reason)},
+		kgo.RecordHeader{Key: HeaderError, Value: []byte(derr.Error())},
+		kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(r.Topic)},
+		kgo.RecordHeader{Key: HeaderSourcePartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
+		kgo.RecordHeader{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
+	)
+	s.metrics.RecordsDLQ.WithLabelValues(s.cfg.DLQTopic, string(derr.Reason)).Inc()
+	return &kgo.Record{Topic: s.cfg.DLQTopic, Key: r.Key, Value: r.Value, Headers: headers, Timestamp: r.Timestamp}
+}
+
+// publish produces the queued alerts and dead letters and waits until the
+// brokers acknowledged all of them. Retriable errors are retried by the
+// client without limit (a slow or unavailable output stops the pipeline:
+// backpressure, nothing dropped); a record the broker refuses for good
+// fails the run, except a dead letter too large for the DLQ topic, which
+// is re-sent without its value (the headers keep where to find it).
+func (s *Service) publish(ctx context.Context) error {
+	recs := append(s.alerts, s.dlq...)
+	if len(recs) == 0 {
+		return nil
+	}
+	s.metrics.ProduceBuffered.Set(float64(len(recs)))
+	results := s.cl.ProduceSync(ctx, recs...)
+	s.metrics.ProduceBuffered.Set(0)
+	var retry []*kgo.Record
+	for _, res := range results {
+		if res.Err == nil {
+			continue
+		}
+		s.metrics.ProduceErrors.WithLabelValues(res.Record.Topic).Inc()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if res.Record.Topic == s.cfg.DLQTopic && errors.Is(res.Err, kerr.MessageTooLarge) {
+			r := res.Record
+			r.Headers = append(r.Headers, kgo.RecordHeader{Key: "driftd-value-dropped", Value: []byte(strconv.Itoa(len(r.Value)))})
+			r.Value = nil
+			retry = append(retry, r)
+			continue
+		}
+		return fmt.Errorf("producing to %s: %w", res.Record.Topic, res.Err)
+	}
+	if len(retry) > 0 {
+		if err := s.cl.ProduceSync(ctx, retry...).FirstErr(); err != nil {
+			return fmt.Errorf("producing to %s: %w", s.cfg.DLQTopic, err)
+		}
+	}
+	s.alertsPublished()
+	s.alerts, s.dlq = s.alerts[:0], s.dlq[:0]
+	return nil
+}
+
+func (s *Service) alertsPublished() {
+	for i := range s.alertPending {
+		s.metrics.ObserveAlert(&s.alertPending[i])
+		a := &s.alertPending[i]
+		s.log.Info("alert", "status", a.Status, "key", a.Key(), "id", a.ID, "summary", a.Summary)
+	}
+	clear(s.alertPending)
+	s.alertPending = s.alertPending[:0]
+}

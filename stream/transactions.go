@@ -1,0 +1,80 @@
+package stream
+
+// Exactly-once mode: alerts, dead letters, checkpoints and offsets in one
+// transaction per checkpoint interval.
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/driftd/driftd/detector"
+)
+
+// produceInTxn produces the queued alerts and dead letters inside the
+// open transaction.
+func (s *Service) produceInTxn(ctx context.Context) error {
+	recs := append(s.alerts, s.dlq...)
+	if len(recs) == 0 {
+		return nil
+	}
+	e := kgo.AbortingFirstErrPromise(s.cl)
+	for _, r := range recs {
+		s.sess.Produce(ctx, r, e.Promise())
+	}
+	s.alerts, s.dlq = s.alerts[:0], s.dlq[:0]
+	s.txnErr = errors.Join(s.txnErr, e.Err())
+	return nil
+}
+
+// endTransaction writes the checkpoint into the open transaction and
+// commits it with the consumed offsets. If the transaction aborts (a
+// rebalance, a failed produce), the in-memory state has applied events
+// that were not committed: every task is dropped and restored from the
+// last committed checkpoint, and the events are consumed again.
+func (s *Service) endTransaction(ctx context.Context) error {
+	s.lastCheckpoint = time.Now()
+	s.gen++
+	var written []*detector.Monitor
+	e := kgo.AbortingFirstErrPromise(s.cl)
+	for _, t := range s.tasks() {
+		recs, n, w, err := checkpointRecords(s.cfg.StateTopic, t, s.gen, false)
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			s.sess.Produce(ctx, r, e.Promise())
+		}
+		written = append(written, w...)
+		s.metrics.CheckpointBytes.Add(float64(n))
+	}
+	txnErr := errors.Join(s.txnErr, e.Err())
+	s.txnErr = nil
+	committed, err := s.sess.End(ctx, kgo.TransactionEndTry(txnErr == nil))
+	if committed {
+		for _, m := range written {
+			m.MarkClean()
+		}
+		s.metrics.Checkpoints.Inc()
+		s.metrics.Commits.Inc()
+		s.alertsPublished()
+		return nil
+	}
+	s.metrics.CheckpointErrors.Inc()
+	clear(s.alertPending)
+	s.alertPending = s.alertPending[:0]
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	s.log.Warn("transaction aborted; restoring state from the last committed checkpoint", "err", errors.Join(err, txnErr))
+	ids := slices.Collect(maps.Keys(s.tasks()))
+	for _, id := range ids {
+		s.laneOf(id).proc.DropTask(id)
+	}
+	s.restore(ctx, ids)
+	return nil
+}
