@@ -13,7 +13,11 @@
 //	driftd reference publish   publish a reference to the reference topic
 //	driftd replay              run the detector over a file of events, offline
 //	driftd bench               load generation and throughput measurement
-//	driftd version
+//	driftd version            print the version, commit and Go version
+//
+// driftd is licensed under the Apache License, Version 2.0 (the LICENSE
+// file at the top of the repository); the licences of the modules it is
+// built from are in THIRD_PARTY_LICENSES.
 package main
 
 import (
@@ -23,7 +27,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 )
 
@@ -119,7 +122,7 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	case "bench":
 		return cmdBench(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "driftd", version())
+		fmt.Fprintln(stdout, "driftd", currentBuild())
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -130,18 +133,3 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 }
 
-// version is the module version and VCS revision the binary was built
-// from, when the build recorded them.
-func version() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "(unknown)"
-	}
-	v := info.Main.Version
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " " + s.Value[:12]
-		}
-	}
-	return v
-}
