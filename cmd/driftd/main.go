@@ -132,4 +132,3 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return usagef("unknown command %q", cmd)
 	}
 }
-
