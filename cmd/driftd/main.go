@@ -13,6 +13,8 @@
 //	driftd reference publish   publish a reference to the reference topic
 //	driftd replay              run the detector over a file of events, offline
 //	driftd bench               load generation and throughput measurement
+//	driftd config vars         every DRIFTD_* variable with its default
+//	driftd config check        validate the environment like `driftd run`, print the result
 //	driftd version            print the version, commit and Go version
 //
 // driftd is licensed under the Apache License, Version 2.0 (the LICENSE
@@ -49,6 +51,8 @@ Commands:
   reference publish    publish a reference to the compacted reference topic
   replay               run the detector over a file of events and print evaluations and alerts
   bench                generate load and measure throughput
+  config vars          list every DRIFTD_* variable with its default
+  config check         validate the DRIFTD_* environment and print the effective configuration
   version              print the version
 
 Run "driftd <command> -h" for a command's flags.
@@ -121,6 +125,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdReplay(ctx, rest, stdin, stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, rest, stdout, stderr)
+	case "config":
+		return cmdConfig(rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "driftd", currentBuild())
 		return nil
