@@ -529,6 +529,9 @@ func resolveEnv(t *testing.T, m manifests, sts *appsv1.StatefulSet, podName stri
 	mountOf := map[string]string{}
 	for _, vm := range c.VolumeMounts {
 		mountOf[vm.Name] = vm.MountPath
+		if err := os.MkdirAll(filepath.Join(root, vm.MountPath), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	write := func(dir, name, content string) {
 		p := filepath.Join(root, dir, name)
@@ -562,7 +565,7 @@ func resolveEnv(t *testing.T, m manifests, sts *appsv1.StatefulSet, podName stri
 				if src.ConfigMap == nil {
 					t.Fatalf("%s: projected volume %s has a source other than a ConfigMap", sts.Name, v.Name)
 				}
-				if slices.Contains(m.value("references", "existingConfigMaps").([]any), any(src.ConfigMap.Name)) {
+				if existing, _ := m.value("references", "existingConfigMaps").([]any); slices.Contains(existing, any(src.ConfigMap.Name)) {
 					continue
 				}
 				configMap(dir, src.ConfigMap.Name)
