@@ -3,8 +3,7 @@
 # driftd container image.
 #
 #   make image        (= docker build with the build arguments below, from git)
-#   docker build --build-arg VERSION=$(git describe --tags --always --dirty) \
-#                --build-arg COMMIT=$(git rev-parse HEAD) -t driftd .
+#   docker build -t driftd --build-arg VERSION=$(git describe --tags --always --dirty) --build-arg COMMIT=$(git rev-parse HEAD) .
 #   docker run --rm -e DRIFTD_BROKERS=kafka:9092 -p 9108:9108 driftd          # the daemon
 #   docker run --rm -p 9108:9108 driftd demo --http-addr :9108                # self-contained demo
 #
