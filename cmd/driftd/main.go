@@ -13,7 +13,13 @@
 //	driftd reference publish   publish a reference to the reference topic
 //	driftd replay              run the detector over a file of events, offline
 //	driftd bench               load generation and throughput measurement
-//	driftd version
+//	driftd config vars         every DRIFTD_* variable with its default
+//	driftd config check        validate the environment like `driftd run`, print the result
+//	driftd version            print the version, commit and Go version
+//
+// driftd is licensed under the Apache License, Version 2.0 (the LICENSE
+// file at the top of the repository); the licences of the modules it is
+// built from are in THIRD_PARTY_LICENSES.
 package main
 
 import (
@@ -23,7 +29,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 )
 
@@ -46,6 +51,8 @@ Commands:
   reference publish    publish a reference to the compacted reference topic
   replay               run the detector over a file of events and print evaluations and alerts
   bench                generate load and measure throughput
+  config vars          list every DRIFTD_* variable with its default
+  config check         validate the DRIFTD_* environment and print the effective configuration
   version              print the version
 
 Run "driftd <command> -h" for a command's flags.
@@ -118,8 +125,10 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdReplay(ctx, rest, stdin, stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, rest, stdout, stderr)
+	case "config":
+		return cmdConfig(rest, stdout, stderr)
 	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, "driftd", version())
+		fmt.Fprintln(stdout, "driftd", currentBuild())
 		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -128,20 +137,4 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fmt.Fprint(stderr, usage)
 		return usagef("unknown command %q", cmd)
 	}
-}
-
-// version is the module version and VCS revision the binary was built
-// from, when the build recorded them.
-func version() string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "(unknown)"
-	}
-	v := info.Main.Version
-	for _, s := range info.Settings {
-		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-			v += " " + s.Value[:12]
-		}
-	}
-	return v
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime"
 	"strings"
 	"time"
 
@@ -59,9 +58,10 @@ type daemon struct {
 func newDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	bi := currentBuild()
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "driftd", Name: "build_info",
-		Help: "1, labelled with the driftd version and the Go version it was built with."}, []string{"version", "goversion"})
-	buildInfo.WithLabelValues(version(), runtime.Version()).Set(1)
+		Help: "1, labelled with the driftd version, the commit and the Go version it was built with."}, []string{"version", "revision", "goversion"})
+	buildInfo.WithLabelValues(bi.Version, bi.Commit, bi.GoVersion).Set(1)
 	reg.MustRegister(buildInfo)
 	// kprom registers on a registry of its own: two of its gauges are
 	// named *_total, which `promtool check metrics` rejects, and the
