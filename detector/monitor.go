@@ -230,12 +230,12 @@ type featureState struct {
 	// results, window and moments; per test the worst result since the
 	// marks were last taken; recent values outside a categorical
 	// reference's top categories.
-	last           []Result
-	lastInfo       WindowInfo
-	lastMean       float64
-	lastSD         float64
-	marks          []Mark
-	unseen         *unseenSketch
+	last     []Result
+	lastInfo WindowInfo
+	lastMean float64
+	lastSD   float64
+	marks    []Mark
+	unseen   *unseenSketch
 }
 
 // NewMonitor returns a monitor for ref with the given policies and window
