@@ -48,6 +48,17 @@ type Alert struct {
 	Evaluation      uint64       `json:"evaluation"`
 	Dataset         *DatasetInfo `json:"dataset,omitempty"`
 	Summary         string       `json:"summary"`
+	// Update numbers the updates of a firing alert whose effect or
+	// severity grew materially since it was last published (see
+	// Policy.UpdateFactor); 0 for the first firing. PreviousEffect is
+	// the effect last published.
+	Update         int     `json:"update,omitempty"`
+	PreviousEffect float64 `json:"previous_effect,omitempty"`
+	// Evidence shows what changed (see Evidence).
+	Evidence *Evidence `json:"evidence,omitempty"`
+	// URL links to the feature's page in the drift view, when an
+	// external base URL is configured.
+	URL string `json:"url,omitempty"`
 }
 
 // WindowInfo describes the window an evaluation saw.
@@ -98,8 +109,11 @@ func alertID(model, version, feature string, test Test, status Status, refID str
 
 func summary(a *Alert) string {
 	verb := "drifting"
-	if a.Status == Resolved {
+	switch {
+	case a.Status == Resolved:
 		verb = "back to reference"
+	case a.Update > 0:
+		verb = fmt.Sprintf("drifting, grown (update %d, effect was %.3g)", a.Update, a.PreviousEffect)
 	}
 	if a.Test == TestDataset && a.Dataset != nil {
 		if a.Status == Resolved {
@@ -118,6 +132,13 @@ type AlarmState struct {
 	Firing bool   `json:"firing"`
 	Streak int    `json:"streak"` // consecutive evaluations against the current state
 	Since  uint64 `json:"since"`  // sequence number of the last transition
+	// While firing: the effect and severity last published, the updates
+	// published since firing, and the consecutive evaluations whose
+	// effect grew past Policy.UpdateFactor × Effect.
+	Effect  float64 `json:"effect,omitempty"`
+	Severe  bool    `json:"severe,omitempty"`
+	Updates int     `json:"updates,omitempty"`
+	Grow    int     `json:"grow,omitempty"`
 }
 
 // Step feeds one evaluation and reports whether the state changed: not
@@ -127,15 +148,41 @@ func (a *AlarmState) Step(drifting, severe bool, k int, seq uint64) bool {
 	if drifting != a.Firing {
 		a.Streak++
 		if a.Streak >= k || (drifting && severe) {
-			a.Firing = drifting
-			a.Streak = 0
-			a.Since = seq
+			*a = AlarmState{Firing: drifting, Since: seq}
 			return true
 		}
 		return false
 	}
 	a.Streak = 0
 	return false
+}
+
+// grown feeds a firing alert's evaluation to the update rule and reports
+// whether an update is due: the result turned severe, or its effect stayed
+// at least factor × the effect last published for k consecutive
+// evaluations. factor ≤ 0 disables updates.
+func (a *AlarmState) grown(r *Result, factor float64, k int) bool {
+	if !a.Firing || factor <= 0 || !r.Drifting {
+		a.Grow = 0
+		return false
+	}
+	if r.Severe && !a.Severe {
+		return true
+	}
+	if a.Effect > 0 && r.Effect >= factor*a.Effect {
+		a.Grow++
+		return a.Grow >= k
+	}
+	a.Grow = 0
+	return false
+}
+
+// published records the effect and severity of a published alert.
+func (a *AlarmState) published(r *Result, update bool) {
+	a.Effect, a.Severe, a.Grow = r.Effect, a.Severe || r.Severe, 0
+	if update {
+		a.Updates++
+	}
 }
 
 // finite maps ±Inf to ±MaxFloat64 and NaN to 0, so results always encode

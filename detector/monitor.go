@@ -225,6 +225,17 @@ type featureState struct {
 	evals  uint64
 	// lifetime counts
 	values, missing, invalid uint64
+
+	// For views (see View, Detail, TakeMarks): the last evaluation's
+	// results, window and moments; per test the worst result since the
+	// marks were last taken; recent values outside a categorical
+	// reference's top categories.
+	last     []Result
+	lastInfo WindowInfo
+	lastMean float64
+	lastSD   float64
+	marks    []Mark
+	unseen   *unseenSketch
 }
 
 // NewMonitor returns a monitor for ref with the given policies and window
@@ -259,6 +270,11 @@ func NewMonitor(ref *Reference, policies *Policies, cfg WindowConfig) (*Monitor,
 		}
 		f := &featureState{name: fr.Name, group: GroupOf(fr.Name), c: c, policy: policies.Feature(ref.Model, ref.Version, fr.Name)}
 		f.alarms = make([]AlarmState, len(c.tests))
+		f.last = make([]Result, 0, len(c.tests))
+		f.marks = make([]Mark, len(c.tests))
+		if c.cats != nil {
+			f.unseen = &unseenSketch{}
+		}
 		switch {
 		case cfg.TimeBased():
 			f.tw, err = window.NewTimeWindow(c.layout, m.groups[f.group].clock)
@@ -398,6 +414,9 @@ func (m *Monitor) apply(idx int, f *featureState, v Value) {
 		if c.cats != nil {
 			m.scr = AppendCategoryNumber(m.scr[:0], x)
 			cell = c.category(m.scr)
+			if cell == c.otherCell() {
+				f.unseen.add(m.scr)
+			}
 		} else if !math.IsNaN(x) && !math.IsInf(x, 0) {
 			numeric = true
 			if c.breaks != nil {
@@ -409,6 +428,9 @@ func (m *Monitor) apply(idx int, f *featureState, v Value) {
 	case String, Bool:
 		if c.cats != nil {
 			cell = c.category(v.Text)
+			if cell == c.otherCell() {
+				f.unseen.add(v.Text)
+			}
 		}
 	}
 	if cell == l.Invalid() {
@@ -566,12 +588,16 @@ func (m *Monitor) evaluate(f *featureState, s Snapshot, info WindowInfo, hopEven
 		}
 		changed := a.Step(drifting, r.Severe, f.policy.Hysteresis, info.LastSeq)
 		r.Firing = a.Firing
-		if !changed {
+		f.marks[ti].observe(r)
+		previous := a.Effect
+		update := !changed && a.grown(r, f.policy.UpdateFactor, f.policy.Hysteresis)
+		if !changed && !update {
 			continue
 		}
 		status := Resolved
 		if a.Firing {
 			status = Firing
+			a.published(r, update)
 		}
 		al := Alert{
 			Schema: AlertSchema, Status: status,
@@ -579,12 +605,21 @@ func (m *Monitor) evaluate(f *featureState, s Snapshot, info WindowInfo, hopEven
 			Statistic: r.Statistic, PValue: r.PValue, Effect: r.Effect,
 			Threshold: r.Threshold, EffectThreshold: r.EffectThreshold, Severe: r.Severe && status == Firing,
 			Window: info, ReferenceID: m.ref.ID, Evaluation: f.evals,
+			Evidence: f.explain(r.Test, s),
+		}
+		if update {
+			al.Update, al.PreviousEffect = a.Updates, previous
 		}
 		al.ID = alertID(al.Model, al.Version, al.Feature, al.Test, al.Status, al.ReferenceID, info.LastSeq)
 		al.Summary = summary(&al)
 		out.Alerts = append(out.Alerts, al)
 	}
 	mom := s.Moments
+	f.last = append(f.last[:0], results...)
+	f.lastInfo, f.lastMean, f.lastSD = info, mom.Mean, mom.StdDev()
+	if f.unseen != nil {
+		f.unseen.decay()
+	}
 	out.Evaluations = append(out.Evaluations, Evaluation{
 		Model: m.ref.Model, Version: m.ref.Version, Feature: f.name, Kind: f.c.ref.Kind,
 		Number: f.evals, Window: info, Mean: mom.Mean, StdDev: mom.StdDev(), Results: results,

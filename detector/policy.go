@@ -84,6 +84,12 @@ type Policy struct {
 	// drift hovering at the gate from flapping between firing and
 	// resolved.
 	ResolveFactor float64 `json:"resolve_factor,omitempty" env:"RESOLVE_FACTOR"`
+	// UpdateFactor: a firing alert is published again, as an update,
+	// when its effect stays at least this many times the effect last
+	// published for Hysteresis evaluations, or when it turns severe
+	// (default 1.5; 0 disables updates). Consumers then see how large
+	// the drift became, not only how it started.
+	UpdateFactor float64 `json:"update_factor,omitempty" env:"UPDATE_FACTOR"`
 	// MinEvents: windows with fewer events are not evaluated (default
 	// 100). Count windows evaluate from their first closed pane.
 	MinEvents int `json:"min_events,omitempty" env:"MIN_EVENTS"`
@@ -107,6 +113,7 @@ func DefaultPolicy() Policy {
 		QualityMinEffect:   0.05,
 		ImmediateFactor:    5,
 		ResolveFactor:      0.75,
+		UpdateFactor:       1.5,
 		MinEvents:          100,
 		KSMethod:           KSMethodAuto,
 	}
@@ -146,6 +153,8 @@ func (p Policy) Validate() error {
 		return policyErr("immediate_factor", "must be finite, got %v", p.ImmediateFactor)
 	case !(p.ResolveFactor >= 0 && p.ResolveFactor <= 1):
 		return policyErr("resolve_factor", "must be in [0, 1], got %v", p.ResolveFactor)
+	case p.UpdateFactor != 0 && !(p.UpdateFactor > 1) || math.IsInf(p.UpdateFactor, 0):
+		return policyErr("update_factor", "must be 0 (no updates) or a finite number > 1, got %v", p.UpdateFactor)
 	case p.MinEvents < 1:
 		return policyErr("min_events", "must be ≥ 1, got %d", p.MinEvents)
 	}

@@ -149,6 +149,9 @@ func (s *Service) collect(l *lane) {
 	}
 	for i := range out.Alerts {
 		a := &out.Alerts[i]
+		if s.alertURL != nil {
+			a.URL = s.alertURL(a)
+		}
 		value, err := json.Marshal(a)
 		if err != nil {
 			s.log.Error("encoding alert", "key", a.Key(), "err", err)

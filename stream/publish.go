@@ -71,6 +71,9 @@ func (s *Service) publish(ctx context.Context) error {
 }
 
 func (s *Service) alertsPublished() {
+	if s.observer != nil && len(s.alertPending) > 0 {
+		s.observer.AlertsPublished(s.alertPending)
+	}
 	for i := range s.alertPending {
 		s.metrics.ObserveAlert(&s.alertPending[i])
 		a := &s.alertPending[i]

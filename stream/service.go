@@ -44,6 +44,8 @@ type Service struct {
 	log      *slog.Logger
 	opts     []kgo.Opt // brokers, TLS, SASL
 	hooks    []kgo.Hook
+	observer Observer
+	alertURL func(*detector.Alert) string
 
 	cl    *kgo.Client
 	sess  *kgo.GroupTransactSession
@@ -83,6 +85,10 @@ type ServiceOptions struct {
 	Log       *slog.Logger
 	// Hooks are franz-go hooks (e.g. kprom) for the pipeline's client.
 	Hooks []kgo.Hook
+	// Observer, if set, follows the pipeline for read-only views.
+	Observer Observer
+	// AlertURL, if set, gives the link an alert carries in its url field.
+	AlertURL func(*detector.Alert) string
 }
 
 // NewService validates the configuration and returns a service.
@@ -124,6 +130,7 @@ func NewService(o ServiceOptions) (*Service, error) {
 	}
 	return &Service{
 		cfg: o.Config, pcfg: o.Processor, registry: o.Registry, metrics: o.Metrics, log: o.Log, opts: opts, hooks: o.Hooks, lanes: lanes,
+		observer: o.Observer, alertURL: o.AlertURL,
 		prevStats: map[*detector.Monitor]detector.ModelStats{},
 	}, nil
 }
@@ -368,6 +375,7 @@ func (s *Service) loop(ctx, octx context.Context) error {
 			}
 		}
 		s.maybeObserveStats()
+		s.syncObserver()
 		s.allowRebalance()
 		if err != nil {
 			if octx.Err() != nil {

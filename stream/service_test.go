@@ -76,7 +76,6 @@ func TestServiceEndToEnd(t *testing.T) {
 	for name, want := range map[string]float64{
 		"driftd_records_dlq_total":         float64(len(bad)),
 		"driftd_records_consumed_total":    float64(len(values)),
-		"driftd_alerts_published_total":    3,
 		"driftd_events_no_reference_total": 0,
 	} {
 		if got := counterValue(t, reg, name); got != want {
@@ -122,7 +121,22 @@ func TestServiceEndToEnd(t *testing.T) {
 		if string(r.Key) != a.Key() || a.Schema != detector.AlertSchema || a.ID == "" || a.ReferenceID != ref.ID {
 			t.Fatalf("alert record key %q, alert %+v", r.Key, a)
 		}
+		if a.Update > 0 {
+			// An update of a firing alert whose effect grew: it
+			// follows the first firing with a larger effect.
+			if first, ok := got[a.Key()+"/firing"]; !ok || a.Status != detector.Firing || !(a.Effect > first.Effect) {
+				t.Errorf("update %d of %s without a smaller first firing", a.Update, a.Key())
+			}
+			continue
+		}
 		got[a.Key()+"/"+string(a.Status)] = a
+	}
+	if len(got) != 3 {
+		t.Errorf("%d first firings, want 3: %v", len(got), keys(got))
+	}
+	// Every alert record was counted as published, updates included.
+	if n := counterValue(t, reg, "driftd_alerts_published_total"); n != float64(len(alerts)) {
+		t.Errorf("driftd_alerts_published_total = %v, %d alert records", n, len(alerts))
 	}
 	for _, key := range []string{"churn/3/tenure_days/ks/firing", "churn/3/tenure_days/mean_shift/firing", "churn/3/*/dataset/firing"} {
 		a, ok := got[key]

@@ -14,6 +14,7 @@ import (
 
 	"github.com/driftd/driftd/detector"
 	"github.com/driftd/driftd/stream"
+	"github.com/driftd/driftd/stream/web"
 )
 
 // config is everything `driftd run` reads from DRIFTD_* variables. Each
@@ -25,6 +26,7 @@ type config struct {
 	Policy detector.Policy       `envPrefix:"DRIFTD_"`
 	Window detector.WindowConfig `envPrefix:"DRIFTD_"`
 	Server serverConfig          `envPrefix:"DRIFTD_"`
+	Web    web.Config            `envPrefix:"DRIFTD_"`
 }
 
 type serverConfig struct {
@@ -43,6 +45,7 @@ func defaultConfig() config {
 		Stream: stream.Defaults(),
 		Policy: detector.DefaultPolicy(),
 		Window: detector.DefaultWindow(),
+		Web:    web.Defaults(),
 		Server: serverConfig{
 			HTTPAddr:        ":9108",
 			MetricsFeatures: 500,
@@ -158,6 +161,9 @@ func (c *config) validate() error {
 			v = "DRIFTD_WINDOW_TIME / DRIFTD_WINDOW_TIME_HOP / DRIFTD_WINDOW_LATENESS"
 		}
 		return usagef("%s: %v", v, err)
+	}
+	if err := c.Web.Validate(); err != nil {
+		return usagef("%v", err)
 	}
 	s := c.Server
 	switch {

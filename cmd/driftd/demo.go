@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -221,15 +222,25 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	var alertsSeen atomic.Int64
 	var d *daemon
 	if !*produceOnly {
-		var err error
+		// The view's address goes into every alert's url, so listen
+		// first (the port may be chosen by the system).
+		l, err := net.Listen("tcp", *httpAddr)
+		if err != nil {
+			return usagef("demo: --http-addr: %v", err)
+		}
+		base := "http://" + l.Addr().String()
+		cfg.Web.URL = base
+		cfg.Web.SnapshotInterval = time.Second
+		cfg.Web.HistoryInterval = time.Second
+		cfg.Web.History = 240
 		d, err = newDaemon(cfg, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 		if err != nil {
+			l.Close()
 			return err
 		}
-		if err := d.listen(); err != nil {
-			return err
-		}
-		out.printf("  metrics: http://%s/metrics   health: /healthz   readiness: /ready\n", d.listener.Addr())
+		d.listener = l
+		out.printf("  drift view: %s/ui/   (every alert below links to its feature's page)\n", base)
+		out.printf("  metrics: %s/metrics   JSON API: %s/api/v1/models   health: /healthz   readiness: /ready\n", base, base)
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
@@ -352,7 +363,13 @@ func printAlerts(ctx context.Context, opts []kgo.Opt, topic string, start time.T
 			if a.Status == detector.Resolved {
 				mark = "resolved"
 			}
+			if a.Update > 0 {
+				mark = "UPDATE  "
+			}
 			out.printf("%s %s %s\n", stamp(start), mark, a.Summary)
+			if a.URL != "" {
+				out.printf("%s          %s\n", strings.Repeat(" ", len(stamp(start))), a.URL)
+			}
 		})
 	}
 }

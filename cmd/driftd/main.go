@@ -12,6 +12,7 @@
 //	driftd reference show      print a reference's summary
 //	driftd reference publish   publish a reference to the reference topic
 //	driftd replay              run the detector over a file of events, offline
+//	driftd report              the same, written as a self-contained HTML drift report
 //	driftd bench               load generation and throughput measurement
 //	driftd config vars         every DRIFTD_* variable with its default
 //	driftd config check        validate the environment like `driftd run`, print the result
@@ -50,6 +51,7 @@ Commands:
   reference show       summarise a reference file
   reference publish    publish a reference to the compacted reference topic
   replay               run the detector over a file of events and print evaluations and alerts
+  report               run the detector over a file of events and write an HTML drift report
   bench                generate load and measure throughput
   config vars          list every DRIFTD_* variable with its default
   config check         validate the DRIFTD_* environment and print the effective configuration
@@ -123,6 +125,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdReference(ctx, rest, stdin, stdout, stderr)
 	case "replay":
 		return cmdReplay(ctx, rest, stdin, stdout, stderr)
+	case "report":
+		return cmdReport(ctx, rest, stdin, stdout, stderr)
 	case "bench":
 		return cmdBench(ctx, rest, stdout, stderr)
 	case "config":

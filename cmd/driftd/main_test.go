@@ -190,6 +190,18 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(text, "embedded Kafka broker") || !strings.Contains(text, "/metrics") {
 		t.Fatal("the demo does not print the broker and metrics addresses")
 	}
+	if !regexp.MustCompile(`drift view: http://127\.0\.0\.1:\d+/ui/`).MatchString(text) {
+		t.Fatal("the demo does not print the drift view's URL")
+	}
+	// Every alert line is followed by the link to its page.
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		if strings.Contains(l, "FIRING ") || strings.Contains(l, "UPDATE ") || strings.Contains(l, "resolved ") {
+			if i+1 >= len(lines) || !regexp.MustCompile(`^\s+http://127\.0\.0\.1:\d+/ui/(feature|model)\?model=churn&version=3`).MatchString(lines[i+1]) {
+				t.Errorf("alert line without its page: %q", l)
+			}
+		}
+	}
 }
 
 // TestRunLifecycle runs `driftd run` as a subprocess against an embedded
@@ -228,6 +240,11 @@ func TestRunLifecycle(t *testing.T) {
 	defer cmd.Process.Kill()
 	base := "http://127.0.0.1:" + port
 	waitFor(t, 30*time.Second, func() bool { return httpOK(base + "/ready") })
+	for _, path := range []string{"/ui/", "/api/v1/models"} {
+		if !httpOK(base + path) {
+			t.Errorf("%s does not answer 200", path)
+		}
+	}
 	if !httpOK(base + "/healthz") {
 		t.Fatal("/healthz not ok")
 	}

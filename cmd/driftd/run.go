@@ -20,7 +20,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kprom"
 
+	"github.com/driftd/driftd/detector"
 	"github.com/driftd/driftd/stream"
+	driftview "github.com/driftd/driftd/stream/web"
 )
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -52,6 +54,7 @@ type daemon struct {
 	gatherer prometheus.Gatherer
 	registry *stream.Registry
 	svc      *stream.Service
+	view     *driftview.Store
 	listener net.Listener
 }
 
@@ -88,6 +91,13 @@ func newDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 	if err != nil {
 		return nil, usagef("DRIFTD_POLICY_FILE: %v", err)
 	}
+	view := driftview.NewStore(cfg.Web)
+	var alertURL func(*detector.Alert) string
+	if base := cfg.Web.URL; base != "" {
+		alertURL = func(a *detector.Alert) string {
+			return driftview.AlertURL(base, a.Model, a.Version, a.Feature, string(a.Test))
+		}
+	}
 	svc, err := stream.NewService(stream.ServiceOptions{
 		Config:    cfg.Stream,
 		Processor: stream.ProcessorConfig{Policies: policies, Window: cfg.Window},
@@ -95,6 +105,8 @@ func newDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 		Metrics:   metrics,
 		Log:       log,
 		Hooks:     []kgo.Hook{kp},
+		Observer:  view,
+		AlertURL:  alertURL,
 	})
 	if err != nil {
 		var ce *stream.ConfigError
@@ -103,7 +115,7 @@ func newDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 		}
 		return nil, err
 	}
-	return &daemon{cfg: cfg, log: log, reg: reg, gatherer: prometheus.Gatherers{reg, gaugeTotalRenamer{kreg}}, registry: registry, svc: svc}, nil
+	return &daemon{cfg: cfg, log: log, reg: reg, gatherer: prometheus.Gatherers{reg, gaugeTotalRenamer{kreg}}, registry: registry, svc: svc, view: view}, nil
 }
 
 // listen opens the HTTP listener (so the demo can print its address
@@ -139,12 +151,16 @@ func (d *daemon) run(ctx context.Context, started func(addr string)) error {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	view := d.view.Handler(version())
+	mux.Handle("/ui", view)
+	mux.Handle("/ui/", view)
+	mux.Handle("/api/v1/", view)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
 			return
 		}
-		fmt.Fprintf(w, "driftd %s\n\n/metrics  Prometheus metrics\n/healthz  liveness\n/ready    readiness (group joined, references loaded)\n", version())
+		fmt.Fprintf(w, "driftd %s\n\n/ui/            drift view\n/api/v1/models  JSON API (models; /api/v1/model, /api/v1/feature, /api/v1/alerts)\n/metrics        Prometheus metrics\n/healthz        liveness\n/ready          readiness (group joined, references loaded)\n", version())
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	webConfig := d.cfg.Server.WebConfigFile
