@@ -164,6 +164,7 @@ type Monitor struct {
 	byName   map[string]int
 	groups   [numGroups]*groupState
 	tests    int // enabled tests over all features: the Bonferroni divisor
+	crit     *critTable
 
 	dataset      AlarmState
 	datasetShare float64
@@ -253,6 +254,7 @@ func NewMonitor(ref *Reference, policies *Policies, cfg WindowConfig) (*Monitor,
 		cfg:             cfg,
 		byName:          make(map[string]int, len(ref.Features)),
 		unexpectedNames: map[string]struct{}{},
+		crit:            newCritTable(),
 	}
 	for g := range m.groups {
 		gs := &groupState{group: Group(g), resumeOffset: math.MinInt64}
@@ -268,6 +270,7 @@ func NewMonitor(ref *Reference, policies *Policies, cfg WindowConfig) (*Monitor,
 		if err != nil {
 			return nil, err
 		}
+		c.crit = m.crit
 		f := &featureState{name: fr.Name, group: GroupOf(fr.Name), c: c, policy: policies.Feature(ref.Model, ref.Version, fr.Name)}
 		f.alarms = make([]AlarmState, len(c.tests))
 		f.last = make([]Result, 0, len(c.tests))
