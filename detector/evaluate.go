@@ -46,7 +46,8 @@ type Result struct {
 	// computed once from that distribution.
 	Method string `json:"method,omitempty"`
 	// Critical is the KS critical value at Threshold: the test is
-	// significant exactly when Effect >= Critical (see ksCritical).
+	// significant exactly when Effect >= Critical (see ksCritical). It is
+	// set when the effect passes the gate (else no decision needed it).
 	Critical float64 `json:"critical,omitempty"`
 	// PValueApprox marks a KS p-value computed by kstwo at n_eff because
 	// the exact one (Method "exact", or Durbin's matrix) costs more than
@@ -205,7 +206,8 @@ func (c *compiled) evaluate(s Snapshot, p *Policy, alpha float64, out []Result) 
 		if f := p.ImmediateFactor; r.Drifting && f > 0 {
 			r.Severe = r.Effect >= f*r.EffectThreshold && c.below(&r, alpha/(f*f*f))
 		}
-		if t == TestKS {
+		if t == TestKS && r.Effect >= r.EffectThreshold && r.Effect > 0 {
+			// Past the gate the decision consulted it: no new search.
 			r.Critical = c.ksCritical(alpha)
 		}
 		out = append(out, r)

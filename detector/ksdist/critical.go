@@ -104,9 +104,9 @@ func TwoSampCriticalH(n1, n2 int, alpha float64, method Method) int64 {
 		p, _ := TwoSampPValueH(h, n1, n2, method)
 		return p < alpha
 	}
-	if !sig(lcm) {
-		return lcm + 1
-	}
+	// p(lcm) (D = 1) is not checked up front: on the inside method it
+	// costs the whole lattice, n1·n2 cells. The search only reaches it
+	// when nothing below rejects.
 	if sig(0) {
 		return 0
 	}
@@ -133,6 +133,9 @@ func TwoSampCriticalH(n1, n2 int, alpha float64, method Method) int64 {
 		step := int64(1)
 		hi = min(lo+step, lcm)
 		for !sig(hi) {
+			if hi == lcm {
+				return lcm + 1
+			}
 			lo = hi
 			step *= 2
 			hi = min(lo+step, lcm)

@@ -1,6 +1,7 @@
 package ksdist
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -130,4 +131,26 @@ func TestKolmogorovSFBoundedError(t *testing.T) {
 		}
 	}
 	t.Logf("largest |Pelz–Good − Durbin| where substituted: %.3g", worst)
+}
+
+// BenchmarkCriticalSearch is the one-time cost of a critical value: the
+// exact two-sample search at n = 1000 against a whole reference of m
+// values, and kstwo's at n = 980, at level 1e-7.
+func BenchmarkCriticalSearch(b *testing.B) {
+	for _, m := range []int{2000, 10000} {
+		b.Run(fmt.Sprintf("twosamp/n=1000/m=%d", m), func(b *testing.B) {
+			for range b.N {
+				if h := TwoSampCriticalH(1000, m, 1e-7, Auto); h <= 0 {
+					b.Fatal(h)
+				}
+			}
+		})
+	}
+	b.Run("kstwo/n=980", func(b *testing.B) {
+		for range b.N {
+			if x := KolmogorovCritical(980, 1e-7); !(x > 0) {
+				b.Fatal(x)
+			}
+		}
+	})
 }
