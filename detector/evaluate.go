@@ -57,7 +57,14 @@ type Result struct {
 	// Reference is the reference value the window is compared with:
 	// the mean (mean_shift) or the ratio (quality tests).
 	Reference float64 `json:"reference,omitempty"`
+	// Undefined, when set, says why the test could not be computed on
+	// this window (a float64 overflow, a non-finite statistic); the
+	// result is then never drifting and its p-value is reported as 1.
+	Undefined string `json:"undefined,omitempty"`
 }
+
+// isFinite reports whether x is neither NaN nor ±Inf.
+func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
 // Snapshot is what the tests see of a feature window: per-cell counts
 // (value cells, then missing and invalid) and the moments of the valid
@@ -66,10 +73,23 @@ type Result struct {
 type Snapshot struct {
 	Counts   []uint32
 	Counts16 []uint16
-	Moments  window.Moments
+	// Moments are those of x − Centre: windows accumulate values
+	// relative to the reference mean, so an offset such as 1e15 costs no
+	// digits (see compiled.centre).
+	Moments window.Moments
+	Centre  float64
 	// N, when positive, is the sum of the counts, which the window
 	// keeps anyway (0: sum them).
 	N int64
+}
+
+// absMoments returns the moments of the values themselves.
+func (s *Snapshot) absMoments() window.Moments {
+	m := s.Moments
+	if m.N > 0 {
+		m.Mean += s.Centre
+	}
+	return m
 }
 
 // count returns the events in cell i.
@@ -108,6 +128,7 @@ type compiled struct {
 	oorP0  float64        // reference out-of-range probability
 	refMs  window.Moments // reference moments (mean_shift)
 	kscell []int64        // Ranks, for the KS scan
+	centre float64        // numeric: the reference mean; windows hold moments of x − centre
 	crit   *critTable     // KS critical values, shared by a monitor's features
 }
 
@@ -136,6 +157,7 @@ func compile(f *FeatureRef) (*compiled, error) {
 		// reference values with probability 2/(m+1).
 		c.oorP0 = 2 / (float64(f.Count) + 1)
 		c.refMs = window.Moments{N: float64(f.Count), Mean: f.Mean, M2: f.Variance * float64(f.Count-1)}
+		c.centre = f.Mean
 	case Categorical:
 		c.tests = CategoricalTests
 		k := len(f.Categories)
@@ -201,6 +223,13 @@ func (c *compiled) evaluate(s Snapshot, p *Policy, alpha float64, out []Result) 
 		r.Test = t
 		r.Threshold = alpha
 		r.EffectThreshold = p.gate(t)
+		if r.Undefined == "" {
+			r.Undefined = nonFinite(&r)
+		}
+		if r.Undefined != "" {
+			out = append(out, r)
+			continue
+		}
 		r.Drifting = r.Effect >= r.EffectThreshold && r.Effect > 0 && c.below(&r, alpha)
 		r.Holding = r.Drifting || (r.Effect >= p.ResolveFactor*r.EffectThreshold && r.Effect > 0 && c.below(&r, math.Sqrt(alpha)))
 		if f := p.ImmediateFactor; r.Drifting && f > 0 {
@@ -213,6 +242,24 @@ func (c *compiled) evaluate(s Snapshot, p *Policy, alpha float64, out []Result) 
 		out = append(out, r)
 	}
 	return out
+}
+
+// nonFinite names the first NaN among a result's numbers, the sign of a
+// computation that went wrong: the result is undefined rather than given a
+// made-up p-value. (±Inf statistics and effects are legitimate — a shift
+// against a constant reference — and are reported as ±MaxFloat64.)
+func nonFinite(r *Result) string {
+	switch {
+	case math.IsNaN(r.PValue) || math.IsInf(r.PValue, 0):
+		return "p-value is not a number"
+	case math.IsNaN(r.Statistic):
+		return "statistic is not a number"
+	case math.IsNaN(r.Effect):
+		return "effect is not a number"
+	case math.IsNaN(r.DF):
+		return "degrees of freedom are not a number"
+	}
+	return ""
 }
 
 // ks computes D exactly against the reference step CDF from the cell
@@ -391,16 +438,25 @@ func ksDistanceFloat[C uint16 | uint32](counts []C, ranks []int64, n, m int64) f
 }
 
 // meanShift is Welch's t-test of the window mean against the reference
-// moments, with the standardized shift |Δμ|/σ_ref as effect size.
+// moments, with the standardized shift |Δμ|/σ_ref as effect size. Both
+// means are taken relative to the snapshot's centre (the reference mean),
+// so Δμ keeps its digits whatever the offset of the data. Window moments
+// that overflowed float64 (values of order 1e154 away from the centre)
+// make the result undefined, with the reason, rather than a p-value.
 func (c *compiled) meanShift(s Snapshot) (Result, bool) {
 	w := s.Moments
 	if c.breaks == nil || w.N < 2 {
 		return Result{}, false
 	}
 	ref := c.refMs
-	t, df, pv := WelchTTest(w.N, w.Mean, w.Variance(), ref.N, ref.Mean, c.ref.Variance)
+	if !isFinite(w.Mean) || !isFinite(w.M2) || !isFinite(w.Variance()) {
+		return Result{N: int64(w.N), PValue: 1, Reference: ref.Mean,
+			Undefined: "window moments overflow float64: values too far from the reference mean"}, true
+	}
+	refMean := ref.Mean - s.Centre // 0 when the centre is the reference mean
+	t, df, pv := WelchTTest(w.N, w.Mean, w.Variance(), ref.N, refMean, c.ref.Variance)
 	sd := c.ref.StdDev()
-	delta := math.Abs(w.Mean - ref.Mean)
+	delta := math.Abs(w.Mean - refMean)
 	var effect float64
 	switch {
 	case sd > 0:
