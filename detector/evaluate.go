@@ -231,7 +231,12 @@ func (c *compiled) evaluate(s Snapshot, p *Policy, alpha float64, out []Result) 
 			continue
 		}
 		r.Drifting = r.Effect >= r.EffectThreshold && r.Effect > 0 && c.below(&r, alpha)
-		r.Holding = r.Drifting || (r.Effect >= p.ResolveFactor*r.EffectThreshold && r.Effect > 0 && c.below(&r, math.Sqrt(alpha)))
+		// The resolve side needs the evidence clearly gone: the p-value
+		// back above threshold^(1/4) (≈ 0.02 at 1.25e-7), or the effect
+		// below ResolveFactor × gate. √threshold let noise in a window
+		// still drifting resolve an alert, which re-fired an evaluation
+		// or two later.
+		r.Holding = r.Drifting || (r.Effect >= p.ResolveFactor*r.EffectThreshold && r.Effect > 0 && c.below(&r, math.Sqrt(math.Sqrt(alpha))))
 		if f := p.ImmediateFactor; r.Drifting && f > 0 {
 			r.Severe = r.Effect >= f*r.EffectThreshold && c.below(&r, alpha/(f*f*f))
 		}

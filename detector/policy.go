@@ -81,8 +81,8 @@ type Policy struct {
 	// ResolveFactor sets the resolve side of the hysteresis: a firing
 	// alert counts an evaluation as clean only when its effect falls
 	// below ResolveFactor × gate or its p-value rises above
-	// √threshold (default 0.75). Like a Schmitt trigger, this keeps a
-	// drift hovering at the gate from flapping between firing and
+	// threshold^(1/4) (default 0.75). Like a Schmitt trigger, this keeps
+	// a drift hovering at the gate from flapping between firing and
 	// resolved.
 	ResolveFactor float64 `json:"resolve_factor,omitempty" env:"RESOLVE_FACTOR"`
 	// UpdateFactor: a firing alert is published again, as an update,
