@@ -37,7 +37,8 @@ func ksCostCase(tb testing.TB, m, n int, d float64) (*compiled, Snapshot) {
 // the cases whose KS p-value used to cost the most: the exact two-sample
 // path with a whole reference of 10,000 values at D = 0.03, 0.1, 0.3
 // (n = 1000), and kstwo's Durbin branch at n_eff ≈ 980, D ≈ 0.012 (policy
-// ks_method asymp, reference of 100,000 values). α = 1e-7.
+// ks_method asymp, reference of 100,000 values), and the Pomeranz
+// recursion of small windows (n_eff ≈ 124, D ≈ 0.18). α = 1e-7.
 func BenchmarkEvaluateKSWorst(b *testing.B) {
 	type tc struct {
 		name   string
@@ -50,6 +51,7 @@ func BenchmarkEvaluateKSWorst(b *testing.B) {
 		cases = append(cases, tc{fmt.Sprintf("exact/m=10000/d=%g", d), 10000, 1000, d, KSMethodAuto})
 	}
 	cases = append(cases, tc{"durbin/n=990/d=0.012", 100000, 990, 0.013, KSMethodAsymp})
+	cases = append(cases, tc{"pomeranz/n=124/d=0.18", 100000, 124, 0.18, KSMethodAsymp})
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
 			c, s := ksCostCase(b, tc.m, tc.n, tc.d)

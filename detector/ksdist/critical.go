@@ -174,19 +174,29 @@ func TwoSampExactCost(h int64, n1, n2 int) int64 {
 }
 
 // KolmogorovSFBounded is KolmogorovSF at a cost bounded independently of
-// n and d: where KolmogorovSF would run Durbin's matrix for n > 140 (its
-// cost grows as n·(n·d)³, about 2M instructions at n = 980, d = 0.0125)
-// it uses the Pelz–Good approximation instead, and reports exact = false.
-// That region has n·d^1.5 <= 1.4, where the sf is above 0.94 for every
-// n > 140, so the substitution never moves a p-value that is anywhere
-// near a drift threshold; its absolute error there is below 1e-5 (3.1e-6
-// on TestKolmogorovSFBoundedError's grid).
+// n and d. Where KolmogorovSF would run Durbin's matrix for n > 140 (its
+// cost grows as n·(n·d)³, about 2M instructions at n = 980, d = 0.0125),
+// or Durbin's matrix or the Pomeranz recursion for 30 <= n <= 140 (up to
+// ~1.5M instructions at n = 123, d = 0.18), it uses the Pelz–Good
+// approximation instead and reports exact = false. Those regions have
+// n·d^1.5 <= 1.4 (n > 140), where the sf is above 0.9, or n·d² <= 4
+// (n <= 140), where it is above 3e-4: away from drift thresholds, and
+// the decisions use critical values anyway. The absolute error there is
+// below 1e-5 for n > 140 and 1e-4 for n >= 30 (3.1e-6 and 8.6e-5 on
+// TestKolmogorovSFBoundedError's grid). Below n = 30 the exact branches
+// are cheap and kept.
 func KolmogorovSFBounded(n int, d float64) (p float64, exact bool) {
-	if n > 140 && n <= 100000 && d > 0 && d < 0.5 {
+	if n >= 30 && n <= 100000 && d > 0 && d < 0.5 {
 		fn := float64(n)
-		nx2 := fn * d * d
-		if nx2 < 2.2 && fn*d > 1 && fn*d < fn-1 && fn*math.Pow(d, 1.5) <= 1.4 {
-			return clip01(1 - kolmognPelzGood(n, d)), false
+		t := fn * d
+		nx2 := t * d
+		if t > 1 && t < fn-1 {
+			if n <= 140 && nx2 <= 4 {
+				return clip01(1 - kolmognPelzGood(n, d)), false
+			}
+			if n > 140 && nx2 < 2.2 && fn*math.Pow(d, 1.5) <= 1.4 {
+				return clip01(1 - kolmognPelzGood(n, d)), false
+			}
 		}
 	}
 	p, _ = kolmogn(n, d, false)

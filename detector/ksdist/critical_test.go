@@ -105,32 +105,51 @@ func TestTwoSampCriticalHDecisions(t *testing.T) {
 }
 
 // TestKolmogorovSFBoundedError: where KolmogorovSFBounded replaces
-// Durbin's matrix by Pelz–Good (n > 140, n·d^1.5 <= 1.4) the sf is above
-// 0.9 and the substitute is within 1e-5 of it; elsewhere it is
-// KolmogorovSF bit for bit.
+// Durbin's matrix or Pomeranz's recursion by Pelz–Good, the sf is above
+// 0.9 (n > 140) or 3e-4 (30 <= n <= 140) and the substitute is within
+// 1e-5 (n > 140) or 1e-4 of it; elsewhere it is KolmogorovSF bit for bit.
 func TestKolmogorovSFBoundedError(t *testing.T) {
-	worst := 0.0
-	for _, n := range []int{141, 200, 500, 980, 1000, 3000, 10000, 50000, 100000} {
-		for i := 1; i <= 100; i++ {
-			d := float64(i) / 100 * 2 * math.Pow(1.4/float64(n), 2.0/3)
-			got, exact := KolmogorovSFBounded(n, d)
-			want := KolmogorovSF(n, d)
-			if exact {
-				if got != want {
-					t.Errorf("n=%d d=%v: bounded %v, sf %v", n, d, got, want)
+	check := func(ns []int, ds func(n int) []float64, minSF, tol float64) {
+		worst := 0.0
+		for _, n := range ns {
+			for _, d := range ds(n) {
+				got, exact := KolmogorovSFBounded(n, d)
+				want := KolmogorovSF(n, d)
+				if exact {
+					if got != want {
+						t.Errorf("n=%d d=%v: bounded %v, sf %v", n, d, got, want)
+					}
+					continue
 				}
-				continue
-			}
-			if want < 0.9 {
-				t.Errorf("n=%d d=%v: substituted where sf = %v", n, d, want)
-			}
-			worst = math.Max(worst, math.Abs(got-want))
-			if math.Abs(got-want) > 1e-5 {
-				t.Errorf("n=%d d=%v: Pelz–Good %v, Durbin %v", n, d, got, want)
+				if want < minSF {
+					t.Errorf("n=%d d=%v: substituted where sf = %v", n, d, want)
+				}
+				worst = math.Max(worst, math.Abs(got-want))
+				if math.Abs(got-want) > tol {
+					t.Errorf("n=%d d=%v: Pelz–Good %v, exact %v", n, d, got, want)
+				}
 			}
 		}
+		t.Logf("n %d..%d: largest |Pelz–Good − exact| where substituted: %.3g", ns[0], ns[len(ns)-1], worst)
 	}
-	t.Logf("largest |Pelz–Good − Durbin| where substituted: %.3g", worst)
+	check([]int{141, 200, 500, 980, 1000, 3000, 10000, 50000, 100000}, func(n int) []float64 {
+		var ds []float64
+		for i := 1; i <= 100; i++ {
+			ds = append(ds, float64(i)/100*2*math.Pow(1.4/float64(n), 2.0/3))
+		}
+		return ds
+	}, 0.9, 1e-5)
+	var small []int
+	for n := 2; n <= 140; n++ {
+		small = append(small, n)
+	}
+	check(small, func(n int) []float64 {
+		var ds []float64
+		for i := 1; i < 200; i++ {
+			ds = append(ds, float64(i)/200)
+		}
+		return ds
+	}, 3e-4, 1e-4)
 }
 
 // BenchmarkCriticalSearch is the one-time cost of a critical value: the
