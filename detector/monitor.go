@@ -300,6 +300,7 @@ func NewMonitor(ref *Reference, policies *Policies, cfg WindowConfig) (*Monitor,
 		unexpectedNames: map[string]struct{}{},
 		crit:            newCritTable(),
 	}
+	m.crit.direct = cfg.TimeBased()
 	for g := range m.groups {
 		gs := &groupState{group: Group(g), resumeOffset: math.MinInt64}
 		if cfg.TimeBased() {
