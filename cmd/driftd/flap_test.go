@@ -8,7 +8,7 @@ import (
 	"github.com/driftd/driftd/detector"
 )
 
-// demoRun is one pass of the demo's scenario through a monitor, at the
+// demoRun is the demo's scenario (looped cycles times) through a monitor, at the
 // demo's default rate (2000 events a second) and configuration (window
 // 1000, hop 125, default policy), without Kafka.
 type demoRun struct {
@@ -24,7 +24,7 @@ type demoAlert struct {
 	phase  int
 }
 
-func runDemoScenario(t testing.TB, ref *detector.Reference, policy detector.Policy, seed uint64) demoRun {
+func runDemoScenario(t testing.TB, ref *detector.Reference, policy detector.Policy, seed uint64, cycles int) demoRun {
 	ps, err := detector.NewPolicies(policy)
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +40,9 @@ func runDemoScenario(t testing.TB, ref *detector.Reference, policy detector.Poli
 	pred := []byte("prediction")
 	ms := int64(1_700_000_000_000)
 	idx := 0
-	for pi, ph := range demoPhases(1) {
+	phases := demoPhases(1)
+	for pi := range cycles * len(phases) {
+		ph := phases[pi%len(phases)]
 		run.phaseStart = append(run.phaseStart, idx)
 		n := int(ph.seconds * 2000)
 		for i := range n {
@@ -94,23 +96,27 @@ func (r demoRun) flaps() []string {
 }
 
 // TestDemoNoFlapping runs the demo's scenario (stable, skew, fix, gradual
-// shift, null spike) through the detector 20 times with different seeds
-// and requires that no alert re-fires within a phase: once an alert fires
-// in the gradual shift it stays firing until the phase ends. It also
-// checks the scenario still works: the skew and the gradual shift are
-// detected, and nothing fires in the stable phase.
+// shift, null spike), looped twice as `driftd demo --loop` does, through
+// the detector 20 times with different seeds and requires that no alert
+// re-fires within a phase: once an alert fires in the gradual shift it
+// stays firing until the phase ends. It also checks the scenario still
+// works — the skew and the gradual shift are detected, nothing fires in the
+// first stable phase, and the skew's KS alert resolves within two windows
+// of the fix — and logs the delays the resolve band costs.
 func TestDemoNoFlapping(t *testing.T) {
 	ref, err := demoReference(50000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	runs := 20
+	runs, cycles := 20, 2
 	if testing.Short() {
-		runs = 5
+		runs, cycles = 5, 1
 	}
+	nPhases := len(demoPhases(1))
 	total := 0
+	var resolveSum, resolveMax, fireSum, cyclesSeen int
 	for seed := range uint64(runs) {
-		run := runDemoScenario(t, ref, detector.DefaultPolicy(), seed+1)
+		run := runDemoScenario(t, ref, detector.DefaultPolicy(), seed+1, cycles)
 		fl := run.flaps()
 		total += len(fl)
 		for _, f := range fl {
@@ -125,6 +131,27 @@ func TestDemoNoFlapping(t *testing.T) {
 		if fired[0] || !fired[1] || !fired[3] {
 			t.Errorf("seed %d: phases with a firing alert %v (want skew 2 and gradual 4, not stable 1)", seed+1, fired)
 		}
+		for c := range cycles {
+			fix, gradual := c*nPhases+2, c*nPhases+3
+			resolved, firedAt := -1, -1
+			for _, a := range run.alerts {
+				if a.key == "tenure_days/ks" && a.status == detector.Resolved && a.phase == fix && resolved < 0 {
+					resolved = a.event - run.phaseStart[fix]
+				}
+				if a.key == "monthly_charges/ks" && a.status == detector.Firing && a.phase == gradual && firedAt < 0 {
+					firedAt = a.event - run.phaseStart[gradual]
+				}
+			}
+			if resolved < 0 || resolved > 2000 || firedAt < 0 {
+				t.Errorf("seed %d cycle %d: skew KS resolved %d events after the fix, gradual KS fired at %d", seed+1, c+1, resolved, firedAt)
+				continue
+			}
+			cyclesSeen++
+			resolveSum += resolved
+			resolveMax = max(resolveMax, resolved)
+			fireSum += firedAt
+		}
 	}
-	t.Logf("%d runs, %d re-firings within a phase", runs, total)
+	t.Logf("%d runs of %d cycles: %d re-firings within a phase; skew KS resolves %.0f events after the fix (max %d); gradual KS fires %.0f events into the phase",
+		runs, cycles, total, float64(resolveSum)/float64(max(cyclesSeen, 1)), resolveMax, float64(fireSum)/float64(max(cyclesSeen, 1)))
 }
