@@ -284,11 +284,13 @@ type featureState struct {
 }
 
 // NewMonitor returns a monitor for ref with the given policies and window
-// configuration. policies may be nil for the defaults.
+// configuration (hops left at 0 take their defaults, see WithDefaults).
+// policies may be nil for the defaults.
 func NewMonitor(ref *Reference, policies *Policies, cfg WindowConfig) (*Monitor, error) {
 	if err := ref.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -59,6 +59,7 @@ type daemon struct {
 }
 
 func newDaemon(cfg config, log *slog.Logger) (*daemon, error) {
+	cfg.Window = cfg.Window.WithDefaults() // a hop left at 0 (the default) is chosen for the size
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	bi := currentBuild()
