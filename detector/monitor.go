@@ -165,6 +165,7 @@ type Monitor struct {
 	groups   [numGroups]*groupState
 	tests    int // enabled tests over all features: the Bonferroni divisor
 
+	mv           *multivariateState // nil without a PCA in the reference
 	dataset      AlarmState
 	datasetShare float64
 	dirty        bool // events since the last checkpoint
@@ -236,6 +237,7 @@ type featureState struct {
 	lastSD   float64
 	marks    []Mark
 	unseen   *unseenSketch
+	mvInput  int // position among the PCA inputs, or -1
 }
 
 // NewMonitor returns a monitor for ref with the given policies and window
@@ -268,7 +270,7 @@ func NewMonitor(ref *Reference, policies *Policies, cfg WindowConfig) (*Monitor,
 		if err != nil {
 			return nil, err
 		}
-		f := &featureState{name: fr.Name, group: GroupOf(fr.Name), c: c, policy: policies.Feature(ref.Model, ref.Version, fr.Name)}
+		f := &featureState{name: fr.Name, group: GroupOf(fr.Name), c: c, policy: policies.Feature(ref.Model, ref.Version, fr.Name), mvInput: -1}
 		f.alarms = make([]AlarmState, len(c.tests))
 		f.last = make([]Result, 0, len(c.tests))
 		f.marks = make([]Mark, len(c.tests))
@@ -298,6 +300,9 @@ func NewMonitor(ref *Reference, policies *Policies, cfg WindowConfig) (*Monitor,
 		m.byName[fr.Name] = i
 		gs := m.groups[f.group]
 		gs.features = append(gs.features, i)
+	}
+	if ref.Multivariate != nil {
+		m.newMultivariateState(ref.Multivariate)
 	}
 	return m, nil
 }
@@ -349,7 +354,7 @@ func (m *Monitor) Begin(g Group, eventMS int64, offset int64, out *Output) bool 
 func (m *Monitor) Value(pos int, name []byte, v Value) {
 	gs := m.cur
 	idx := m.lookup(gs, pos, name)
-	if idx < 0 {
+	if idx < 0 || (m.mv != nil && idx == m.mv.derived) { // the derived feature is never an input
 		m.unexpected++
 		if len(m.unexpectedNames) < 64 && len(name) <= MaxNameLen {
 			if _, seen := m.unexpectedNames[string(name)]; !seen { // the lookup does not allocate
@@ -364,6 +369,9 @@ func (m *Monitor) Value(pos int, name []byte, v Value) {
 		return
 	}
 	f.stamp = m.curSeq
+	if f.mvInput >= 0 {
+		m.mv.setInput(f.mvInput, v)
+	}
 	if m.curSeq <= f.skip {
 		return
 	}
@@ -472,6 +480,16 @@ func (m *Monitor) End(out *Output) {
 		return
 	}
 	gs := m.cur
+	if m.mv != nil && gs.group == GroupFeatures {
+		// The reconstruction error of the event's numeric features is
+		// the derived feature's value (the projection resets its inputs).
+		f := m.features[m.mv.derived]
+		f.stamp = m.curSeq
+		x := m.mv.proj.error()
+		if m.curSeq > f.skip {
+			m.apply(m.mv.derived, f, Value{Kind: Number, Num: x, Parsed: true})
+		}
+	}
 	for _, idx := range gs.features {
 		f := m.features[idx]
 		if f.stamp != m.curSeq {

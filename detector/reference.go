@@ -47,6 +47,9 @@ type Reference struct {
 	Rows     int64         `json:"rows"`
 	Source   string        `json:"source,omitempty"`
 	Features []*FeatureRef `json:"features"`
+	// Multivariate is the PCA model of the numeric features, when the
+	// reference was built with one; its derived feature is in Features.
+	Multivariate *Multivariate `json:"multivariate,omitempty"`
 }
 
 // FeatureRef is the reference sketch of one feature.
@@ -164,6 +167,12 @@ func (r *Reference) Validate() error {
 		if err := f.validate(path); err != nil {
 			return err
 		}
+	}
+	if r.Multivariate != nil {
+		return r.Multivariate.validate(r)
+	}
+	if r.Feature(MultivariateFeature) != nil {
+		return fieldErr("features", "%q is reserved for a multivariate reference", MultivariateFeature)
 	}
 	return nil
 }
