@@ -314,3 +314,71 @@ func TestMultivariateNoAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per event", a)
 	}
 }
+
+// BenchmarkMonitorEventMultivariate is BenchmarkMonitorEvent (20 numeric
+// features, N = 1000, H = 125, r = 1000) with a PCA on the 20 features
+// (independent N(0, 1) columns, so 65% of the variance takes 13
+// components): the projection and the derived feature's window are the
+// difference. "projection" is the reconstruction error alone.
+func BenchmarkMonitorEventMultivariate(b *testing.B) {
+	rng := rand.New(rand.NewPCG(48, 48))
+	const d = 20
+	bld, err := NewBuilder("sim", "1", BuildOptions{Multivariate: &MultivariateOptions{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	names := featureNames(d)
+	for range 20000 {
+		bld.BeginRow()
+		for _, n := range names {
+			bld.Add(string(n), Value{Kind: Number, Num: rng.NormFloat64(), Parsed: true})
+		}
+		bld.EndRow()
+	}
+	ref, err := bld.Reference()
+	if err != nil {
+		b.Fatal(err)
+	}
+	vals := make([][d]float64, 4096)
+	for i := range vals {
+		for j := range vals[i] {
+			vals[i][j] = rng.NormFloat64()
+		}
+	}
+	b.Run("event", func(b *testing.B) {
+		m, err := NewMonitor(ref, nil, DefaultWindow())
+		if err != nil {
+			b.Fatal(err)
+		}
+		var out Output
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := range b.N {
+			m.Begin(GroupFeatures, int64(i), int64(i), &out)
+			v := &vals[i&4095]
+			for j := range v {
+				m.Value(j, names[j], Value{Kind: Number, Num: v[j], Parsed: true})
+			}
+			m.End(&out)
+			if len(out.Evaluations) > 64 {
+				out.Reset()
+			}
+		}
+		b.ReportMetric(float64(len(ref.Multivariate.Components)), "components")
+	})
+	b.Run("projection", func(b *testing.B) {
+		pr := newProjection(ref.Multivariate)
+		b.ReportAllocs()
+		var sink float64
+		for i := range b.N {
+			v := &vals[i&4095]
+			for j := range v {
+				pr.set(j, v[j])
+			}
+			sink += pr.error()
+		}
+		if math.IsNaN(sink) {
+			b.Fatal("NaN error")
+		}
+	})
+}

@@ -41,9 +41,15 @@ type demoEvent struct {
 	planMissing            bool
 }
 
+// demoChargesTenureCorr is the correlation of monthly_charges with
+// tenure_days in training: long-standing customers stay on older, cheaper
+// price lists.
+const demoChargesTenureCorr = -0.6
+
 func stableEvent(rng *rand.Rand) demoEvent {
-	tenure := 365 + 180*rng.NormFloat64()
-	charges := 70 + 20*rng.NormFloat64()
+	zt := rng.NormFloat64()
+	tenure := 365 + 180*zt
+	charges := 70 + 20*(demoChargesTenureCorr*zt+math.Sqrt(1-demoChargesTenureCorr*demoChargesTenureCorr)*rng.NormFloat64())
 	plans := []string{"basic", "basic", "pro", "pro", "pro", "enterprise"}
 	e := demoEvent{tenure: tenure, charges: charges, plan: plans[rng.IntN(len(plans))]}
 	e.predict()
@@ -62,7 +68,8 @@ func (e *demoEvent) predict() {
 }
 
 // demoPhases is the scenario: stable traffic, a
-// training–serving skew and its fix, a gradual shift, a null spike.
+// training–serving skew and its fix, a correlation break, a gradual
+// shift, a null spike.
 func demoPhases(scale float64) []phase {
 	return []phase{
 		{name: "stable", seconds: 12 * scale, describe: "traffic drawn from the training distribution: no alert may fire",
@@ -71,6 +78,10 @@ func demoPhases(scale float64) []phase {
 			event: func(e *demoEvent, _ float64, _ *rand.Rand) { e.tenure /= 365 }},
 		{name: "skew fixed", seconds: 10 * scale, describe: "the fix is deployed: tenure_days is back to normal, alerts resolve",
 			event: func(*demoEvent, float64, *rand.Rand) {}},
+		{name: "correlation break", seconds: 12 * scale, describe: "a price migration moves everyone to one price list: monthly_charges no longer depends on tenure_days, both marginals unchanged",
+			event: func(e *demoEvent, _ float64, rng *rand.Rand) {
+				e.charges = 70 + 20*rng.NormFloat64()
+			}},
 		{name: "gradual shift", seconds: 24 * scale, describe: "monthly_charges drifts up by 0 → 30 (1.5 sd) over the phase",
 			event: func(e *demoEvent, p float64, _ *rand.Rand) { e.charges += 30 * p }},
 		{name: "null spike", seconds: 12 * scale, describe: "an upstream join breaks: plan is null in 40% of events; some records are malformed",
@@ -101,8 +112,19 @@ func round(x float64, digits int) float64 {
 // demoReference builds the churn model's reference from a synthetic
 // training set of rows stable traffic is drawn from.
 func demoReference(rows int) (*detector.Reference, error) {
+	return buildDemoReference(rows, detector.BuildOptions{})
+}
+
+// demoReferenceMultivariate is the demo's reference: demoReference with
+// a PCA on tenure_days and monthly_charges (the derived feature
+// multivariate.reconstruction_error).
+func demoReferenceMultivariate(rows int) (*detector.Reference, error) {
+	return buildDemoReference(rows, detector.BuildOptions{Multivariate: &detector.MultivariateOptions{}})
+}
+
+func buildDemoReference(rows int, opts detector.BuildOptions) (*detector.Reference, error) {
 	rng := rand.New(rand.NewPCG(2026, 11))
-	b, err := detector.NewBuilder("churn", "3", detector.BuildOptions{})
+	b, err := detector.NewBuilder("churn", "3", opts)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +229,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	t0 := time.Now()
-	ref, err := demoReference(50000)
+	ref, err := demoReferenceMultivariate(50000)
 	if err != nil {
 		return err
 	}

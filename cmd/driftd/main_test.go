@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/driftd/driftd/detector"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -177,7 +179,7 @@ func TestDemo(t *testing.T) {
 	}
 	text := out.String()
 	t.Log(text)
-	stable, rest, ok := strings.Cut(text, "phase 2/5")
+	stable, rest, ok := strings.Cut(text, "phase 2/6")
 	if !ok {
 		t.Fatal("the demo never reached phase 2")
 	}
@@ -186,6 +188,16 @@ func TestDemo(t *testing.T) {
 	}
 	if !regexp.MustCompile(`FIRING\s+churn/3 tenure_days (ks|mean_shift)`).MatchString(rest) {
 		t.Fatal("the training–serving skew raised no tenure_days alert")
+	}
+	// The correlation break: the multivariate feature fires, the
+	// features' own tests stay silent.
+	_, brk, _ := strings.Cut(text, "phase 4/6")
+	brk, _, _ = strings.Cut(brk, "phase 5/6")
+	if !regexp.MustCompile(`FIRING\s+churn/3 multivariate\.reconstruction_error (ks|mean_shift)`).MatchString(brk) {
+		t.Error("the correlation break raised no multivariate alert")
+	}
+	if m := regexp.MustCompile(`FIRING\s+churn/3 (tenure_days|monthly_charges) \S+`).FindString(brk); m != "" {
+		t.Errorf("per-feature alert during the correlation break: %s", m)
 	}
 	if !strings.Contains(text, "embedded Kafka broker") || !strings.Contains(text, "/metrics") {
 		t.Fatal("the demo does not print the broker and metrics addresses")
@@ -314,4 +326,76 @@ func freePort(t *testing.T) string {
 	defer l.Close()
 	_, port, _ := strings.Cut(l.Addr().String(), ":")
 	return port
+}
+
+// TestReferenceBuildMultivariate: `reference build --multivariate` on a
+// CSV whose columns a and b are correlated (0.8), then a replay in which
+// the correlation flips half-way with every marginal unchanged: only the
+// derived multivariate feature (and the dataset share it moves) alerts,
+// after the flip.
+func TestReferenceBuildMultivariate(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(19, 19))
+	draw := func(rho float64) (float64, float64, float64) {
+		x, y := rng.NormFloat64(), rng.NormFloat64()
+		return 50 + 10*x, 3 + rho*x + math.Sqrt(1-rho*rho)*y, rng.NormFloat64()
+	}
+	var csv strings.Builder
+	csv.WriteString("a,b,c\n")
+	for range 20000 {
+		a, b, c := draw(0.8)
+		fmt.Fprintf(&csv, "%.4f,%.4f,%.4f\n", a, b, c)
+	}
+	train := filepath.Join(dir, "train.csv")
+	os.WriteFile(train, []byte(csv.String()), 0o644)
+	ref := filepath.Join(dir, "ref.json")
+	if code, _, stderr := runCmd(t, "reference", "build", "--input", train, "--model", "m", "--multivariate", "--multivariate-features", "a,b,c", "--out", ref); code != 0 {
+		t.Fatalf("build exit %d: %s", code, stderr)
+	}
+	code, show, _ := runCmd(t, "reference", "show", "--reference", ref)
+	if code != 0 || !strings.Contains(show, "multivariate: multivariate.reconstruction_error = PCA reconstruction error of a, b, c; 2 of 3 components") {
+		t.Fatalf("show: %d %s", code, show)
+	}
+	var events strings.Builder
+	for i := range 6000 {
+		rho := 0.8
+		if i >= 3000 {
+			rho = -0.8
+		}
+		a, b, c := draw(rho)
+		fmt.Fprintf(&events, `{"model":"m","features":{"a":%.4f,"b":%.4f,"c":%.4f}}`+"\n", a, b, c)
+	}
+	in := filepath.Join(dir, "events.jsonl")
+	os.WriteFile(in, []byte(events.String()), 0o644)
+	code, out, stderr := runCmd(t, "replay", "--reference", ref, "--input", in)
+	if code != 0 {
+		t.Fatalf("replay exit %d: %s", code, stderr)
+	}
+	firing := 0
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var line map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatal(err)
+		}
+		if line["type"] != "alert" || line["status"] != "firing" {
+			continue
+		}
+		switch line["feature"] {
+		case detector.MultivariateFeature:
+			firing++
+			if seq := line["window"].(map[string]any)["last_seq"].(float64); seq <= 3000 {
+				t.Fatalf("alert before the flip: %s", sc.Text())
+			}
+		case "*":
+		default:
+			t.Fatalf("per-feature alert on unchanged marginals: %s", sc.Text())
+		}
+	}
+	if firing == 0 {
+		t.Fatal("the correlation flip raised no multivariate alert")
+	}
+	if code, _, stderr := runCmd(t, "reference", "build", "--input", train, "--model", "m", "--multivariate", "--multivariate-variance", "1.5"); code != 2 || !strings.Contains(stderr, "variance share") {
+		t.Fatalf("bad variance share: exit %d, %s", code, stderr)
+	}
 }

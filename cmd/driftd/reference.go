@@ -74,6 +74,10 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	numeric := fs.String("numeric", "", "comma-separated features to treat as numeric")
 	breakpoints := fs.Int("breakpoints", 1000, "quantile breakpoints per numeric feature (r)")
 	topK := fs.Int("top-k", 64, "categories kept per categorical feature")
+	multivariate := fs.Bool("multivariate", false, "fit a PCA on the standardized numeric features and monitor each event's reconstruction error (feature "+detector.MultivariateFeature+")")
+	mvVariance := fs.Float64("multivariate-variance", 0.65, "share of the standardized variance the kept principal components explain, in (0, 1)")
+	mvHoldout := fs.Float64("multivariate-holdout", 0.25, "share of rows held out of the PCA fit to measure the reference reconstruction error, in (0, 1)")
+	mvFeatures := fs.String("multivariate-features", "", "comma-separated numeric features for the PCA (default: all numeric features)")
 	out := fs.String("out", "", "output `FILE` (default: stdout)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	if err := parseFlags(fs, args); err != nil {
@@ -82,10 +86,16 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	if *input == "" || *model == "" {
 		return usagef("reference build: --input and --model are required")
 	}
-	b, err := detector.NewBuilder(*model, *ver, detector.BuildOptions{
+	opts := detector.BuildOptions{
 		Breakpoints: *breakpoints, TopK: *topK,
 		Categorical: splitList(*categorical), Numeric: splitList(*numeric),
-	})
+	}
+	if *multivariate {
+		opts.Multivariate = &detector.MultivariateOptions{Variance: *mvVariance, Holdout: *mvHoldout, Features: splitList(*mvFeatures)}
+	} else if *mvFeatures != "" {
+		return usagef("reference build: --multivariate-features needs --multivariate")
+	}
+	b, err := detector.NewBuilder(*model, *ver, opts)
 	if err != nil {
 		return usagef("reference build: %v", err)
 	}
@@ -387,6 +397,10 @@ func cmdReferenceShow(args []string, stdout, stderr io.Writer) error {
 			sum = fmt.Sprintf("%d distinct; top: %s", f.Distinct, strings.Join(top, ", "))
 		}
 		fmt.Fprintf(stdout, "%-28s %-11s %10d %8d %8d  %s\n", f.Name, f.Kind, f.Count, f.Missing, f.Invalid, sum)
+	}
+	if mv := ref.Multivariate; mv != nil {
+		fmt.Fprintf(stdout, "multivariate: %s = PCA reconstruction error of %s; %d of %d components keep %.1f%% of the variance; fit on %d rows, error sketched on %d held-out rows\n",
+			mv.Feature, strings.Join(mv.Inputs, ", "), len(mv.Components), len(mv.Inputs), 100*mv.VarianceShare, mv.FitRows, mv.HoldoutRows)
 	}
 	return nil
 }
