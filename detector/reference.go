@@ -50,6 +50,10 @@ type Reference struct {
 	// Multivariate is the PCA model of the numeric features, when the
 	// reference was built with one; its derived feature is in Features.
 	Multivariate *Multivariate `json:"multivariate,omitempty"`
+	// Segments are references of segments (see SegmentConfig), built
+	// from each segment's own training rows; a segment without one is
+	// compared with the model's reference.
+	Segments []*SegmentRef `json:"segments,omitempty"`
 }
 
 // FeatureRef is the reference sketch of one feature.
@@ -167,6 +171,9 @@ func (r *Reference) Validate() error {
 		if err := f.validate(path); err != nil {
 			return err
 		}
+	}
+	if err := r.validateSegments(); err != nil {
+		return err
 	}
 	if r.Multivariate != nil {
 		return r.Multivariate.validate(r)

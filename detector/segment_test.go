@@ -1,0 +1,233 @@
+package detector
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// segSim drives a monitor with segments the way the stream processor does:
+// every event goes to the model's windows and to its segment's.
+type segSim struct {
+	t        testing.TB
+	m        *Monitor
+	names    [][]byte
+	out      Output
+	seq      int64
+	key      []byte
+	alerts   []Alert
+	drifting int // drifting ks/mean_shift results, global and segments
+}
+
+var countryName = []byte("country")
+
+func newSegSim(t testing.TB, ref *Reference, p Policy, cfg SegmentConfig) *segSim {
+	ps, err := NewPolicies(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewMonitor(ref, ps, DefaultWindow())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.EnableSegments(cfg, ps); err != nil {
+		t.Fatal(err)
+	}
+	return &segSim{t: t, m: m, names: featureNames(3)}
+}
+
+func (s *segSim) event(country string, xs []float64) {
+	s.seq++
+	s.key = AppendSegment(s.key[:0], 0, "country", Value{Kind: String, Text: []byte(country)}, true)
+	for _, m := range []*Monitor{s.m, s.m.Segment(s.key)} {
+		if !m.Begin(GroupFeatures, 1_700_000_000_000+s.seq, s.seq, &s.out) {
+			s.t.Fatal("event skipped")
+		}
+		for i, x := range xs {
+			m.Value(i, s.names[i], Value{Kind: Number, Num: x, Parsed: true})
+		}
+		m.Value(len(xs), countryName, Value{Kind: String, Text: []byte(country)})
+		m.End(&s.out)
+	}
+	for _, e := range s.out.Evaluations {
+		for _, r := range e.Results {
+			if r.Drifting && (r.Test == TestKS || r.Test == TestMeanShift) {
+				s.drifting++
+			}
+		}
+	}
+	s.alerts = append(s.alerts, s.out.Alerts...)
+	s.out.Reset()
+}
+
+// segmentReference builds a reference of f00..f02 ~ N(0, 1) and a
+// categorical country uniform over countries.
+func segmentedReference(t testing.TB, rng *rand.Rand, countries []string, opts BuildOptions) *Reference {
+	b, err := NewBuilder("sim", "1", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := featureNames(3)
+	for range 40000 {
+		b.BeginRow()
+		for _, n := range names {
+			b.Add(string(n), Value{Kind: Number, Num: rng.NormFloat64(), Parsed: true})
+		}
+		b.Add("country", Value{Kind: String, Text: []byte(countries[rng.IntN(len(countries))])})
+		b.EndRow()
+	}
+	ref, err := b.Reference()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+var eightCountries = []string{"DE", "FR", "IT", "ES", "NL", "PL", "SE", "AT"}
+
+// TestSegmentDriftConfined: from event 40,000, f00 shifts by 0.5 sd in
+// country=DE only, one of 8 equally frequent countries. In the global
+// window the shift is diluted to 0.5/8 = 0.06 sd (under the mean-shift
+// gate of 0.1 sd; KS D ≈ 0.2/8 = 0.025, under its gate of 0.1), so the
+// model's own windows cannot alert; DE's windows see the whole shift and
+// alert within two of DE's windows (2000 DE events, 16,000 events). No
+// other segment alerts, and the alert names the segment.
+func TestSegmentDriftConfined(t *testing.T) {
+	rng := rand.New(rand.NewPCG(51, 51))
+	ref := segmentedReference(t, rng, eightCountries, BuildOptions{})
+	s := newSegSim(t, ref, DefaultPolicy(), SegmentConfig{Keys: []string{"country"}, Max: 20})
+	xs := make([]float64, 3)
+	const change = 40000
+	deSeen := 0
+	var first *Alert
+	for i := range change + 20000 {
+		country := eightCountries[rng.IntN(8)]
+		for j := range xs {
+			xs[j] = rng.NormFloat64()
+		}
+		if i >= change && country == "DE" {
+			xs[0] += 0.5
+			deSeen++
+		}
+		s.event(country, xs)
+	}
+	for _, a := range s.alerts {
+		if a.Status != Firing {
+			continue
+		}
+		switch {
+		case a.Segment == "country=DE" && (a.Feature == "f00" || a.Feature == DatasetFeature):
+			if a.Window.LastSeq <= change/8-1000 {
+				t.Errorf("DE alert before the shift: %s", a.Summary)
+			}
+			if first == nil && a.Feature == "f00" {
+				first = &a
+			}
+		default:
+			t.Errorf("unexpected alert: %s (segment %q)", a.Summary, a.Segment)
+		}
+	}
+	if first == nil {
+		t.Fatal("the shift confined to DE was not detected in its segment")
+	}
+	if !strings.HasPrefix(first.Summary, "sim/1 [country=DE] f00") || first.Key() != "sim/1/f00/"+string(first.Test)+"/country=DE" {
+		t.Errorf("summary %q, key %q: the segment is not named", first.Summary, first.Key())
+	}
+	delay := first.Window.LastSeq - uint64(change/8) // DE's own event count at the change ≈ change/8
+	t.Logf("detected %d DE events after the change (window last_seq %d)", delay, first.Window.LastSeq)
+	if int64(first.Window.LastSeq)-int64(change/8) > 2000+500 {
+		t.Fatalf("detected after ~%d DE events, want ≤ 2 windows", delay)
+	}
+}
+
+// TestSegmentNoDrift: 8 segments and the global windows over 1,000,000
+// stable events. With the production policy no alert may fire (ERT 10^7:
+// 0.1 expected). With the threshold alone (ERT 2·10^4, gates and
+// hysteresis off) the union bound allows events/ERT = 50 drifting results
+// over every test of the global and segment windows together — the
+// segments split the events, so their evaluations together are as many
+// as the global windows', and each family gets half the budget. The
+// ks/mean_shift results (2 of the 5 tests per numeric feature, the bulk
+// of the false alarms) must stay under the bound and above a tenth of
+// its share.
+func TestSegmentNoDrift(t *testing.T) {
+	if testing.Short() {
+		t.Skip("2M-event simulation")
+	}
+	rng := rand.New(rand.NewPCG(52, 52))
+	ref := segmentedReference(t, rng, eightCountries, BuildOptions{})
+	xs := make([]float64, 3)
+	run := func(p Policy) *segSim {
+		s := newSegSim(t, ref, p, SegmentConfig{Keys: []string{"country"}, Max: 20})
+		for range 1_000_000 {
+			for j := range xs {
+				xs[j] = rng.NormFloat64()
+			}
+			s.event(eightCountries[rng.IntN(8)], xs)
+		}
+		return s
+	}
+	s := run(DefaultPolicy())
+	if len(s.alerts) > 0 {
+		t.Fatalf("%d alerts without drift, first: %s", len(s.alerts), s.alerts[0].Summary)
+	}
+	p := DefaultPolicy()
+	p.ERT = 2e4
+	p.KSMinEffect, p.MeanShiftMinEffect, p.QualityMinEffect, p.JSMinEffect = 0, 0, 0, 0
+	p.Hysteresis = 1
+	p.ImmediateFactor = -1
+	s = run(p)
+	bound := 1e6 / p.ERT
+	t.Logf("threshold only: %d drifting ks/mean_shift results, union bound %.0f over all tests", s.drifting, bound)
+	if float64(s.drifting) > bound || float64(s.drifting) < bound/20 {
+		t.Fatalf("%d drifting ks/mean_shift results, want within [%.1f, %.0f]", s.drifting, bound/20, bound)
+	}
+}
+
+// TestSegmentCap: with a cap of 3, the first three countries get their
+// segment, the events of the others go to "other" and are counted.
+func TestSegmentCap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(53, 53))
+	ref := segmentedReference(t, rng, eightCountries, BuildOptions{})
+	s := newSegSim(t, ref, DefaultPolicy(), SegmentConfig{Keys: []string{"country"}, Max: 3})
+	xs := make([]float64, 3)
+	counts := map[string]int{}
+	for i := range 8000 {
+		c := eightCountries[i%8]
+		counts[c]++
+		s.event(c, xs)
+	}
+	st := s.m.Stats()
+	if st.Segments != 4 || st.SegmentOverflow != 5000 {
+		t.Fatalf("%d segments, %d overflow events; want 4 (3 and other) and 5000", st.Segments, st.SegmentOverflow)
+	}
+	for _, want := range []string{"country=DE", "country=FR", "country=IT", OtherSegment} {
+		if _, ok := s.m.Segments()[want]; !ok {
+			t.Errorf("segment %q missing: %v", want, st.SegmentFiring)
+		}
+	}
+	if got := s.m.Segments()[OtherSegment].Stats().Events[GroupFeatures]; got != 5000 {
+		t.Errorf("other saw %d events, want 5000", got)
+	}
+	if err := (SegmentConfig{Keys: []string{"a"}, Max: 0}).Validate(); err == nil {
+		t.Error("max 0 accepted")
+	}
+	if err := (SegmentConfig{Keys: []string{"a", "a"}, Max: 3}).Validate(); err == nil {
+		t.Error("repeated key accepted")
+	}
+}
+
+// TestAppendSegment: keys joined by commas, numbers by their category
+// text, missing values empty, long values truncated.
+func TestAppendSegment(t *testing.T) {
+	b := AppendSegment(nil, 0, "country", Value{Kind: String, Text: []byte("DE")}, true)
+	b = AppendSegment(b, 1, "tier", Value{Kind: Number, Num: 3, Parsed: true}, true)
+	b = AppendSegment(b, 2, "device", Value{}, false)
+	if got := string(b); got != "country=DE,tier=3,device=" {
+		t.Fatalf("segment %q", got)
+	}
+	long := AppendSegment(nil, 0, "k", Value{Kind: String, Text: []byte(strings.Repeat("x", 500))}, true)
+	if len(long) != len("k=")+MaxSegmentValueLen {
+		t.Fatalf("long value kept %d bytes", len(long))
+	}
+}
