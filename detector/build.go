@@ -51,6 +51,9 @@ type BuildOptions struct {
 	// Multivariate, when set, fits a PCA on the numeric features and adds
 	// the derived reconstruction-error feature (see Multivariate).
 	Multivariate *MultivariateOptions
+	// Segments, when set, also builds a reference per segment value
+	// (Reference.Segments).
+	Segments *SegmentBuildOptions
 }
 
 func (o *BuildOptions) defaults() error {
@@ -76,6 +79,11 @@ func (o *BuildOptions) defaults() error {
 			return err
 		}
 	}
+	if o.Segments != nil {
+		if err := o.Segments.defaults(); err != nil {
+			return err
+		}
+	}
 	for _, c := range o.Categorical {
 		if slices.Contains(o.Numeric, c) {
 			return fmt.Errorf("feature %q is forced both numeric and categorical", c)
@@ -96,6 +104,7 @@ type Builder struct {
 	rowGroups      [numGroups]bool
 	row            int64
 	mvRows         []int64 // multivariate: rows (0-based) that carried features
+	seg            *segmentBuild
 }
 
 type featureBuild struct {
@@ -124,13 +133,21 @@ func NewBuilder(model, version string, opts BuildOptions) (*Builder, error) {
 	if model == "" {
 		return nil, fmt.Errorf("model must not be empty")
 	}
-	return &Builder{model: model, version: version, opts: opts, features: map[string]*featureBuild{}}, nil
+	b := &Builder{model: model, version: version, opts: opts, features: map[string]*featureBuild{}}
+	if opts.Segments != nil {
+		b.seg = &segmentBuild{opts: *opts.Segments, builders: map[string]*Builder{}}
+	}
+	return b, nil
 }
 
 // BeginRow starts a row.
 func (b *Builder) BeginRow() {
 	b.row++
 	b.rowGroups = [numGroups]bool{}
+	if b.seg != nil {
+		b.seg.row = b.seg.row[:0]
+		b.seg.text = b.seg.text[:0]
+	}
 }
 
 // Add records the value of feature name in the current row. A feature
@@ -138,6 +155,9 @@ func (b *Builder) BeginRow() {
 func (b *Builder) Add(name string, v Value) error {
 	if err := checkName("feature", name); err != nil {
 		return err
+	}
+	if b.seg != nil {
+		b.seg.add(name, v)
 	}
 	f := b.features[name]
 	if f == nil {
@@ -205,6 +225,9 @@ func (b *Builder) EndRow() {
 	if b.opts.Multivariate != nil && b.rowGroups[GroupFeatures] {
 		b.mvRows = append(b.mvRows, b.row-1)
 	}
+	if b.seg != nil {
+		b.seg.endRow(b)
+	}
 }
 
 // Reference builds the reference. Features are sorted by name.
@@ -234,6 +257,9 @@ func (b *Builder) Reference() (*Reference, error) {
 		if err := b.addMultivariate(ref); err != nil {
 			return nil, err
 		}
+	}
+	if b.seg != nil {
+		b.seg.addTo(ref)
 	}
 	if err := ref.Validate(); err != nil {
 		return nil, err

@@ -26,7 +26,7 @@ type SegmentConfig struct {
 	// Keys are the feature names whose values make the segment, e.g.
 	// "country,device" gives segments "country=DE,device=ios". None: no
 	// segments.
-	Keys []string `env:"SEGMENT_KEYS"`
+	Keys []string `env:"SEGMENT_KEYS" envSeparator:","`
 	// Max is the number of distinct segments kept per model version and
 	// input partition (default 20); the events of later values go to the
 	// segment "other" and are counted.
@@ -227,4 +227,130 @@ func AppendSegment(dst []byte, i int, key string, v Value, present bool) []byte 
 		dst = dst[:start+MaxSegmentValueLen]
 	}
 	return dst
+}
+
+// SegmentBuildOptions configures the per-segment references of a build.
+type SegmentBuildOptions struct {
+	// Keys are the features whose values make the segment, as in
+	// SegmentConfig.Keys.
+	Keys []string
+	// Max is the number of segments built (default 20), the first seen.
+	Max int
+	// MinRows is the training rows a segment needs for a reference of
+	// its own (default 1000); smaller segments use the model's.
+	MinRows int64
+}
+
+func (o *SegmentBuildOptions) defaults() error {
+	if o.Max == 0 {
+		o.Max = 20
+	}
+	if o.MinRows == 0 {
+		o.MinRows = 1000
+	}
+	if err := (SegmentConfig{Keys: o.Keys, Max: o.Max}).Validate(); err != nil {
+		return err
+	}
+	if len(o.Keys) == 0 {
+		return errors.New("segment keys: none given")
+	}
+	if o.MinRows < 2 {
+		return fmt.Errorf("segment min rows must be at least 2, got %d", o.MinRows)
+	}
+	return nil
+}
+
+// segmentBuild routes training rows to a builder per segment.
+type segmentBuild struct {
+	opts     SegmentBuildOptions
+	builders map[string]*Builder
+	order    []string
+	row      []segmentValue // the current row's values
+	text     []byte         // their text, copied
+	key      []byte
+	// Notes say which segments got no reference of their own and why.
+	Notes    []string
+	overflow int64 // rows of segments past Max
+}
+
+type segmentValue struct {
+	name      string
+	v         Value
+	from, end int // v.Text in text
+}
+
+func (s *segmentBuild) add(name string, v Value) {
+	sv := segmentValue{name: name, v: v, from: len(s.text)}
+	s.text = append(s.text, v.Text...)
+	sv.end = len(s.text)
+	sv.v.Text = nil
+	s.row = append(s.row, sv)
+}
+
+func (s *segmentBuild) endRow(parent *Builder) {
+	s.key = s.key[:0]
+	for i, k := range s.opts.Keys {
+		var v Value
+		present := false
+		for _, sv := range s.row {
+			if sv.name == k {
+				v, present = sv.v, true
+				v.Text = s.text[sv.from:sv.end]
+				break
+			}
+		}
+		s.key = AppendSegment(s.key, i, k, v, present)
+	}
+	b := s.builders[string(s.key)]
+	if b == nil {
+		if len(s.order) >= s.opts.Max {
+			s.overflow++
+			return
+		}
+		opts := parent.opts
+		opts.Segments = nil
+		b, _ = NewBuilder(parent.model, parent.version, opts) // the options were checked by the parent
+		s.builders[string(s.key)] = b
+		s.order = append(s.order, string(s.key))
+	}
+	b.BeginRow()
+	for _, sv := range s.row {
+		v := sv.v
+		v.Text = s.text[sv.from:sv.end]
+		_ = b.Add(sv.name, v) // the parent accepted the name
+	}
+	b.EndRow()
+}
+
+// addTo builds the segments' references into ref.Segments, in segment
+// order; segments too small or whose build fails are noted and left out.
+func (s *segmentBuild) addTo(ref *Reference) {
+	names := slices.Clone(s.order)
+	slices.Sort(names)
+	for _, name := range names {
+		b := s.builders[name]
+		if b.row < s.opts.MinRows {
+			s.Notes = append(s.Notes, fmt.Sprintf("segment %s: %d rows, fewer than %d: compared with the model's reference", name, b.row, s.opts.MinRows))
+			continue
+		}
+		sub, err := b.Reference()
+		if err != nil {
+			s.Notes = append(s.Notes, fmt.Sprintf("segment %s: %v: compared with the model's reference", name, err))
+			continue
+		}
+		sub = withoutFeatures(sub, s.opts.Keys)
+		ref.Segments = append(ref.Segments, &SegmentRef{Segment: name, Rows: b.row, Features: sub.Features, Multivariate: sub.Multivariate})
+	}
+	if s.overflow > 0 {
+		s.Notes = append(s.Notes, fmt.Sprintf("%d rows of segments beyond the first %d have no reference of their own", s.overflow, s.opts.Max))
+	}
+}
+
+// SegmentNotes says which segments of a build got no reference of their
+// own, and why.
+func (b *Builder) SegmentNotes() []string {
+	if b.seg == nil {
+		return nil
+	}
+	return b.seg.Notes
 }

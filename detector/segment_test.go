@@ -231,3 +231,109 @@ func TestAppendSegment(t *testing.T) {
 		t.Fatalf("long value kept %d bytes", len(long))
 	}
 }
+
+// TestSegmentReferences: in training, f00 ~ N(2, 1) in DE and N(0, 1)
+// elsewhere. Compared with the model's reference, DE's windows would
+// alert on every stable window — DE is not the population — so the
+// control run (a reference without segments) must alert on DE. With
+// per-segment references (BuildOptions.Segments) each segment is compared
+// with its own training rows, and 200,000 stable events raise no alert at
+// all; a 0.5 sd shift of f00 in FR is then caught in FR, and no other
+// segment alerts. Countries below
+// MinRows get no reference of their own and are noted.
+func TestSegmentReferences(t *testing.T) {
+	countries := []string{"DE", "FR", "IT", "ES"}
+	draw := func(rng *rand.Rand, xs []float64) string {
+		c := countries[rng.IntN(len(countries))]
+		for j := range xs {
+			xs[j] = rng.NormFloat64()
+		}
+		if c == "DE" {
+			xs[0] += 2
+		}
+		return c
+	}
+	build := func(opts BuildOptions) (*Reference, *Builder) {
+		rng := rand.New(rand.NewPCG(54, 54))
+		b, err := NewBuilder("sim", "1", opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := featureNames(3)
+		xs := make([]float64, 3)
+		for i := range 40000 {
+			c := draw(rng, xs)
+			if i%1000 == 0 {
+				c = "LU" // 40 rows: too few for a reference of its own
+			}
+			b.BeginRow()
+			for j, n := range names {
+				b.Add(string(n), Value{Kind: Number, Num: xs[j], Parsed: true})
+			}
+			b.Add("country", Value{Kind: String, Text: []byte(c)})
+			b.EndRow()
+		}
+		ref, err := b.Reference()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ref, b
+	}
+	run := func(ref *Reference, shiftFR bool) []Alert {
+		rng := rand.New(rand.NewPCG(55, 55))
+		s := newSegSim(t, ref, DefaultPolicy(), SegmentConfig{Keys: []string{"country"}, Max: 20})
+		xs := make([]float64, 3)
+		for i := range 200_000 {
+			c := draw(rng, xs)
+			if shiftFR && i >= 100_000 && c == "FR" {
+				xs[0] += 0.5
+			}
+			s.event(c, xs)
+		}
+		return s.alerts
+	}
+	plain, _ := build(BuildOptions{})
+	if alerts := run(plain, false); len(alerts) == 0 || alerts[0].Segment != "country=DE" {
+		t.Fatalf("control: DE against the model's reference raised %d alerts, want DE alerts", len(alerts))
+	}
+	ref, b := build(BuildOptions{Segments: &SegmentBuildOptions{Keys: []string{"country"}}})
+	if len(ref.Segments) != 4 {
+		t.Fatalf("%d segment references, want 4 (LU too small)", len(ref.Segments))
+	}
+	if notes := b.SegmentNotes(); len(notes) != 1 || !strings.Contains(notes[0], "country=LU: 40 rows") {
+		t.Errorf("notes %q, want one about country=LU", notes)
+	}
+	if de := ref.segmentReference("country=DE"); de.Feature("country") != nil || de.Feature("f00").Mean < 1.9 {
+		t.Errorf("DE's reference keeps its key or is not DE's (f00 mean %v)", de.Feature("f00").Mean)
+	}
+	data, err := ref.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back, err := DecodeReference(data); err != nil || len(back.Segments) != 4 {
+		t.Fatalf("round trip: %v", err)
+	}
+	if alerts := run(ref, false); len(alerts) != 0 {
+		t.Fatalf("%d alerts without drift against per-segment references; first %s", len(alerts), alerts[0].Summary)
+	}
+	alerts := run(ref, true)
+	if len(alerts) == 0 {
+		t.Fatal("a 0.5 sd shift in FR was not detected")
+	}
+	fr := 0
+	for _, a := range alerts {
+		switch {
+		case a.Status != Firing:
+		case a.Segment == "country=FR":
+			fr++
+		case a.Segment == "" && (a.Feature == "f00" || a.Feature == DatasetFeature):
+			// The global windows may see the diluted shift (0.125 sd of
+			// the mixture's f00), which is real drift too.
+		default:
+			t.Errorf("alert outside FR: %s", a.Summary)
+		}
+	}
+	if fr == 0 {
+		t.Fatal("the shift in FR raised no FR alert")
+	}
+}

@@ -25,8 +25,10 @@ type config struct {
 	Stream stream.Config         `envPrefix:"DRIFTD_"`
 	Policy detector.Policy       `envPrefix:"DRIFTD_"`
 	Window detector.WindowConfig `envPrefix:"DRIFTD_"`
-	Server serverConfig          `envPrefix:"DRIFTD_"`
-	Web    web.Config            `envPrefix:"DRIFTD_"`
+	// Segments: windows per segment value (DRIFTD_SEGMENT_KEYS).
+	Segments detector.SegmentConfig `envPrefix:"DRIFTD_"`
+	Server   serverConfig           `envPrefix:"DRIFTD_"`
+	Web      web.Config             `envPrefix:"DRIFTD_"`
 }
 
 type serverConfig struct {
@@ -42,10 +44,11 @@ type serverConfig struct {
 
 func defaultConfig() config {
 	return config{
-		Stream: stream.Defaults(),
-		Policy: detector.DefaultPolicy(),
-		Window: detector.DefaultWindow(),
-		Web:    web.Defaults(),
+		Stream:   stream.Defaults(),
+		Policy:   detector.DefaultPolicy(),
+		Window:   detector.DefaultWindow(),
+		Segments: detector.SegmentConfig{Max: 20},
+		Web:      web.Defaults(),
 		Server: serverConfig{
 			HTTPAddr:        ":9108",
 			MetricsFeatures: 500,
@@ -161,6 +164,9 @@ func (c *config) validate() error {
 			v = "DRIFTD_WINDOW_TIME / DRIFTD_WINDOW_TIME_HOP / DRIFTD_WINDOW_LATENESS"
 		}
 		return usagef("%s: %v", v, err)
+	}
+	if err := c.Segments.Validate(); err != nil {
+		return usagef("DRIFTD_SEGMENT_KEYS / DRIFTD_SEGMENT_MAX: %v", err)
 	}
 	if err := c.Web.Validate(); err != nil {
 		return usagef("%v", err)

@@ -399,3 +399,76 @@ func TestReferenceBuildMultivariate(t *testing.T) {
 		t.Fatalf("bad variance share: exit %d, %s", code, stderr)
 	}
 }
+
+// TestReplaySegments: `reference build --segment country` on a CSV whose
+// spend differs by country, then `replay --segment-keys country` of
+// events in which spend shifts by 0.5 sd in FR only, from the middle on:
+// FR's alerts name the segment; no other segment alerts.
+func TestReplaySegments(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(29, 29))
+	countries := []string{"DE", "FR", "IT", "ES", "NL", "PL"}
+	row := func(shiftFR bool) (string, float64, float64) {
+		c := countries[rng.IntN(len(countries))]
+		spend := 100 + 20*rng.NormFloat64()
+		if c == "DE" {
+			spend += 40 // DE is not the population: it needs its own reference
+		}
+		if shiftFR && c == "FR" {
+			spend += 10
+		}
+		return c, spend, rng.NormFloat64()
+	}
+	var csv strings.Builder
+	csv.WriteString("country,spend,visits\n")
+	for range 30000 {
+		c, s, v := row(false)
+		fmt.Fprintf(&csv, "%s,%.3f,%.3f\n", c, s, v)
+	}
+	train := filepath.Join(dir, "train.csv")
+	os.WriteFile(train, []byte(csv.String()), 0o644)
+	ref := filepath.Join(dir, "ref.json")
+	if code, _, stderr := runCmd(t, "reference", "build", "--input", train, "--model", "shop", "--segment", "country", "--out", ref); code != 0 {
+		t.Fatalf("build exit %d: %s", code, stderr)
+	}
+	code, show, _ := runCmd(t, "reference", "show", "--reference", ref)
+	if code != 0 || !strings.Contains(show, "segment country=DE: own reference") {
+		t.Fatalf("show: %d %s", code, show)
+	}
+	var events strings.Builder
+	for i := range 60000 {
+		c, s, v := row(i >= 30000)
+		fmt.Fprintf(&events, `{"model":"shop","features":{"country":%q,"spend":%.3f,"visits":%.3f}}`+"\n", c, s, v)
+	}
+	in := filepath.Join(dir, "events.jsonl")
+	os.WriteFile(in, []byte(events.String()), 0o644)
+	code, out, stderr := runCmd(t, "replay", "--reference", ref, "--input", in, "--segment-keys", "country", "--alerts-only")
+	if code != 0 {
+		t.Fatalf("replay exit %d: %s", code, stderr)
+	}
+	fr := 0
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var a detector.Alert
+		if err := json.Unmarshal(sc.Bytes(), &a); err != nil || a.Status != detector.Firing {
+			continue
+		}
+		switch {
+		case a.Segment == "country=FR":
+			fr++
+			if a.Window.LastSeq <= 30000/6 {
+				t.Errorf("FR alert before the shift: %s", a.Summary)
+			}
+		case a.Segment == "" && (a.Feature == "spend" || a.Feature == "*"):
+			// the global window may see the diluted shift
+		default:
+			t.Errorf("unexpected alert: %s", a.Summary)
+		}
+	}
+	if fr == 0 {
+		t.Fatalf("the shift in FR raised no FR alert:\n%s", out)
+	}
+	if code, _, stderr := runCmd(t, "replay", "--reference", ref, "--input", in, "--segment-keys", "country", "--segment-max", "0"); code != 2 || !strings.Contains(stderr, "segment max") {
+		t.Fatalf("bad segment max: exit %d, %s", code, stderr)
+	}
+}

@@ -78,6 +78,9 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	mvVariance := fs.Float64("multivariate-variance", 0.65, "share of the standardized variance the kept principal components explain, in (0, 1)")
 	mvHoldout := fs.Float64("multivariate-holdout", 0.25, "share of rows held out of the PCA fit to measure the reference reconstruction error, in (0, 1)")
 	mvFeatures := fs.String("multivariate-features", "", "comma-separated numeric features for the PCA (default: all numeric features)")
+	segment := fs.String("segment", "", "comma-separated segment keys (as DRIFTD_SEGMENT_KEYS): also build a reference per segment value")
+	segMax := fs.Int("segment-max", 20, "segments given a reference of their own (the first seen)")
+	segMinRows := fs.Int64("segment-min-rows", 1000, "training rows a segment needs for a reference of its own")
 	out := fs.String("out", "", "output `FILE` (default: stdout)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	if err := parseFlags(fs, args); err != nil {
@@ -94,6 +97,9 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 		opts.Multivariate = &detector.MultivariateOptions{Variance: *mvVariance, Holdout: *mvHoldout, Features: splitList(*mvFeatures)}
 	} else if *mvFeatures != "" {
 		return usagef("reference build: --multivariate-features needs --multivariate")
+	}
+	if *segment != "" {
+		opts.Segments = &detector.SegmentBuildOptions{Keys: splitList(*segment), Max: *segMax, MinRows: *segMinRows}
 	}
 	b, err := detector.NewBuilder(*model, *ver, opts)
 	if err != nil {
@@ -134,6 +140,9 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	ref, err := b.Reference()
 	if err != nil {
 		return fmt.Errorf("reference build: %w", err)
+	}
+	for _, note := range b.SegmentNotes() {
+		fmt.Fprintf(stderr, "reference build: %s\n", note)
 	}
 	ref.Created = time.Now().UTC().Truncate(time.Second)
 	ref.Source = filepath.Base(*input)
@@ -397,6 +406,9 @@ func cmdReferenceShow(args []string, stdout, stderr io.Writer) error {
 			sum = fmt.Sprintf("%d distinct; top: %s", f.Distinct, strings.Join(top, ", "))
 		}
 		fmt.Fprintf(stdout, "%-28s %-11s %10d %8d %8d  %s\n", f.Name, f.Kind, f.Count, f.Missing, f.Invalid, sum)
+	}
+	for _, sg := range ref.Segments {
+		fmt.Fprintf(stdout, "segment %s: own reference, %d rows\n", sg.Segment, sg.Rows)
 	}
 	if mv := ref.Multivariate; mv != nil {
 		fmt.Fprintf(stdout, "multivariate: %s = PCA reconstruction error of %s; %d of %d components keep %.1f%% of the variance; fit on %d rows, error sketched on %d held-out rows\n",

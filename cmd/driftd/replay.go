@@ -86,6 +86,8 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	in := fs.String("input", "", "events `FILE` (JSON lines); - for stdin")
 	format := fs.String("format", string(codec.Canonical), "event format: canonical or flat")
 	quietEvals := fs.Bool("alerts-only", false, "print alerts only, not every evaluation")
+	segKeys := fs.String("segment-keys", "", "comma-separated features whose values give segments with their own windows (as DRIFTD_SEGMENT_KEYS)")
+	segMax := fs.Int("segment-max", 20, "segments kept per model version; later values go to \"other\" (as DRIFTD_SEGMENT_MAX)")
 	wf := addWindowFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -105,7 +107,8 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		}
 		registry.Set(ref)
 	}
-	proc, err := stream.NewProcessor(stream.ProcessorConfig{Format: codec.Format(*format), Policies: policies, Window: wcfg}, registry)
+	proc, err := stream.NewProcessor(stream.ProcessorConfig{Format: codec.Format(*format), Policies: policies, Window: wcfg,
+		Segments: detector.SegmentConfig{Keys: splitList(*segKeys), Max: *segMax}}, registry)
 	if err != nil {
 		return usagef("replay: %v", err)
 	}
