@@ -112,6 +112,13 @@ func (a *Alert) where() string {
 	return a.Model + "/" + a.Version
 }
 
+// AlertID is the ID of an alert raised outside a Monitor (performance
+// alerts): a hash of its key, status, reference and position, like the
+// IDs of drift alerts.
+func AlertID(model, version, feature string, test Test, status Status, refID string, seq uint64) string {
+	return alertID(model, version, feature, test, status, refID, seq)
+}
+
 func alertID(model, version, feature string, test Test, status Status, refID string, seq uint64) string {
 	h := sha256.New()
 	for _, s := range []string{model, version, feature, string(test), string(status), refID} {

@@ -54,6 +54,9 @@ type Reference struct {
 	// from each segment's own training rows; a segment without one is
 	// compared with the model's reference.
 	Segments []*SegmentRef `json:"segments,omitempty"`
+	// Performance is the model's performance on a labelled validation
+	// set, when the reference was built with labels.
+	Performance *PerformanceRef `json:"performance,omitempty"`
 }
 
 // FeatureRef is the reference sketch of one feature.
@@ -174,6 +177,11 @@ func (r *Reference) Validate() error {
 	}
 	if err := r.validateSegments(); err != nil {
 		return err
+	}
+	if r.Performance != nil {
+		if err := r.Performance.validate(); err != nil {
+			return err
+		}
 	}
 	if r.Multivariate != nil {
 		return r.Multivariate.validate(r)
