@@ -472,3 +472,98 @@ func TestReplaySegments(t *testing.T) {
 		t.Fatalf("bad segment max: exit %d, %s", code, stderr)
 	}
 }
+
+// TestReplayPerformance: `reference build --label label --prediction
+// prediction` on a labelled validation set (JSON lines with the canonical
+// label field), then `replay --performance` of predictions with request
+// IDs and, on separate lines 50 events later, their labels. Half-way the
+// model's signal decays (the labels follow the score less) while the
+// score distribution is unchanged: a roc_auc alert on feature
+// "performance" fires after the change, and no drift alert at all.
+func TestReplayPerformance(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(39, 39))
+	draw := func(rho float64) (x, score float64, positive bool) {
+		x = rng.NormFloat64()
+		score = 1 / (1 + math.Exp(-(-2+1.5*x)))
+		z := rho*x + math.Sqrt(1-rho*rho)*rng.NormFloat64()
+		return x, score, rng.Float64() < 1/(1+math.Exp(-(-2+1.5*z)))
+	}
+	b2i := map[bool]int{false: 0, true: 1}
+	var train strings.Builder
+	for range 20000 {
+		x, s, y := draw(1)
+		fmt.Fprintf(&train, `{"model":"m","features":{"x":%.5f},"prediction":%.6f,"label":%d}`+"\n", x, s, b2i[y])
+	}
+	trainPath := filepath.Join(dir, "validation.jsonl")
+	os.WriteFile(trainPath, []byte(train.String()), 0o644)
+	ref := filepath.Join(dir, "ref.json")
+	code, _, stderr := runCmd(t, "reference", "build", "--input", trainPath, "--model", "m", "--label", "label", "--prediction", "prediction", "--threshold", "0.3", "--out", ref)
+	if code != 0 || !strings.Contains(stderr, "performance on 20000 labelled rows") {
+		t.Fatalf("build exit %d: %s", code, stderr)
+	}
+	code, show, _ := runCmd(t, "reference", "show", "--reference", ref)
+	if code != 0 || !strings.Contains(show, "performance (binary, label label, score prediction, threshold 0.3): 20000 rows") || strings.Contains(show, "\nlabel ") {
+		t.Fatalf("show: %d %s", code, show)
+	}
+	var events strings.Builder
+	var pendingLabels []string
+	const n, change = 12000, 6000
+	for i := range n {
+		rho := 1.0
+		if i >= change {
+			rho = 0.3
+		}
+		x, s, y := draw(rho)
+		fmt.Fprintf(&events, `{"model":"m","request_id":"r%d","timestamp":%d,"features":{"x":%.5f},"prediction":%.6f}`+"\n", i, 1_800_000_000_000+int64(i)*10, x, s)
+		pendingLabels = append(pendingLabels, fmt.Sprintf(`{"model":"m","request_id":"r%d","timestamp":%d,"label":%d}`, i, 1_800_000_000_000+int64(i)*10+500, b2i[y]))
+		if len(pendingLabels) > 50 {
+			events.WriteString(pendingLabels[0] + "\n")
+			pendingLabels = pendingLabels[1:]
+		}
+	}
+	events.WriteString(`{"model":"m","request_id":"nobody","label":1}` + "\n")
+	in := filepath.Join(dir, "events.jsonl")
+	os.WriteFile(in, []byte(events.String()), 0o644)
+	code, out, stderr := runCmd(t, "replay", "--reference", ref, "--input", in, "--performance")
+	if code != 0 {
+		t.Fatalf("replay exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "11950 joined to a label") || !strings.Contains(stderr, "1 labels without a prediction") || !strings.Contains(stderr, "50 pending at the end") {
+		t.Errorf("join summary: %s", stderr)
+	}
+	var aucAlert map[string]any
+	perfLines := 0
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var line map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatal(err)
+		}
+		switch line["type"] {
+		case "performance":
+			perfLines++
+		case "alert":
+			if line["feature"] != "performance" {
+				t.Errorf("drift alert on an unchanged score distribution: %v", line["summary"])
+				continue
+			}
+			if line["status"] == "firing" && line["test"] == "roc_auc" && aucAlert == nil {
+				aucAlert = line
+			}
+		}
+	}
+	if perfLines == 0 {
+		t.Fatal("no performance evaluation lines")
+	}
+	if aucAlert == nil {
+		t.Fatal("the decayed model raised no roc_auc alert")
+	}
+	if seq := aucAlert["window"].(map[string]any)["last_seq"].(float64); seq <= change-50 {
+		t.Fatalf("roc_auc alert before the change: %v", aucAlert["summary"])
+	}
+	t.Logf("%v", aucAlert["summary"])
+	if code, _, _ := runCmd(t, "reference", "build", "--input", trainPath, "--model", "m", "--label", "label"); code != 2 {
+		t.Fatalf("--label without --prediction: exit %d", code)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/driftd/driftd/detector"
+	"github.com/driftd/driftd/detector/perf"
 	"github.com/driftd/driftd/stream/codec"
 )
 
@@ -81,6 +82,9 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	segment := fs.String("segment", "", "comma-separated segment keys (as DRIFTD_SEGMENT_KEYS): also build a reference per segment value")
 	segMax := fs.Int("segment-max", 20, "segments given a reference of their own (the first seen)")
 	segMinRows := fs.Int64("segment-min-rows", 1000, "training rows a segment needs for a reference of its own")
+	label := fs.String("label", "", "label `COLUMN` (0/1, true/false) of a validation set: measure the model's performance for realized-performance monitoring (needs --prediction); the column is not a feature")
+	prediction := fs.String("prediction", "", "score `COLUMN`, the predicted probability of the positive class (with --label)")
+	threshold := fs.Float64("threshold", 0.5, "decision threshold on the score for precision and recall (with --label)")
 	out := fs.String("out", "", "output `FILE` (default: stdout)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	if err := parseFlags(fs, args); err != nil {
@@ -105,6 +109,18 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	if err != nil {
 		return usagef("reference build: %v", err)
 	}
+	var sink rowSink = b
+	var collector *perfCollector
+	if (*label == "") != (*prediction == "") {
+		return usagef("reference build: --label and --prediction go together")
+	}
+	if *label != "" {
+		if !(*threshold > 0 && *threshold < 1) {
+			return usagef("reference build: --threshold must be in (0, 1), got %v", *threshold)
+		}
+		collector = &perfCollector{next: b, label: *label, prediction: *prediction}
+		sink = collector
+	}
 	src, err := openInput(*input, stdin)
 	if err != nil {
 		return err
@@ -121,9 +137,9 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	var stats rowStats
 	switch kind {
 	case "csv":
-		err = readCSV(ctx, src, b, prog, stderr, &stats)
+		err = readCSV(ctx, src, sink, prog, stderr, &stats)
 	case "jsonl", "json":
-		err = readJSONL(ctx, src, b, prog, stderr, &stats)
+		err = readJSONL(ctx, src, sink, prog, stderr, &stats)
 	default:
 		return usagef("reference build: --format must be auto, csv or jsonl, got %q", kind)
 	}
@@ -143,6 +159,15 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	}
 	for _, note := range b.SegmentNotes() {
 		fmt.Fprintf(stderr, "reference build: %s\n", note)
+	}
+	if collector != nil {
+		pr, err := perf.BuildReference(collector.pairs, *threshold, *prediction, *label)
+		if err != nil {
+			return fmt.Errorf("reference build: performance: %w", err)
+		}
+		ref.Performance = pr
+		fmt.Fprintf(stderr, "reference build: performance on %d labelled rows (%d without a usable label or score): roc_auc %.4f, average precision %.4f, log loss %.4f, brier %.4f\n",
+			pr.Count, collector.unlabelled, pr.ROCAUC, pr.AveragePrecision, pr.LogLoss, pr.Brier)
 	}
 	ref.Created = time.Now().UTC().Truncate(time.Second)
 	ref.Source = filepath.Base(*input)
@@ -251,7 +276,7 @@ func reportBad(stderr io.Writer, stats *rowStats, line int64, err error) {
 	}
 }
 
-func readCSV(ctx context.Context, src *input, b *detector.Builder, prog *progress, stderr io.Writer, stats *rowStats) error {
+func readCSV(ctx context.Context, src *input, b rowSink, prog *progress, stderr io.Writer, stats *rowStats) error {
 	r := csv.NewReader(bufio.NewReaderSize(src, 1<<20))
 	r.ReuseRecord = true
 	r.FieldsPerRecord = -1
@@ -312,7 +337,7 @@ func csvValue(cell string) detector.Value {
 	return detector.Value{Kind: detector.String, Text: []byte(cell)}
 }
 
-func readJSONL(ctx context.Context, src *input, b *detector.Builder, prog *progress, stderr io.Writer, stats *rowStats) error {
+func readJSONL(ctx context.Context, src *input, b rowSink, prog *progress, stderr io.Writer, stats *rowStats) error {
 	canonical, _ := codec.NewRowDecoder(codec.Canonical, 64<<20)
 	flat, _ := codec.NewRowDecoder(codec.Flat, 64<<20)
 	sc := bufio.NewScanner(src)
@@ -342,6 +367,9 @@ func readJSONL(ctx context.Context, src *input, b *detector.Builder, prog *progr
 			continue
 		}
 		b.BeginRow()
+		if c, ok := b.(*perfCollector); ok {
+			c.rawLine(text)
+		}
 		for _, f := range ev.Features {
 			if err := b.Add(string(f.Name), f.Value); err != nil {
 				return fmt.Errorf("reference build: line %d: %w", line, err)
@@ -409,6 +437,11 @@ func cmdReferenceShow(args []string, stdout, stderr io.Writer) error {
 	}
 	for _, sg := range ref.Segments {
 		fmt.Fprintf(stdout, "segment %s: own reference, %d rows\n", sg.Segment, sg.Rows)
+	}
+	if p := ref.Performance; p != nil {
+		fmt.Fprintf(stdout, "performance (%s, label %s, score %s, threshold %g): %d rows, %d positive; roc_auc %.4f, average precision %.4f, log loss %.4f, brier %.4f, precision %.4f, recall %.4f\n",
+			p.Task, p.Label, p.Prediction, p.Threshold, p.Count, p.Positives, p.ROCAUC, p.AveragePrecision, p.LogLoss, p.Brier,
+			float64(p.TruePositives)/float64(max(p.PredictedPositives, 1)), float64(p.TruePositives)/float64(p.Positives))
 	}
 	if mv := ref.Multivariate; mv != nil {
 		fmt.Fprintf(stdout, "multivariate: %s = PCA reconstruction error of %s; %d of %d components keep %.1f%% of the variance; fit on %d rows, error sketched on %d held-out rows\n",
