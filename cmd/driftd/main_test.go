@@ -485,7 +485,7 @@ func TestReplayPerformance(t *testing.T) {
 	rng := rand.New(rand.NewPCG(39, 39))
 	draw := func(rho float64) (x, score float64, positive bool) {
 		x = rng.NormFloat64()
-		score = 1 / (1 + math.Exp(-(-2+1.5*x)))
+		score = 1 / (1 + math.Exp(-(-2 + 1.5*x)))
 		z := rho*x + math.Sqrt(1-rho*rho)*rng.NormFloat64()
 		return x, score, rng.Float64() < 1/(1+math.Exp(-(-2+1.5*z)))
 	}

@@ -18,7 +18,9 @@ type JoinConfig struct {
 }
 
 // DefaultJoinConfig returns the defaults.
-func DefaultJoinConfig() JoinConfig { return JoinConfig{Horizon: 24 * time.Hour, MaxPending: 1_000_000} }
+func DefaultJoinConfig() JoinConfig {
+	return JoinConfig{Horizon: 24 * time.Hour, MaxPending: 1_000_000}
+}
 
 // Validate checks the settings.
 func (c JoinConfig) Validate() error {
