@@ -3,6 +3,7 @@ package perf
 import (
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 	"time"
 
@@ -188,5 +189,47 @@ func TestJoinerBoundedUnderLoad(t *testing.T) {
 	st := j.Stats()
 	if st.Joined != 100_000 || st.Pending > 1001 || st.Evicted != 0 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// BenchmarkJoin is one prediction and, 1000 predictions later, its label:
+// the per-event cost of the join (map insert and delete, the arrival
+// queue), plus the pair's addition to a performance window with its
+// evaluation every 125 pairs amortised ("join+window").
+func BenchmarkJoin(b *testing.B) {
+	ids := make([][]byte, 4096)
+	for i := range ids {
+		ids[i] = []byte("req-" + strconv.Itoa(i))
+	}
+	m, v := []byte("churn"), []byte("3")
+	for _, withWindow := range []bool{false, true} {
+		name := "join"
+		if withWindow {
+			name = "join+window"
+		}
+		b.Run(name, func(b *testing.B) {
+			j, _ := NewJoiner(DefaultJoinConfig())
+			rng := rand.New(rand.NewPCG(63, 63))
+			ref := testReference(b, rng, -2.8, 1.5, 0.2)
+			mon := newTestMonitor(b, ref, detector.DefaultPolicy())
+			var alerts []detector.Alert
+			for i := range 1000 {
+				j.Prediction(m, v, ids[i%4096], 0.3, int64(i))
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				k := i + 1000
+				j.Prediction(m, v, ids[k%4096], 0.3, int64(k))
+				p, ok := j.Label(m, v, ids[i%4096], true, int64(k))
+				if !ok {
+					b.Fatal("no join")
+				}
+				if withWindow {
+					mon.Add(p, &alerts)
+					alerts = alerts[:0]
+				}
+			}
+		})
 	}
 }
