@@ -285,20 +285,26 @@ func (pr *projection) error() float64 {
 			pr.z[i] = (x - mv.Means[i]) / mv.Scales[i]
 		}
 	}
+	z := pr.z[:p]
 	for j := range pr.c {
 		row := pr.comps[j*p : (j+1)*p]
+		row = row[:len(z)]
 		var s float64
 		for i, v := range row {
-			s += v * pr.z[i]
+			s += v * z[i]
 		}
 		pr.c[j] = s
 	}
-	var ss float64
-	for i := range p {
-		r := pr.z[i]
-		for j, cj := range pr.c {
-			r -= cj * pr.comps[j*p+i]
+	// The residual, in place: z − Σ c_j·component_j.
+	for j, cj := range pr.c {
+		row := pr.comps[j*p : (j+1)*p]
+		row = row[:len(z)]
+		for i, v := range row {
+			z[i] -= cj * v
 		}
+	}
+	var ss float64
+	for _, r := range z {
 		ss += r * r
 	}
 	pr.reset()
