@@ -165,6 +165,7 @@ type Processor struct {
 	key           []byte
 
 	segments detector.SegmentConfig
+	records  RecordHook
 	segKey   []byte
 	segOut   detector.Output // segments' evaluations (not exported) and alerts
 }
@@ -178,6 +179,19 @@ type ProcessorConfig struct {
 	// Segments gives each model version windows per segment (see
 	// detector.SegmentConfig); zero: none.
 	Segments detector.SegmentConfig
+	// Records, when set, sees every record value before it is decoded
+	// (realized-performance monitoring joins labels to predictions
+	// there). It is shared by all processors and must be safe for
+	// concurrent use.
+	Records RecordHook
+}
+
+// RecordHook sees the records of the input topics. Record returns true
+// for a record that is not an inference event (a label event): the
+// processor counts it as processed and does not decode it. Alerts it
+// raises are appended to out.
+type RecordHook interface {
+	Record(value []byte, recordMS int64, out *detector.Output) (consumed bool)
 }
 
 // NewProcessor returns a processor reading references from registry.
@@ -193,8 +207,8 @@ func NewProcessor(cfg ProcessorConfig, registry *Registry) (*Processor, error) {
 		return nil, err
 	}
 	p := &Processor{
-		segments: cfg.Segments,
-		dec:      dec, policies: cfg.Policies, window: cfg.Window, registry: registry,
+		segments: cfg.Segments, records: cfg.Records,
+		dec: dec, policies: cfg.Policies, window: cfg.Window, registry: registry,
 		tasks:         map[TaskID]*Task{},
 		unknownModels: map[string]uint64{},
 		Counters:      Counters{Rejected: map[codec.Reason]uint64{}},
@@ -256,6 +270,10 @@ func (p *Processor) UnknownModels() map[string]uint64 { return p.unknownModels }
 func (p *Processor) Process(t *Task, value []byte, recordMS, offset int64) *codec.Error {
 	p.Counters.Consumed++
 	t.Next = offset + 1
+	if p.records != nil && p.records.Record(value, recordMS, &p.Out) {
+		p.Counters.Processed++
+		return nil
+	}
 	ev, err := p.dec.Decode(value)
 	if err != nil {
 		de := err.(*codec.Error)

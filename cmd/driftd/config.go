@@ -27,8 +27,10 @@ type config struct {
 	Window detector.WindowConfig `envPrefix:"DRIFTD_"`
 	// Segments: windows per segment value (DRIFTD_SEGMENT_KEYS).
 	Segments detector.SegmentConfig `envPrefix:"DRIFTD_"`
-	Server   serverConfig           `envPrefix:"DRIFTD_"`
-	Web      web.Config             `envPrefix:"DRIFTD_"`
+	// Performance: realized performance from labels (DRIFTD_PERFORMANCE).
+	Performance performanceConfig `envPrefix:"DRIFTD_"`
+	Server      serverConfig      `envPrefix:"DRIFTD_"`
+	Web         web.Config        `envPrefix:"DRIFTD_"`
 }
 
 type serverConfig struct {
@@ -44,11 +46,12 @@ type serverConfig struct {
 
 func defaultConfig() config {
 	return config{
-		Stream:   stream.Defaults(),
-		Policy:   detector.DefaultPolicy(),
-		Window:   detector.DefaultWindow(),
-		Segments: detector.SegmentConfig{Max: 20},
-		Web:      web.Defaults(),
+		Stream:      stream.Defaults(),
+		Policy:      detector.DefaultPolicy(),
+		Window:      detector.DefaultWindow(),
+		Segments:    detector.SegmentConfig{Max: 20},
+		Performance: defaultPerformanceConfig(),
+		Web:         web.Defaults(),
 		Server: serverConfig{
 			HTTPAddr:        ":9108",
 			MetricsFeatures: 500,
@@ -164,6 +167,12 @@ func (c *config) validate() error {
 			v = "DRIFTD_WINDOW_TIME / DRIFTD_WINDOW_TIME_HOP / DRIFTD_WINDOW_LATENESS"
 		}
 		return usagef("%s: %v", v, err)
+	}
+	if err := c.Performance.validate(); err != nil {
+		return err
+	}
+	if c.Performance.LabelTopic != "" && !c.Performance.Enabled {
+		return usagef("DRIFTD_LABEL_TOPIC: set, but DRIFTD_PERFORMANCE is false")
 	}
 	if err := c.Segments.Validate(); err != nil {
 		return usagef("DRIFTD_SEGMENT_KEYS / DRIFTD_SEGMENT_MAX: %v", err)

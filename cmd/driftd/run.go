@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -98,9 +99,20 @@ func newDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 			return driftview.AlertURL(base, a.Model, a.Version, a.Feature, string(a.Test))
 		}
 	}
+	pcfg := stream.ProcessorConfig{Policies: policies, Window: cfg.Window, Segments: cfg.Segments}
+	if cfg.Performance.Enabled {
+		hook, err := newPerfHook(cfg.Performance, registry, policies, reg)
+		if err != nil {
+			return nil, usagef("DRIFTD_PERFORMANCE: %v", err)
+		}
+		pcfg.Records = hook
+		if t := cfg.Performance.LabelTopic; t != "" && !slices.Contains(cfg.Stream.InputTopics, t) {
+			cfg.Stream.InputTopics = append(slices.Clone(cfg.Stream.InputTopics), t)
+		}
+	}
 	svc, err := stream.NewService(stream.ServiceOptions{
 		Config:    cfg.Stream,
-		Processor: stream.ProcessorConfig{Policies: policies, Window: cfg.Window, Segments: cfg.Segments},
+		Processor: pcfg,
 		Registry:  registry,
 		Metrics:   metrics,
 		Log:       log,
