@@ -337,3 +337,58 @@ func TestSegmentReferences(t *testing.T) {
 		t.Fatal("the shift in FR raised no FR alert")
 	}
 }
+
+// BenchmarkMonitorEventSegments is one event of 3 numeric features and a
+// country (8 values) routed to the model's windows and to its segment's,
+// as the stream processor does (segment value built, segment looked up),
+// against the model's windows alone ("global").
+func BenchmarkMonitorEventSegments(b *testing.B) {
+	rng := rand.New(rand.NewPCG(56, 56))
+	ref := segmentedReference(b, rng, eightCountries, BuildOptions{})
+	xs := make([][3]float64, 4096)
+	cs := make([][]byte, 4096)
+	for i := range xs {
+		for j := range xs[i] {
+			xs[i][j] = rng.NormFloat64()
+		}
+		cs[i] = []byte(eightCountries[rng.IntN(8)])
+	}
+	names := featureNames(3)
+	for _, segmented := range []bool{false, true} {
+		name := "global"
+		if segmented {
+			name = "segments"
+		}
+		b.Run(name, func(b *testing.B) {
+			m, _ := NewMonitor(ref, nil, DefaultWindow())
+			if segmented {
+				m.EnableSegments(SegmentConfig{Keys: []string{"country"}, Max: 20}, nil)
+			}
+			var out Output
+			var key []byte
+			b.ReportAllocs()
+			for i := range b.N {
+				k := i & 4095
+				targets := [2]*Monitor{m}
+				if segmented {
+					key = AppendSegment(key[:0], 0, "country", Value{Kind: String, Text: cs[k]}, true)
+					targets[1] = m.Segment(key)
+				}
+				for _, t := range targets {
+					if t == nil {
+						continue
+					}
+					t.Begin(GroupFeatures, int64(i), int64(i), &out)
+					for j, x := range xs[k] {
+						t.Value(j, names[j], Value{Kind: Number, Num: x, Parsed: true})
+					}
+					t.Value(3, countryName, Value{Kind: String, Text: cs[k]})
+					t.End(&out)
+				}
+				if len(out.Evaluations) > 64 {
+					out.Reset()
+				}
+			}
+		})
+	}
+}
