@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/driftd/driftd/detector"
+	"github.com/driftd/driftd/detector/perf"
 	"github.com/driftd/driftd/stream"
 )
 
@@ -33,6 +34,11 @@ type phase struct {
 	event func(e *demoEvent, progress float64, rng *rand.Rand)
 	// badEvery > 0 sends a malformed record every badEvery events.
 	badEvery int
+	// servedOnly: event changes only what the model is served (a serving
+	// bug), not the customers, so labels follow the unchanged features.
+	servedOnly bool
+	// stale: churn no longer follows the model's score.
+	stale bool
 }
 
 type demoEvent struct {
@@ -75,7 +81,7 @@ func demoPhases(scale float64) []phase {
 		{name: "stable", seconds: 12 * scale, describe: "traffic drawn from the training distribution: no alert may fire",
 			event: func(*demoEvent, float64, *rand.Rand) {}},
 		{name: "training–serving skew", seconds: 12 * scale, describe: "the serving code sends tenure_days/365 instead of tenure_days",
-			event: func(e *demoEvent, _ float64, _ *rand.Rand) { e.tenure /= 365 }},
+			event: func(e *demoEvent, _ float64, _ *rand.Rand) { e.tenure /= 365 }, servedOnly: true},
 		{name: "skew fixed", seconds: 10 * scale, describe: "the fix is deployed: tenure_days is back to normal, alerts resolve",
 			event: func(*demoEvent, float64, *rand.Rand) {}},
 		{name: "correlation break", seconds: 12 * scale, describe: "a price migration moves everyone to one price list: monthly_charges no longer depends on tenure_days, both marginals unchanged",
@@ -89,7 +95,31 @@ func demoPhases(scale float64) []phase {
 				e.charges += 30
 				e.planMissing = rng.Float64() < 0.4
 			}, badEvery: 997},
+		{name: "model goes stale", seconds: 12 * scale, describe: "a competitor's offer: customers churn at the usual rate but no longer as the model scores them; features and scores unchanged, labels 50 events later",
+			event: func(*demoEvent, float64, *rand.Rand) {}, stale: true},
 	}
+}
+
+// demoChurnRate is the share of churners when churn no longer follows
+// the score (the "model goes stale" phase): about the training rate.
+const demoChurnRate = 0.27
+
+// demoLabel draws whether the customer of e churned: with the
+// probability of the model's score on the customer's actual features
+// (world), or at the base rate once the model is stale.
+func demoLabel(world demoEvent, stale bool, rng *rand.Rand) bool {
+	if stale {
+		return rng.Float64() < demoChurnRate
+	}
+	return rng.Float64() < world.score
+}
+
+func demoLabelJSON(seq int64, now time.Time, churned bool) []byte {
+	data, _ := json.Marshal(map[string]any{
+		"model": "churn", "model_version": "3", "timestamp": now.UTC().Format(time.RFC3339Nano),
+		"request_id": fmt.Sprintf("r-%d", seq), "label": churned,
+	})
+	return data
 }
 
 func (e demoEvent) json(seq int64, now time.Time) []byte {
@@ -117,9 +147,24 @@ func demoReference(rows int) (*detector.Reference, error) {
 
 // demoReferenceMultivariate is the demo's reference: demoReference with
 // a PCA on tenure_days and monthly_charges (the derived feature
-// multivariate.reconstruction_error).
+// multivariate.reconstruction_error) and the model's performance on
+// labelled rows (churn drawn with the score's probability).
 func demoReferenceMultivariate(rows int) (*detector.Reference, error) {
-	return buildDemoReference(rows, detector.BuildOptions{Multivariate: &detector.MultivariateOptions{}})
+	ref, err := buildDemoReference(rows, detector.BuildOptions{Multivariate: &detector.MultivariateOptions{}})
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(2026, 12))
+	pairs := make([]perf.Pair, rows)
+	for i := range pairs {
+		e := stableEvent(rng)
+		e.score = round(e.score, 4)
+		pairs[i] = perf.Pair{Score: e.score, Positive: demoLabel(e, false, rng)}
+	}
+	if ref.Performance, err = perf.BuildReference(pairs, 0.5, "prediction", "label"); err != nil {
+		return nil, err
+	}
+	return ref, nil
 }
 
 func buildDemoReference(rows int, opts detector.BuildOptions) (*detector.Reference, error) {
@@ -187,6 +232,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg := defaultConfig()
 	cfg.Stream.InputTopics = []string{*topic}
 	cfg.Stream.CheckpointInterval = 2 * time.Second
+	cfg.Performance.Enabled = !*produceOnly
 	cfg.Server.HTTPAddr = *httpAddr
 	cfg.Server.LogLevel = "warn"
 	if *brokers != "" {
@@ -279,7 +325,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	out.printf("  window %d events, hop %d; ERT %.0g events; alerts print as they arrive on %s\n\n",
 		cfg.Window.Size, cfg.Window.Hop, cfg.Policy.ERT, cfg.Stream.AlertTopic)
 
-	produced, bad, perr := produceScenario(ctx, producer, *topic, phases, *rate, *loop, start, out)
+	produced, bad, perr := produceScenario(ctx, producer, *topic, phases, *rate, *loop, !*produceOnly, start, out)
 	if perr != nil && !errors.Is(perr, context.Canceled) && !errors.Is(perr, context.DeadlineExceeded) {
 		errs <- perr
 	}
@@ -304,12 +350,15 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // produceScenario produces the phases' events at rate per second.
-func produceScenario(ctx context.Context, cl *kgo.Client, topic string, phases []phase, rate int, loop bool, start time.Time, out *syncWriter) (produced, bad int64, err error) {
+// With labels, each event's label follows 50 events later on the same
+// topic.
+func produceScenario(ctx context.Context, cl *kgo.Client, topic string, phases []phase, rate int, loop, labels bool, start time.Time, out *syncWriter) (produced, bad int64, err error) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	tick := 20 * time.Millisecond
 	perTick := float64(rate) * tick.Seconds()
 	var carry float64
 	var seq int64
+	var pendingLabels [][]byte
 	var perr atomic.Value
 	promise := func(_ *kgo.Record, err error) {
 		if err != nil {
@@ -345,12 +394,23 @@ func produceScenario(ctx context.Context, cl *kgo.Client, topic string, phases [
 						bad++
 					} else {
 						e := stableEvent(rng)
+						world := e
 						ph.event(&e, float64(elapsed)/float64(length), rng)
 						e.predict()
 						value = e.json(seq, now)
+						if !ph.servedOnly {
+							world = e
+						}
+						if labels {
+							pendingLabels = append(pendingLabels, demoLabelJSON(seq, now, demoLabel(world, ph.stale, rng)))
+						}
 					}
 					cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte("churn"), Value: value}, promise)
 					produced++
+					if len(pendingLabels) > 50 {
+						cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte("churn"), Value: pendingLabels[0]}, promise)
+						pendingLabels = pendingLabels[1:]
+					}
 				}
 			}
 			ticker.Stop()

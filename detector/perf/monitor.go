@@ -206,6 +206,9 @@ func (m *Monitor) alert(r Result, firing bool, info detector.WindowInfo) detecto
 	status, verb := detector.Resolved, "back to reference"
 	if firing {
 		status, verb = detector.Firing, "degraded"
+		if r.Test == TestPositiveRate {
+			verb = "class balance changed"
+		}
 	}
 	a := detector.Alert{
 		Schema: detector.AlertSchema, Status: status, Model: m.model, Version: m.version, Feature: Feature, Test: r.Test,
