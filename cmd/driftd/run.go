@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/driftd/driftd/detector"
+	"github.com/driftd/driftd/detector/perf"
 	"github.com/driftd/driftd/stream"
 	driftview "github.com/driftd/driftd/stream/web"
 )
@@ -96,7 +97,11 @@ func newDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 	var alertURL func(*detector.Alert) string
 	if base := cfg.Web.URL; base != "" {
 		alertURL = func(a *detector.Alert) string {
-			return driftview.AlertURL(base, a.Model, a.Version, a.Feature, string(a.Test))
+			feature := a.Feature
+			if feature == perf.Feature {
+				feature = detector.DatasetFeature // performance has no feature page: the model's
+			}
+			return driftview.AlertURL(base, a.Model, a.Version, feature, string(a.Test))
 		}
 	}
 	pcfg := stream.ProcessorConfig{Policies: policies, Window: cfg.Window, Segments: cfg.Segments}
