@@ -177,6 +177,12 @@ func (c *config) validate() error {
 	if err := c.Segments.Validate(); err != nil {
 		return usagef("DRIFTD_SEGMENT_KEYS / DRIFTD_SEGMENT_MAX: %v", err)
 	}
+	if c.Segments.Enabled() && c.Stream.Mode != "" && c.Stream.Mode != stream.ModeSingle {
+		return usagef("DRIFTD_SEGMENT_KEYS: segments need DRIFTD_MODE=single, got %q", c.Stream.Mode)
+	}
+	if c.Performance.Enabled && c.Stream.Mode == stream.ModeStage2 {
+		return usagef("DRIFTD_PERFORMANCE: stage 2 reads panes, not events; enable it on a single-mode replica")
+	}
 	if err := c.Web.Validate(); err != nil {
 		return usagef("%v", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -574,5 +575,38 @@ func TestReplayPerformance(t *testing.T) {
 	t.Logf("%v", aucAlert["summary"])
 	if code, _, _ := runCmd(t, "reference", "build", "--input", trainPath, "--model", "m", "--label", "label"); code != 2 {
 		t.Fatalf("--label without --prediction: exit %d", code)
+	}
+}
+
+// TestConfigSegmentsAndPerformance: the segment and performance variables
+// are read, and bad values exit 2 naming the variable.
+func TestConfigSegmentsAndPerformance(t *testing.T) {
+	base := []string{"DRIFTD_BROKERS=localhost:9092", "DRIFTD_REFERENCES_ENABLED=true"}
+	cfg, err := loadConfig(append(base, "DRIFTD_SEGMENT_KEYS=country,device", "DRIFTD_SEGMENT_MAX=5",
+		"DRIFTD_PERFORMANCE=true", "DRIFTD_LABEL_TOPIC=labels", "DRIFTD_LABEL_HORIZON=2h", "DRIFTD_MAX_PENDING_PREDICTIONS=100", "DRIFTD_PERFORMANCE_WINDOW=400"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.Segments.Keys, []string{"country", "device"}) || cfg.Segments.Max != 5 ||
+		!cfg.Performance.Enabled || cfg.Performance.LabelTopic != "labels" || cfg.Performance.Horizon != 2*time.Hour ||
+		cfg.Performance.MaxPending != 100 || cfg.Performance.Window != 400 {
+		t.Fatalf("config %+v %+v", cfg.Segments, cfg.Performance)
+	}
+	for _, tc := range []struct{ env, name string }{
+		{"DRIFTD_SEGMENT_MAX=0", "DRIFTD_SEGMENT_MAX"},
+		{"DRIFTD_LABEL_TOPIC=labels", "DRIFTD_LABEL_TOPIC"}, // without DRIFTD_PERFORMANCE
+		{"DRIFTD_MODE=stage1", "DRIFTD_SEGMENT_KEYS"},
+	} {
+		env := append(slices.Clone(base), "DRIFTD_SEGMENT_KEYS=country", tc.env)
+		if tc.name != "DRIFTD_SEGMENT_MAX" && tc.name != "DRIFTD_SEGMENT_KEYS" {
+			env = append(slices.Clone(base), tc.env)
+		}
+		_, err := loadConfig(env)
+		if err == nil || !strings.Contains(err.Error(), tc.name) {
+			t.Errorf("%s: error %v, want one naming %s", tc.env, err, tc.name)
+		}
+	}
+	if _, err := loadConfig(append(base, "DRIFTD_PERFORMANCE=true", "DRIFTD_MAX_PENDING_PREDICTIONS=0")); err == nil || !strings.Contains(err.Error(), "DRIFTD_MAX_PENDING_PREDICTIONS") {
+		t.Errorf("max pending 0: %v", err)
 	}
 }
