@@ -7,8 +7,9 @@ import "math"
 // --label COL --prediction COL) and compared with the performance of
 // windows of predictions joined to their labels (package detector/perf).
 type PerformanceRef struct {
-	// Task is "binary": the score is the predicted probability of the
-	// positive class.
+	// Task is "binary" (the score is the predicted probability of the
+	// positive class) or "regression" (the prediction estimates a
+	// numeric label).
 	Task string `json:"task"`
 	// Prediction is the score's feature name, Label the label's column.
 	Prediction string `json:"prediction"`
@@ -32,18 +33,34 @@ type PerformanceRef struct {
 	LogLossVariance float64 `json:"log_loss_variance"`
 	Brier           float64 `json:"brier"`
 	BrierVariance   float64 `json:"brier_variance"`
+
+	// Regression: the means of the absolute error |ŷ − y|, the squared
+	// error and the error ŷ − y (the bias), with their sample variances.
+	MAE           float64 `json:"mae,omitempty"`
+	MAEVariance   float64 `json:"mae_variance,omitempty"`
+	MSE           float64 `json:"mse,omitempty"`
+	MSEVariance   float64 `json:"mse_variance,omitempty"`
+	Bias          float64 `json:"bias,omitempty"`
+	ErrorVariance float64 `json:"error_variance,omitempty"`
 }
 
-// PerformanceTask is the only task performance references support yet.
-const PerformanceTask = "binary"
+// Performance tasks.
+const (
+	PerformanceTask       = "binary"
+	PerformanceRegression = "regression"
+)
 
 func (p *PerformanceRef) validate() error {
 	const path = "performance"
-	if p.Task != PerformanceTask {
-		return fieldErr(path+".task", "is %q, want %q", p.Task, PerformanceTask)
-	}
 	if p.Prediction == "" || p.Label == "" {
 		return fieldErr(path+".prediction", "prediction and label names must be set")
+	}
+	switch p.Task {
+	case PerformanceTask:
+	case PerformanceRegression:
+		return p.validateRegression()
+	default:
+		return fieldErr(path+".task", "is %q, want %q or %q", p.Task, PerformanceTask, PerformanceRegression)
 	}
 	if !(p.Threshold > 0 && p.Threshold < 1) {
 		return fieldErr(path+".threshold", "is %v, want (0, 1)", p.Threshold)
@@ -70,6 +87,29 @@ func (p *PerformanceRef) validate() error {
 		if !(c.v >= c.min && c.v <= c.max) {
 			return fieldErr(path+"."+c.name, "is %v, want [%v, %v]", c.v, c.min, c.max)
 		}
+	}
+	return nil
+}
+
+func (p *PerformanceRef) validateRegression() error {
+	const path = "performance"
+	if p.Count < 2 || p.Count > math.MaxInt64/4 {
+		return fieldErr(path+".count", "is %d, want at least 2", p.Count)
+	}
+	for _, c := range []struct {
+		name        string
+		v           float64
+		nonNegative bool
+	}{
+		{"mae", p.MAE, true}, {"mae_variance", p.MAEVariance, true}, {"mse", p.MSE, true},
+		{"mse_variance", p.MSEVariance, true}, {"bias", p.Bias, false}, {"error_variance", p.ErrorVariance, true},
+	} {
+		if math.IsNaN(c.v) || math.IsInf(c.v, 0) || (c.nonNegative && c.v < 0) {
+			return fieldErr(path+"."+c.name, "is %v", c.v)
+		}
+	}
+	if p.Positives != 0 || p.PredictedPositives != 0 || p.TruePositives != 0 || p.ROCAUC != 0 {
+		return fieldErr(path+".positives", "classification fields set on a regression")
 	}
 	return nil
 }

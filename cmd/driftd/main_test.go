@@ -610,3 +610,61 @@ func TestConfigSegmentsAndPerformance(t *testing.T) {
 		t.Errorf("max pending 0: %v", err)
 	}
 }
+
+// TestReplayRegressionPerformance: `reference build --task regression`
+// on a CSV with a numeric label column, then `replay --performance` of
+// predictions and their labels where the model's errors grow half-way:
+// mae or rmse alerts name the metric, after the change.
+func TestReplayRegressionPerformance(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(49, 49))
+	var csv strings.Builder
+	csv.WriteString("x,prediction,price\n")
+	for range 10000 {
+		x := rng.NormFloat64()
+		y := 100 + 20*x + 5*rng.NormFloat64()
+		fmt.Fprintf(&csv, "%.5f,%.4f,%.4f\n", x, 100+20*x, y)
+	}
+	train := filepath.Join(dir, "validation.csv")
+	os.WriteFile(train, []byte(csv.String()), 0o644)
+	ref := filepath.Join(dir, "ref.json")
+	code, _, stderr := runCmd(t, "reference", "build", "--input", train, "--model", "price", "--task", "regression", "--label", "price", "--prediction", "prediction", "--out", ref)
+	if code != 0 || !strings.Contains(stderr, "performance on 10000 labelled rows") {
+		t.Fatalf("build exit %d: %s", code, stderr)
+	}
+	if _, show, _ := runCmd(t, "reference", "show", "--reference", ref); !strings.Contains(show, "performance (regression, label price, prediction prediction): 10000 rows") {
+		t.Fatalf("show: %s", show)
+	}
+	var events strings.Builder
+	for i := range 8000 {
+		x := rng.NormFloat64()
+		noise := 5.0
+		if i >= 4000 {
+			noise = 8
+		}
+		y := 100 + 20*x + noise*rng.NormFloat64()
+		fmt.Fprintf(&events, `{"model":"price","request_id":"q%d","features":{"x":%.5f},"prediction":%.4f}`+"\n", i, x, 100+20*x)
+		fmt.Fprintf(&events, `{"model":"price","request_id":"q%d","label":%.4f}`+"\n", i, y)
+	}
+	in := filepath.Join(dir, "events.jsonl")
+	os.WriteFile(in, []byte(events.String()), 0o644)
+	code, out, stderr := runCmd(t, "replay", "--reference", ref, "--input", in, "--performance", "--alerts-only")
+	if code != 0 || !strings.Contains(stderr, "8000 joined") {
+		t.Fatalf("replay exit %d: %s", code, stderr)
+	}
+	fired := 0
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var a detector.Alert
+		if json.Unmarshal(sc.Bytes(), &a) != nil || a.Status != detector.Firing {
+			continue
+		}
+		if a.Feature != "performance" || (a.Test != "mae" && a.Test != "rmse") || a.Window.LastSeq <= 4000 {
+			t.Errorf("unexpected alert: %s", a.Summary)
+		}
+		fired++
+	}
+	if fired == 0 {
+		t.Fatalf("growing errors raised no mae/rmse alert:\n%s", out)
+	}
+}

@@ -117,9 +117,10 @@ func (h *perfHook) Record(value []byte, recordMS int64, out *detector.Output) bo
 		}
 	}
 	requestID := v.GetStringBytes("request_id")
-	positive, hasLabel := false, false
+	regression := m.Reference().Task == detector.PerformanceRegression
+	target, hasLabel := 0.0, false
 	if label != nil {
-		positive, hasLabel = fastLabel(label)
+		target, hasLabel = fastLabel(label, regression)
 	}
 	score, hasScore := 0.0, false
 	if pred != nil && pred.Type() == fastjson.TypeNumber {
@@ -128,12 +129,12 @@ func (h *perfHook) Record(value []byte, recordMS int64, out *detector.Output) bo
 	var alerts []detector.Alert
 	switch {
 	case hasScore && hasLabel:
-		h.add(m, perf.Pair{Score: score, Positive: positive}, &alerts)
+		h.add(m, perf.Pair{Score: score, Positive: target == 1, Target: target}, &alerts)
 	case hasScore && len(requestID) > 0:
 		h.joiner.Prediction(model, version, requestID, score, ts)
 	case labelEvent && hasLabel && len(requestID) > 0:
 		before := h.joiner.Stats().DelaySumMS
-		if p, ok := h.joiner.Label(model, version, requestID, positive, ts); ok {
+		if p, ok := h.joiner.Label(model, version, requestID, target, ts); ok {
 			h.delay.Observe(float64(h.joiner.Stats().DelaySumMS-before) / 1000)
 			h.add(m, p, &alerts)
 		}
@@ -145,18 +146,18 @@ func (h *perfHook) Record(value []byte, recordMS int64, out *detector.Output) bo
 	return labelEvent
 }
 
-func fastLabel(v *fastjson.Value) (positive, ok bool) {
+func fastLabel(v *fastjson.Value, regression bool) (float64, bool) {
 	switch v.Type() {
 	case fastjson.TypeTrue:
-		return true, true
+		return 1, !regression
 	case fastjson.TypeFalse:
-		return false, true
+		return 0, !regression
 	case fastjson.TypeNumber:
-		return labelValue(detector.Value{Kind: detector.Number, Num: v.GetFloat64(), Parsed: true})
+		return labelTarget(detector.Value{Kind: detector.Number, Num: v.GetFloat64(), Parsed: true}, regression)
 	case fastjson.TypeString:
-		return labelValue(detector.Value{Kind: detector.String, Text: v.GetStringBytes()})
+		return labelTarget(detector.Value{Kind: detector.String, Text: v.GetStringBytes()}, regression)
 	}
-	return false, false
+	return 0, false
 }
 
 // monitor returns the performance monitor of a model version, following
@@ -192,10 +193,14 @@ func (h *perfHook) add(m *perf.Monitor, p perf.Pair, alerts *[]detector.Alert) {
 		return
 	}
 	met := &ev.Metrics
-	for name, x := range map[string]float64{
+	values := map[string]float64{
 		"roc_auc": met.ROCAUC, "average_precision": met.AveragePrecision, "log_loss": met.LogLoss, "brier": met.Brier,
 		"precision": met.Precision(), "recall": met.Recall(), "positive_rate": met.PositiveRate(), "predicted_positive_rate": met.PredictedPositiveRate(),
-	} {
+	}
+	if g := &ev.Regression; g.N > 0 {
+		values = map[string]float64{"mae": g.MAE, "rmse": g.RMSE(), "bias": g.Bias}
+	}
+	for name, x := range values {
 		if x == x { // not NaN: a window without a class has no AUC
 			h.metric.WithLabelValues(ev.Model, ev.Version, name).Set(x)
 		}

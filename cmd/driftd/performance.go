@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"time"
 
@@ -26,9 +27,11 @@ type rowSink interface {
 type perfCollector struct {
 	next              rowSink
 	label, prediction string
+	regression        bool
 	score             float64
 	hasScore          bool
-	positive, hasLab  bool
+	target            float64
+	hasLab            bool
 	pairs             []perf.Pair
 	unlabelled        int64 // rows without a usable label or score
 }
@@ -40,7 +43,7 @@ func (c *perfCollector) BeginRow() {
 
 func (c *perfCollector) Add(name string, v detector.Value) error {
 	if name == c.label {
-		c.positive, c.hasLab = labelValue(v)
+		c.target, c.hasLab = labelTarget(v, c.regression)
 		return nil
 	}
 	if name == c.prediction && v.Kind == detector.Number {
@@ -51,7 +54,7 @@ func (c *perfCollector) Add(name string, v detector.Value) error {
 				x = -1
 			}
 		}
-		c.score, c.hasScore = x, x >= 0 && x <= 1
+		c.score, c.hasScore = x, (x >= 0 && x <= 1) || (c.regression && !math.IsNaN(x) && !math.IsInf(x, 0))
 	}
 	return c.next.Add(name, v)
 }
@@ -66,14 +69,14 @@ func (c *perfCollector) rawLine(text []byte) {
 		Label json.RawMessage `json:"label"`
 	}
 	if json.Unmarshal(text, &row) == nil && row.Label != nil {
-		c.positive, c.hasLab = labelJSON(row.Label)
+		c.target, c.hasLab = labelJSONTarget(row.Label, c.regression)
 	}
 }
 
 func (c *perfCollector) EndRow() {
 	c.next.EndRow()
 	if c.hasScore && c.hasLab {
-		c.pairs = append(c.pairs, perf.Pair{Score: c.score, Positive: c.positive})
+		c.pairs = append(c.pairs, perf.Pair{Score: c.score, Positive: c.target == 1, Target: c.target})
 	} else {
 		c.unlabelled++
 	}
@@ -101,6 +104,46 @@ func labelValue(v detector.Value) (positive, ok bool) {
 		}
 	}
 	return false, false
+}
+
+// labelTarget reads a label as a number: 0 or 1 for a binary model, any
+// finite number for a regression.
+func labelTarget(v detector.Value, regression bool) (float64, bool) {
+	if !regression {
+		positive, ok := labelValue(v)
+		return b2f(positive), ok
+	}
+	if v.Kind != detector.Number && v.Kind != detector.String {
+		return 0, false
+	}
+	x := v.Num
+	if !v.Parsed || v.Kind == detector.String {
+		var err error
+		if x, err = strconv.ParseFloat(string(v.Text), 64); err != nil {
+			return 0, false
+		}
+	}
+	return x, !math.IsNaN(x) && !math.IsInf(x, 0)
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// labelJSONTarget is labelTarget of a JSON value.
+func labelJSONTarget(raw json.RawMessage, regression bool) (float64, bool) {
+	if !regression {
+		positive, ok := labelJSON(raw)
+		return b2f(positive), ok
+	}
+	var x float64
+	if json.Unmarshal(raw, &x) != nil {
+		return 0, false
+	}
+	return x, !math.IsNaN(x) && !math.IsInf(x, 0)
 }
 
 func labelJSON(raw json.RawMessage) (positive, ok bool) {
@@ -161,17 +204,17 @@ func (r *perfReplay) line(text []byte, lineMS int64) (labelEvent bool) {
 	}
 	var score float64
 	hasScore := ev.Prediction != nil && json.Unmarshal(ev.Prediction, &score) == nil
-	positive, hasLabel := false, false
+	target, hasLabel := 0.0, false
 	if ev.Label != nil {
-		positive, hasLabel = labelJSON(ev.Label)
+		target, hasLabel = labelJSONTarget(ev.Label, m.Reference().Task == detector.PerformanceRegression)
 	}
 	switch {
 	case hasScore && hasLabel: // the canonical label field: joined already
-		r.add(m, perf.Pair{Score: score, Positive: positive})
+		r.add(m, perf.Pair{Score: score, Positive: target == 1, Target: target})
 	case hasScore:
 		r.joiner.Prediction([]byte(ev.Model), []byte(ev.Version), []byte(ev.RequestID), score, ts)
 	case labelEvent && hasLabel:
-		if p, ok := r.joiner.Label([]byte(ev.Model), []byte(ev.Version), []byte(ev.RequestID), positive, ts); ok {
+		if p, ok := r.joiner.Label([]byte(ev.Model), []byte(ev.Version), []byte(ev.RequestID), target, ts); ok {
 			r.add(m, p)
 		}
 	}
@@ -234,11 +277,31 @@ type performanceLine struct {
 	PredictedPositiveRate float64 `json:"predicted_positive_rate"`
 }
 
+type regressionLine struct {
+	Type       string  `json:"type"`
+	Model      string  `json:"model"`
+	Version    string  `json:"version"`
+	Evaluation uint64  `json:"evaluation"`
+	Seq        uint64  `json:"seq"`
+	N          int64   `json:"n"`
+	MAE        float64 `json:"mae"`
+	RMSE       float64 `json:"rmse"`
+	Bias       float64 `json:"bias"`
+}
+
 // flush writes the evaluations (unless quiet) and alerts collected since
 // the last call.
 func (r *perfReplay) flush(enc *json.Encoder, quiet bool, firing, resolved *int) error {
 	for _, ev := range r.evals {
 		if quiet {
+			continue
+		}
+		if ev.Regression.N > 0 {
+			g := &ev.Regression
+			if err := enc.Encode(regressionLine{Type: "performance", Model: ev.Model, Version: ev.Version, Evaluation: ev.Number,
+				Seq: ev.Window.LastSeq, N: g.N, MAE: g.MAE, RMSE: g.RMSE(), Bias: g.Bias}); err != nil {
+				return err
+			}
 			continue
 		}
 		m := &ev.Metrics

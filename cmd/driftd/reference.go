@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -85,6 +86,7 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	label := fs.String("label", "", "label `COLUMN` (0/1, true/false) of a validation set: measure the model's performance for realized-performance monitoring (needs --prediction); the column is not a feature")
 	prediction := fs.String("prediction", "", "score `COLUMN`, the predicted probability of the positive class (with --label)")
 	threshold := fs.Float64("threshold", 0.5, "decision threshold on the score for precision and recall (with --label)")
+	task := fs.String("task", "binary", "the model's task with --label: binary (0/1 labels, the prediction a probability) or regression (numeric labels)")
 	out := fs.String("out", "", "output `FILE` (default: stdout)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	if err := parseFlags(fs, args); err != nil {
@@ -118,7 +120,10 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 		if !(*threshold > 0 && *threshold < 1) {
 			return usagef("reference build: --threshold must be in (0, 1), got %v", *threshold)
 		}
-		collector = &perfCollector{next: b, label: *label, prediction: *prediction}
+		if *task != detector.PerformanceTask && *task != detector.PerformanceRegression {
+			return usagef("reference build: --task must be binary or regression, got %q", *task)
+		}
+		collector = &perfCollector{next: b, label: *label, prediction: *prediction, regression: *task == detector.PerformanceRegression}
 		sink = collector
 	}
 	src, err := openInput(*input, stdin)
@@ -161,13 +166,23 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 		fmt.Fprintf(stderr, "reference build: %s\n", note)
 	}
 	if collector != nil {
-		pr, err := perf.BuildReference(collector.pairs, *threshold, *prediction, *label)
-		if err != nil {
-			return fmt.Errorf("reference build: performance: %w", err)
+		if collector.regression {
+			pr, err := perf.BuildRegressionReference(collector.pairs, *prediction, *label)
+			if err != nil {
+				return fmt.Errorf("reference build: performance: %w", err)
+			}
+			ref.Performance = pr
+			fmt.Fprintf(stderr, "reference build: performance on %d labelled rows (%d without a usable label or prediction): mae %.4g, rmse %.4g, bias %.4g\n",
+				pr.Count, collector.unlabelled, pr.MAE, math.Sqrt(pr.MSE), pr.Bias)
+		} else {
+			pr, err := perf.BuildReference(collector.pairs, *threshold, *prediction, *label)
+			if err != nil {
+				return fmt.Errorf("reference build: performance: %w", err)
+			}
+			ref.Performance = pr
+			fmt.Fprintf(stderr, "reference build: performance on %d labelled rows (%d without a usable label or score): roc_auc %.4f, average precision %.4f, log loss %.4f, brier %.4f\n",
+				pr.Count, collector.unlabelled, pr.ROCAUC, pr.AveragePrecision, pr.LogLoss, pr.Brier)
 		}
-		ref.Performance = pr
-		fmt.Fprintf(stderr, "reference build: performance on %d labelled rows (%d without a usable label or score): roc_auc %.4f, average precision %.4f, log loss %.4f, brier %.4f\n",
-			pr.Count, collector.unlabelled, pr.ROCAUC, pr.AveragePrecision, pr.LogLoss, pr.Brier)
 	}
 	ref.Created = time.Now().UTC().Truncate(time.Second)
 	ref.Source = filepath.Base(*input)
@@ -438,7 +453,10 @@ func cmdReferenceShow(args []string, stdout, stderr io.Writer) error {
 	for _, sg := range ref.Segments {
 		fmt.Fprintf(stdout, "segment %s: own reference, %d rows\n", sg.Segment, sg.Rows)
 	}
-	if p := ref.Performance; p != nil {
+	if p := ref.Performance; p != nil && p.Task == detector.PerformanceRegression {
+		fmt.Fprintf(stdout, "performance (regression, label %s, prediction %s): %d rows; mae %.4g, rmse %.4g, bias %.4g\n",
+			p.Label, p.Prediction, p.Count, p.MAE, math.Sqrt(p.MSE), p.Bias)
+	} else if p != nil {
 		fmt.Fprintf(stdout, "performance (%s, label %s, score %s, threshold %g): %d rows, %d positive; roc_auc %.4f, average precision %.4f, log loss %.4f, brier %.4f, precision %.4f, recall %.4f\n",
 			p.Task, p.Label, p.Prediction, p.Threshold, p.Count, p.Positives, p.ROCAUC, p.AveragePrecision, p.LogLoss, p.Brier,
 			float64(p.TruePositives)/float64(max(p.PredictedPositives, 1)), float64(p.TruePositives)/float64(p.Positives))

@@ -132,3 +132,68 @@ func TestGoldenTests(t *testing.T) {
 		}
 	}
 }
+
+type goldenRegression struct {
+	Regressions []struct {
+		Name                 string
+		Predictions, Targets []float64
+		MAE                  float64 `json:"mae"`
+		MAEVar               float64 `json:"mae_var"`
+		MSE                  float64 `json:"mse"`
+		MSEVar               float64 `json:"mse_var"`
+		RMSE                 float64 `json:"rmse"`
+		Bias                 float64 `json:"bias"`
+		ErrorVar             float64 `json:"error_var"`
+	} `json:"regressions"`
+	WelchTwoSided []struct {
+		NWin    float64 `json:"n_win"`
+		MeanWin float64 `json:"mean_win"`
+		VarWin  float64 `json:"var_win"`
+		NRef    float64 `json:"n_ref"`
+		MeanRef float64 `json:"mean_ref"`
+		VarRef  float64 `json:"var_ref"`
+		T, P    float64
+	} `json:"welch_two_sided"`
+}
+
+// TestGoldenRegression: MAE, MSE, RMSE (scikit-learn
+// mean_absolute_error, mean_squared_error), the bias and the variances
+// (numpy, ddof=1) to 1e-12; the bias test equals scipy's two-sided
+// ttest_ind_from_stats to 1e-9.
+func TestGoldenRegression(t *testing.T) {
+	data, err := os.ReadFile("../../testdata/perf/golden.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g goldenRegression
+	if err := json.Unmarshal(data, &g); err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Regressions) < 3 || len(g.WelchTwoSided) < 3 {
+		t.Fatalf("golden file incomplete: %d regressions, %d tests", len(g.Regressions), len(g.WelchTwoSided))
+	}
+	for _, d := range g.Regressions {
+		pairs := make([]Pair, len(d.Predictions))
+		for i := range pairs {
+			pairs[i] = Pair{Score: d.Predictions[i], Target: d.Targets[i]}
+		}
+		m := ComputeRegression(pairs)
+		for _, c := range []struct {
+			name      string
+			got, want float64
+		}{
+			{"mae", m.MAE, d.MAE}, {"mae_var", m.MAEVar, d.MAEVar}, {"mse", m.MSE, d.MSE}, {"mse_var", m.MSEVar, d.MSEVar},
+			{"rmse", m.RMSE(), d.RMSE}, {"bias", m.Bias, d.Bias}, {"error_var", m.ErrorVar, d.ErrorVar},
+		} {
+			if !close(c.got, c.want, 1e-12) {
+				t.Errorf("%s %s = %.17g, want %.17g", d.Name, c.name, c.got, c.want)
+			}
+		}
+	}
+	for _, c := range g.WelchTwoSided {
+		tt, p := MeanChangeTest(c.NWin, c.MeanWin, c.VarWin, c.NRef, c.MeanRef, c.VarRef)
+		if !close(tt, c.T, 1e-12) || !close(p, c.P, 1e-9) {
+			t.Errorf("Welch two-sided %+v: t %v p %v, scipy t %v p %v", c, tt, p, c.T, c.P)
+		}
+	}
+}

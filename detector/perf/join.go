@@ -117,8 +117,9 @@ func (j *Joiner) Prediction(model, version, requestID []byte, score float64, tim
 }
 
 // Label joins a label to its pending prediction and returns the pair; ok
-// is false (the label counted as an orphan) when no prediction waits.
-func (j *Joiner) Label(model, version, requestID []byte, positive bool, timeMS int64) (p Pair, ok bool) {
+// is false (the label counted as an orphan) when no prediction waits. The
+// label is the numeric target, 1 for a binary positive and 0 otherwise.
+func (j *Joiner) Label(model, version, requestID []byte, label float64, timeMS int64) (p Pair, ok bool) {
 	j.advance(timeMS)
 	k := j.keyOf(model, version, requestID)
 	pd, found := j.pending[string(k)]
@@ -131,7 +132,7 @@ func (j *Joiner) Label(model, version, requestID []byte, positive bool, timeMS i
 	d := max(0, timeMS-pd.timeMS)
 	j.stats.DelaySumMS += d
 	j.stats.DelayMaxMS = max(j.stats.DelayMaxMS, d)
-	return Pair{Score: pd.score, Positive: positive}, true
+	return Pair{Score: pd.score, Positive: label == 1, Target: label}, true
 }
 
 // advance moves the watermark to timeMS and expires the predictions older

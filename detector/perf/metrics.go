@@ -17,8 +17,9 @@ import (
 
 // Pair is one prediction joined to its label.
 type Pair struct {
-	Score    float64 // predicted probability of the positive class
-	Positive bool    // the label
+	Score    float64 // the prediction: the probability of the positive class (binary), the estimate (regression)
+	Positive bool    // the binary label
+	Target   float64 // the numeric label (regression)
 }
 
 // logLossEps clips scores away from 0 and 1 in the log loss, as
@@ -147,4 +148,42 @@ func rankMetrics(pairs []Pair, positives int64) (auc, ap float64) {
 		i = j
 	}
 	return aucSum / (float64(positives) * float64(neg)), ap
+}
+
+// RegressionMetrics are a set of regression pairs' errors: means and
+// sample variances of |e|, e² and e, with e = prediction − target.
+type RegressionMetrics struct {
+	N                                        int64
+	MAE, MAEVar, MSE, MSEVar, Bias, ErrorVar float64
+}
+
+// RMSE is the root of the mean squared error.
+func (m *RegressionMetrics) RMSE() float64 { return math.Sqrt(m.MSE) }
+
+// ComputeRegression returns the errors of regression pairs.
+func ComputeRegression(pairs []Pair) RegressionMetrics {
+	m := RegressionMetrics{N: int64(len(pairs))}
+	if m.N == 0 {
+		return m
+	}
+	n := float64(m.N)
+	for _, p := range pairs {
+		e := p.Score - p.Target
+		m.MAE += math.Abs(e)
+		m.MSE += e * e
+		m.Bias += e
+	}
+	m.MAE, m.MSE, m.Bias = m.MAE/n, m.MSE/n, m.Bias/n
+	if m.N < 2 {
+		return m
+	}
+	for _, p := range pairs { // two passes: the variances keep their digits
+		e := p.Score - p.Target
+		da, ds, de := math.Abs(e)-m.MAE, e*e-m.MSE, e-m.Bias
+		m.MAEVar += da * da
+		m.MSEVar += ds * ds
+		m.ErrorVar += de * de
+	}
+	m.MAEVar, m.MSEVar, m.ErrorVar = m.MAEVar/(n-1), m.MSEVar/(n-1), m.ErrorVar/(n-1)
+	return m
 }

@@ -28,11 +28,16 @@ type Config struct {
 	// PositiveRateMinChange gates positive_rate: the relative change of
 	// the share of positives (default 0.25).
 	PositiveRateMinChange float64
+	// ErrorMinIncrease gates mae and rmse: their relative increase
+	// (default 0.1); BiasMinShift gates bias: the change of the mean
+	// error in reference error standard deviations (default 0.1).
+	ErrorMinIncrease, BiasMinShift float64
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{Window: 1000, Hop: 125, AUCMinDrop: 0.03, LossMinIncrease: 0.1, RateMinDrop: 0.05, PositiveRateMinChange: 0.25}
+	return Config{Window: 1000, Hop: 125, AUCMinDrop: 0.03, LossMinIncrease: 0.1, RateMinDrop: 0.05, PositiveRateMinChange: 0.25,
+		ErrorMinIncrease: 0.1, BiasMinShift: 0.1}
 }
 
 // Validate checks the settings.
@@ -42,7 +47,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("performance window must be in 2..%d pairs, got %d", 1<<20, c.Window)
 	case c.Hop < 1 || c.Hop > c.Window:
 		return fmt.Errorf("performance hop must be in 1..window (%d), got %d", c.Window, c.Hop)
-	case !(c.AUCMinDrop >= 0 && c.LossMinIncrease >= 0 && c.RateMinDrop >= 0 && c.PositiveRateMinChange >= 0):
+	case !(c.AUCMinDrop >= 0 && c.LossMinIncrease >= 0 && c.RateMinDrop >= 0 && c.PositiveRateMinChange >= 0 && c.ErrorMinIncrease >= 0 && c.BiasMinShift >= 0):
 		return errors.New("performance effect gates must not be negative")
 	}
 	return nil
@@ -63,7 +68,8 @@ type Evaluation struct {
 	Model, Version string
 	Number         uint64
 	Window         detector.WindowInfo
-	Metrics        Metrics
+	Metrics        Metrics           // binary
+	Regression     RegressionMetrics // regression
 	Results        []Result
 }
 
@@ -118,22 +124,42 @@ func (m *Monitor) Add(p Pair, alerts *[]detector.Alert) *Evaluation {
 	return m.evaluate(alerts)
 }
 
+// tests are the task's tests.
+func (m *Monitor) tests() []detector.Test {
+	if m.ref.Task == detector.PerformanceRegression {
+		return RegressionTests
+	}
+	return Tests
+}
+
 // Alpha is the p-value threshold of every test: hop/(ERT·tests), at most
 // 0.01, as for the drift tests.
 func (m *Monitor) Alpha() float64 {
-	return math.Min(0.01, float64(m.cfg.Hop)/(m.policy.ERT*float64(len(Tests))))
+	return math.Min(0.01, float64(m.cfg.Hop)/(m.policy.ERT*float64(len(m.tests()))))
 }
 
 func (m *Monitor) evaluate(alerts *[]detector.Alert) *Evaluation {
 	var met Metrics
-	met, m.scratch = Compute(m.ring[:m.n], m.ref.Threshold, m.scratch)
+	var reg RegressionMetrics
+	if m.ref.Task == detector.PerformanceRegression {
+		reg = ComputeRegression(m.ring[:m.n])
+		met.N = reg.N
+	} else {
+		met, m.scratch = Compute(m.ring[:m.n], m.ref.Threshold, m.scratch)
+	}
 	m.evals++
 	alpha := m.Alpha()
 	info := detector.WindowInfo{Kind: "count", Size: int64(m.cfg.Window), Hop: int64(m.cfg.Hop), N: met.N,
 		FirstSeq: m.seq - uint64(m.n) + 1, LastSeq: m.seq}
-	ev := &Evaluation{Model: m.model, Version: m.version, Number: m.evals, Window: info, Metrics: met}
-	for i, t := range Tests {
-		r, ok := m.test(t, &met, alpha)
+	ev := &Evaluation{Model: m.model, Version: m.version, Number: m.evals, Window: info, Metrics: met, Regression: reg}
+	for i, t := range m.tests() {
+		var r Result
+		var ok bool
+		if m.ref.Task == detector.PerformanceRegression {
+			r, ok = m.testRegression(t, &reg, alpha), true
+		} else {
+			r, ok = m.test(t, &met, alpha)
+		}
 		if !ok {
 			continue
 		}
@@ -195,19 +221,51 @@ func (m *Monitor) test(t detector.Test, w *Metrics, alpha float64) (r Result, ok
 		r.Statistic, r.PValue = r.Value, RateChangeTest(w.Positives, w.N, p0)
 		r.Effect, r.EffectThreshold = math.Abs(r.Value-p0)/p0, m.cfg.PositiveRateMinChange
 	}
+	m.decide(&r, alpha)
+	return r, true
+}
+
+// testRegression runs one regression test: Welch's one-sided test on the
+// absolute (mae) and squared (rmse) errors, two-sided on the error (bias).
+func (m *Monitor) testRegression(t detector.Test, w *RegressionMetrics, alpha float64) Result {
+	ref := m.ref
+	r := Result{Test: t, Threshold: alpha}
+	n, rn := float64(w.N), float64(ref.Count)
+	switch t {
+	case TestMAE:
+		r.Value, r.Reference = w.MAE, ref.MAE
+		r.Statistic, _, r.PValue = LossIncreaseTest(n, w.MAE, w.MAEVar, rn, ref.MAE, ref.MAEVariance)
+		r.Effect, r.EffectThreshold = (w.MAE-ref.MAE)/math.Max(ref.MAE, 1e-300), m.cfg.ErrorMinIncrease
+	case TestRMSE:
+		r.Value, r.Reference = w.RMSE(), math.Sqrt(ref.MSE)
+		r.Statistic, _, r.PValue = LossIncreaseTest(n, w.MSE, w.MSEVar, rn, ref.MSE, ref.MSEVariance)
+		r.Effect, r.EffectThreshold = r.Value/math.Max(r.Reference, 1e-300)-1, m.cfg.ErrorMinIncrease
+	case TestBias:
+		r.Value, r.Reference = w.Bias, ref.Bias
+		r.Statistic, r.PValue = MeanChangeTest(n, w.Bias, w.ErrorVar, rn, ref.Bias, ref.ErrorVariance)
+		r.Effect, r.EffectThreshold = math.Abs(w.Bias-ref.Bias)/math.Max(math.Sqrt(ref.ErrorVariance), 1e-300), m.cfg.BiasMinShift
+	}
+	m.decide(&r, alpha)
+	return r
+}
+
+// decide applies the alarm policy's thresholds to a result.
+func (m *Monitor) decide(r *Result, alpha float64) {
 	p := m.policy
 	r.Drifting = r.PValue < alpha && r.Effect >= r.EffectThreshold
 	r.Severe = r.Drifting && p.ImmediateFactor > 0 && r.Effect >= p.ImmediateFactor*r.EffectThreshold && r.PValue < alpha/125
 	r.holding = r.PValue <= math.Sqrt(alpha) && r.Effect >= p.ResolveFactor*r.EffectThreshold
-	return r, true
 }
 
 func (m *Monitor) alert(r Result, firing bool, info detector.WindowInfo) detector.Alert {
 	status, verb := detector.Resolved, "back to reference"
 	if firing {
 		status, verb = detector.Firing, "degraded"
-		if r.Test == TestPositiveRate {
+		switch r.Test {
+		case TestPositiveRate:
 			verb = "class balance changed"
+		case TestBias:
+			verb = "bias changed"
 		}
 	}
 	a := detector.Alert{

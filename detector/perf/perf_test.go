@@ -139,19 +139,19 @@ func TestJoiner(t *testing.T) {
 	id := func(s string) []byte { return []byte(s) }
 	j.Prediction(m, v, id("a"), 0.9, 1000)
 	j.Prediction(m, v, id("a"), 0.1, 1001) // duplicate: the first score stays
-	if p, ok := j.Label(m, v, id("a"), true, 6000); !ok || p.Score != 0.9 || !p.Positive {
+	if p, ok := j.Label(m, v, id("a"), 1, 6000); !ok || p.Score != 0.9 || !p.Positive {
 		t.Fatalf("join a: %+v %v", p, ok)
 	}
-	if _, ok := j.Label(m, v, id("a"), true, 6001); ok {
+	if _, ok := j.Label(m, v, id("a"), 1, 6001); ok {
 		t.Fatal("a label joined twice")
 	}
-	if _, ok := j.Label([]byte("other"), v, id("b"), true, 6002); ok {
+	if _, ok := j.Label([]byte("other"), v, id("b"), 1, 6002); ok {
 		t.Fatal("a label of another model joined")
 	}
 	for i, r := range []string{"b", "c", "d", "e"} { // the cap is 3: b is evicted by e
 		j.Prediction(m, v, id(r), 0.5, int64(7000+i))
 	}
-	if _, ok := j.Label(m, v, id("b"), false, 8000); ok {
+	if _, ok := j.Label(m, v, id("b"), 0, 8000); ok {
 		t.Fatal("evicted prediction b joined")
 	}
 	j.Prediction(m, v, id("f"), 0.2, 70_000) // moves the watermark: c, d, e (≤ 10 s) expire
@@ -180,7 +180,7 @@ func TestJoinerBoundedUnderLoad(t *testing.T) {
 		id = append(id[:0], byte(i), byte(i>>8), byte(i>>16), byte(i>>24))
 		j.Prediction(m, v, id, 0.5, int64(i)) // 1 ms apart: 1000 wait at any time
 		if i%10 == 0 {
-			j.Label(m, v, id, true, int64(i))
+			j.Label(m, v, id, 1, int64(i))
 		}
 		if len(j.pending) > 5000 || len(j.queue) > 4*5000+4096+1024 {
 			t.Fatalf("at %d: %d pending, queue %d", i, len(j.pending), len(j.queue))
@@ -221,7 +221,7 @@ func BenchmarkJoin(b *testing.B) {
 			for i := range b.N {
 				k := i + 1000
 				j.Prediction(m, v, ids[k%4096], 0.3, int64(k))
-				p, ok := j.Label(m, v, ids[i%4096], true, int64(k))
+				p, ok := j.Label(m, v, ids[i%4096], 1, int64(k))
 				if !ok {
 					b.Fatal("no join")
 				}
@@ -231,5 +231,86 @@ func BenchmarkJoin(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// regressionPair draws a prediction of y = 10 + 3x + noise: the model's
+// error has mean bias and standard deviation sd.
+func regressionPair(rng *rand.Rand, bias, sd float64) Pair {
+	x := rng.NormFloat64()
+	y := 10 + 3*x + rng.NormFloat64()
+	return Pair{Score: 10 + 3*x + bias + sd*rng.NormFloat64(), Target: y}
+}
+
+func regressionMonitor(t testing.TB, rng *rand.Rand, p detector.Policy) *Monitor {
+	pairs := make([]Pair, 50000)
+	for i := range pairs {
+		pairs[i] = regressionPair(rng, 0, 0)
+	}
+	pr, err := BuildRegressionReference(pairs, "prediction", "y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := &detector.Reference{Schema: detector.ReferenceSchema, ID: "sha256:test", Model: "price", Version: "1", Performance: pr}
+	return newTestMonitor(t, ref, p)
+}
+
+// TestRegressionPerformance: a regression model whose errors are N(0, 1)
+// in validation. Without change, 500,000 pairs raise no alert (ERT 10^7:
+// 0.05 expected). When the errors grow to sd 1.5 (RMSE +50%), mae and rmse
+// fire within two windows and bias does not; when the errors shift by
+// +0.5 (half an error sd), bias fires within two windows.
+func TestRegressionPerformance(t *testing.T) {
+	rng := rand.New(rand.NewPCG(64, 64))
+	var alerts []detector.Alert
+	if !testing.Short() {
+		m := regressionMonitor(t, rng, detector.DefaultPolicy())
+		for range 500_000 {
+			m.Add(regressionPair(rng, 0, 0), &alerts)
+		}
+		if len(alerts) > 0 {
+			t.Fatalf("%d alerts without change, first %s", len(alerts), alerts[0].Summary)
+		}
+	}
+	for _, tc := range []struct {
+		name        string
+		bias, sd    float64
+		want, quiet []detector.Test
+	}{
+		{"errors grow", 0, math.Sqrt(1.5*1.5 - 1), []detector.Test{TestMAE, TestRMSE}, []detector.Test{TestBias}},
+		{"bias", 0.5, 0, []detector.Test{TestBias}, nil},
+	} {
+		m := regressionMonitor(t, rng, detector.DefaultPolicy())
+		alerts = alerts[:0]
+		const change = 5000
+		for i := range change + 3000 {
+			if i < change {
+				m.Add(regressionPair(rng, 0, 0), &alerts)
+			} else {
+				m.Add(regressionPair(rng, tc.bias, tc.sd), &alerts)
+			}
+		}
+		fired := map[detector.Test]uint64{}
+		for _, a := range alerts {
+			if a.Status == detector.Firing {
+				if a.Window.LastSeq <= change {
+					t.Errorf("%s: alert before the change: %s", tc.name, a.Summary)
+				}
+				if _, ok := fired[a.Test]; !ok {
+					fired[a.Test] = a.Window.LastSeq - change
+					t.Logf("%s: %s", tc.name, a.Summary)
+				}
+			}
+		}
+		for _, w := range tc.want {
+			if d, ok := fired[w]; !ok || d > 2000 {
+				t.Errorf("%s: %s fired %v (after %d pairs), want within 2000", tc.name, w, ok, d)
+			}
+		}
+		for _, q := range tc.quiet {
+			if _, ok := fired[q]; ok {
+				t.Errorf("%s: %s fired", tc.name, q)
+			}
+		}
 	}
 }

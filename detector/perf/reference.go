@@ -2,6 +2,7 @@ package perf
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/driftd/driftd/detector"
 )
@@ -29,4 +30,23 @@ func BuildReference(pairs []Pair, threshold float64, prediction, label string) (
 		LogLoss: m.LogLoss, LogLossVariance: m.LogLossVar, Brier: m.Brier, BrierVariance: m.BrierVar,
 	}
 	return ref, nil
+}
+
+// BuildRegressionReference measures a regression model's errors on a
+// labelled validation set (Pair.Score the prediction, Pair.Target the
+// label).
+func BuildRegressionReference(pairs []Pair, prediction, label string) (*detector.PerformanceRef, error) {
+	if len(pairs) < 2 {
+		return nil, fmt.Errorf("%d labelled rows, need at least 2", len(pairs))
+	}
+	for i, p := range pairs {
+		if math.IsNaN(p.Score) || math.IsInf(p.Score, 0) || math.IsNaN(p.Target) || math.IsInf(p.Target, 0) {
+			return nil, fmt.Errorf("row %d: prediction %v or label %v is not finite", i+1, p.Score, p.Target)
+		}
+	}
+	m := ComputeRegression(pairs)
+	return &detector.PerformanceRef{
+		Task: detector.PerformanceRegression, Prediction: prediction, Label: label, Count: m.N,
+		MAE: m.MAE, MAEVariance: m.MAEVar, MSE: m.MSE, MSEVariance: m.MSEVar, Bias: m.Bias, ErrorVariance: m.ErrorVar,
+	}, nil
 }

@@ -20,8 +20,29 @@ const (
 	TestPositiveRate detector.Test = "positive_rate"
 )
 
-// Tests lists the performance tests in evaluation order.
+// Regression tests.
+const (
+	TestMAE  detector.Test = "mae"
+	TestRMSE detector.Test = "rmse"
+	TestBias detector.Test = "bias"
+)
+
+// Tests lists the binary classifier's performance tests in evaluation
+// order.
 var Tests = []detector.Test{TestROCAUC, TestLogLoss, TestBrier, TestPrecision, TestRecall, TestPositiveRate}
+
+// RegressionTests lists a regression model's performance tests.
+var RegressionTests = []detector.Test{TestMAE, TestRMSE, TestBias}
+
+// MeanChangeTest is Welch's two-sided test of a change of the mean
+// (detector.WelchTTest).
+func MeanChangeTest(nWin, meanWin, varWin, nRef, meanRef, varRef float64) (t, p float64) {
+	t, _, p = detector.WelchTTest(nWin, meanWin, varWin, nRef, meanRef, varRef)
+	if math.IsNaN(p) {
+		return t, 1
+	}
+	return t, p
+}
 
 // HanleyMcNeilSE is the standard error of an ROC-AUC a estimated from
 // positives and negatives (Hanley & McNeil 1982):

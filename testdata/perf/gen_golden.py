@@ -79,6 +79,46 @@ def datasets():
     return out
 
 
+def regression(name, n, rng, draw):
+    preds, targets = [], []
+    for _ in range(n):
+        p, t = draw(rng)
+        preds.append(p)
+        targets.append(t)
+    yp, yt = np.array(preds), np.array(targets)
+    e = yp - yt
+    return {
+        "name": name,
+        "predictions": preds,
+        "targets": targets,
+        "mae": metrics.mean_absolute_error(yt, yp),
+        "mae_var": float(np.var(np.abs(e), ddof=1)),
+        "mse": metrics.mean_squared_error(yt, yp),
+        "mse_var": float(np.var(e * e, ddof=1)),
+        "rmse": float(np.sqrt(metrics.mean_squared_error(yt, yp))),
+        "bias": float(np.mean(e)),
+        "error_var": float(np.var(e, ddof=1)),
+    }
+
+
+def regressions():
+    rng = random.Random(20261203)
+    out = []
+    out.append(regression("gaussian", 500, rng, lambda r: (lambda t: (t + r.gauss(0, 2), t))(r.gauss(100, 15))))
+    out.append(regression("biased_heavy_tail", 400, rng, lambda r: (lambda t: (t + 3 + r.paretovariate(2.5) * r.choice([-1, 1]), t))(r.uniform(0, 50))))
+    out.append(regression("integers", 300, rng, lambda r: (float(r.randint(0, 9)), float(r.randint(0, 9)))))
+    return out
+
+
+def mean_change_tests():
+    cases = []
+    for nw, mw, vw, nr, mr, vr in [(1000, 0.3, 4.0, 50000, 0.0, 4.0), (1000, -0.05, 4.2, 50000, 0.0, 4.0), (200, 1.0, 1.0, 5000, 0.5, 2.0)]:
+        r = stats.ttest_ind_from_stats(mw, math.sqrt(vw), nw, mr, math.sqrt(vr), nr, equal_var=False)
+        cases.append({"n_win": nw, "mean_win": mw, "var_win": vw, "n_ref": nr, "mean_ref": mr, "var_ref": vr,
+                      "t": float(r.statistic), "p": float(r.pvalue)})
+    return cases
+
+
 def hanley_mcneil_se(a, npos, nneg):
     q1 = a / (2 - a)
     q2 = 2 * a * a / (1 + a)
@@ -134,6 +174,8 @@ def golden():
         "auc_drop": auc_tests(),
         "welch_greater": welch_tests(),
         "binomial": binomial_tests(),
+        "regressions": regressions(),
+        "welch_two_sided": mean_change_tests(),
     }
 
 
