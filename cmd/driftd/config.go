@@ -46,9 +46,10 @@ type serverConfig struct {
 
 func defaultConfig() config {
 	return config{
-		Stream:      stream.Defaults(),
-		Policy:      detector.DefaultPolicy(),
-		Window:      detector.DefaultWindow(),
+		Stream: stream.Defaults(),
+		Policy: detector.DefaultPolicy(),
+		// Hop 0: the default hop, chosen for the size (detector.DefaultHop).
+		Window:      detector.WindowConfig{Size: detector.DefaultWindow().Size},
 		Segments:    detector.SegmentConfig{Max: 20},
 		Performance: defaultPerformanceConfig(),
 		Web:         web.Defaults(),
@@ -164,7 +165,7 @@ func (c *config) validate() error {
 	if err := c.Window.Validate(); err != nil {
 		v := "DRIFTD_WINDOW_SIZE / DRIFTD_WINDOW_HOP"
 		if c.Window.TimeBased() {
-			v = "DRIFTD_WINDOW_TIME / DRIFTD_WINDOW_TIME_HOP / DRIFTD_WINDOW_LATENESS"
+			v = "DRIFTD_WINDOW_TIME / DRIFTD_WINDOW_TIME_HOP / DRIFTD_WINDOW_LATENESS / DRIFTD_WINDOW_MAX_FUTURE"
 		}
 		return usagef("%s: %v", v, err)
 	}
@@ -182,6 +183,11 @@ func (c *config) validate() error {
 	}
 	if c.Performance.Enabled && c.Stream.Mode == stream.ModeStage2 {
 		return usagef("DRIFTD_PERFORMANCE: stage 2 reads panes, not events; enable it on a single-mode replica")
+	}
+	if ps, err := detector.NewPolicies(c.Policy); err == nil {
+		if err := ps.CheckWindow(c.Window); err != nil {
+			return usagef("DRIFTD_MIN_EVENTS / DRIFTD_WINDOW_SIZE: %v", err)
+		}
 	}
 	if err := c.Web.Validate(); err != nil {
 		return usagef("%v", err)
