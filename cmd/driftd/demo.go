@@ -45,17 +45,28 @@ type demoEvent struct {
 	tenure, charges, score float64
 	plan                   string
 	planMissing            bool
+	// sessions_per_week is logged with the demo's own traffic (not used
+	// by the model): it goes with monthly_charges.
+	sessions     float64
+	withSessions bool
 }
 
-// demoChargesTenureCorr is the correlation of monthly_charges with
-// tenure_days in training: long-standing customers stay on older, cheaper
-// price lists.
-const demoChargesTenureCorr = -0.6
+// demoSessionsChargesCorr is the correlation of sessions_per_week with
+// monthly_charges: heavier users pay more.
+const demoSessionsChargesCorr = 0.7
+
+// withSessionsDrawn adds sessions_per_week to a stable event (the demo's
+// own traffic and reference; the scenario tests draw without it).
+func (e demoEvent) withSessionsDrawn(rng *rand.Rand) demoEvent {
+	const r = demoSessionsChargesCorr
+	e.sessions = 5 + 2*(r*(e.charges-70)/20+math.Sqrt(1-r*r)*rng.NormFloat64())
+	e.withSessions = true
+	return e
+}
 
 func stableEvent(rng *rand.Rand) demoEvent {
-	zt := rng.NormFloat64()
-	tenure := 365 + 180*zt
-	charges := 70 + 20*(demoChargesTenureCorr*zt+math.Sqrt(1-demoChargesTenureCorr*demoChargesTenureCorr)*rng.NormFloat64())
+	tenure := 365 + 180*rng.NormFloat64()
+	charges := 70 + 20*rng.NormFloat64()
 	plans := []string{"basic", "basic", "pro", "pro", "pro", "enterprise"}
 	e := demoEvent{tenure: tenure, charges: charges, plan: plans[rng.IntN(len(plans))]}
 	e.predict()
@@ -74,8 +85,8 @@ func (e *demoEvent) predict() {
 }
 
 // demoPhases is the scenario: stable traffic, a
-// training–serving skew and its fix, a correlation break, a gradual
-// shift, a null spike.
+// training–serving skew and its fix, a gradual shift, a null spike, a
+// stale model, a correlation break.
 func demoPhases(scale float64) []phase {
 	return []phase{
 		{name: "stable", seconds: 12 * scale, describe: "traffic drawn from the training distribution: no alert may fire",
@@ -84,10 +95,6 @@ func demoPhases(scale float64) []phase {
 			event: func(e *demoEvent, _ float64, _ *rand.Rand) { e.tenure /= 365 }, servedOnly: true},
 		{name: "skew fixed", seconds: 10 * scale, describe: "the fix is deployed: tenure_days is back to normal, alerts resolve",
 			event: func(*demoEvent, float64, *rand.Rand) {}},
-		{name: "correlation break", seconds: 12 * scale, describe: "a price migration moves everyone to one price list: monthly_charges no longer depends on tenure_days, both marginals unchanged",
-			event: func(e *demoEvent, _ float64, rng *rand.Rand) {
-				e.charges = 70 + 20*rng.NormFloat64()
-			}},
 		{name: "gradual shift", seconds: 24 * scale, describe: "monthly_charges drifts up by 0 → 30 (1.5 sd) over the phase",
 			event: func(e *demoEvent, p float64, _ *rand.Rand) { e.charges += 30 * p }},
 		{name: "null spike", seconds: 12 * scale, describe: "an upstream join breaks: plan is null in 40% of events; some records are malformed",
@@ -97,6 +104,12 @@ func demoPhases(scale float64) []phase {
 			}, badEvery: 997},
 		{name: "model goes stale", seconds: 12 * scale, describe: "a competitor's offer: customers churn at the usual rate but no longer as the model scores them; features and scores unchanged, labels 50 events later",
 			event: func(*demoEvent, float64, *rand.Rand) {}, stale: true},
+		{name: "correlation break", seconds: 12 * scale, describe: "a client release logs sessions_per_week of the wrong account: its marginal is unchanged, its relation to monthly_charges is gone",
+			event: func(e *demoEvent, _ float64, rng *rand.Rand) {
+				if e.withSessions {
+					e.sessions = 5 + 2*rng.NormFloat64()
+				}
+			}},
 	}
 }
 
@@ -124,6 +137,9 @@ func demoLabelJSON(seq int64, now time.Time, churned bool) []byte {
 
 func (e demoEvent) json(seq int64, now time.Time) []byte {
 	features := map[string]any{"tenure_days": round(e.tenure, 2), "monthly_charges": round(e.charges, 2), "plan": e.plan}
+	if e.withSessions {
+		features["sessions_per_week"] = round(e.sessions, 2)
+	}
 	if e.planMissing {
 		features["plan"] = nil
 	}
@@ -146,7 +162,7 @@ func demoReference(rows int) (*detector.Reference, error) {
 }
 
 // demoReferenceMultivariate is the demo's reference: demoReference with
-// a PCA on tenure_days and monthly_charges (the derived feature
+// sessions_per_week, a PCA on the numeric features (the derived feature
 // multivariate.reconstruction_error) and the model's performance on
 // labelled rows (churn drawn with the score's probability).
 func demoReferenceMultivariate(rows int) (*detector.Reference, error) {
@@ -175,10 +191,16 @@ func buildDemoReference(rows int, opts detector.BuildOptions) (*detector.Referen
 	}
 	for range rows {
 		e := stableEvent(rng)
+		if opts.Multivariate != nil {
+			e = e.withSessionsDrawn(rng)
+		}
 		b.BeginRow()
 		b.Add("tenure_days", detector.Value{Kind: detector.Number, Num: round(e.tenure, 2), Parsed: true})
 		b.Add("monthly_charges", detector.Value{Kind: detector.Number, Num: round(e.charges, 2), Parsed: true})
 		b.Add("plan", detector.Value{Kind: detector.String, Text: []byte(e.plan)})
+		if opts.Multivariate != nil { // the demo's own traffic logs sessions_per_week
+			b.Add("sessions_per_week", detector.Value{Kind: detector.Number, Num: round(e.sessions, 2), Parsed: true})
+		}
 		b.Add("prediction", detector.Value{Kind: detector.Number, Num: round(e.score, 4), Parsed: true})
 		b.EndRow()
 	}
@@ -393,7 +415,7 @@ func produceScenario(ctx context.Context, cl *kgo.Client, topic string, phases [
 						value = []byte(`{"model":"churn","model_version":"3","features":`) // truncated: not JSON
 						bad++
 					} else {
-						e := stableEvent(rng)
+						e := stableEvent(rng).withSessionsDrawn(rng)
 						world := e
 						ph.event(&e, float64(elapsed)/float64(length), rng)
 						e.predict()

@@ -254,7 +254,9 @@ func (m *Monitor) decide(r *Result, alpha float64) {
 	p := m.policy
 	r.Drifting = r.PValue < alpha && r.Effect >= r.EffectThreshold
 	r.Severe = r.Drifting && p.ImmediateFactor > 0 && r.Effect >= p.ImmediateFactor*r.EffectThreshold && r.PValue < alpha/125
-	r.holding = r.PValue <= math.Sqrt(alpha) && r.Effect >= p.ResolveFactor*r.EffectThreshold
+	// The resolve side, as for the drift tests: a firing alert holds
+	// while p ≤ α^(1/4) and the effect stays above ResolveFactor × gate.
+	r.holding = r.Drifting || (r.PValue <= math.Sqrt(math.Sqrt(alpha)) && r.Effect >= p.ResolveFactor*r.EffectThreshold && r.Effect > 0)
 }
 
 func (m *Monitor) alert(r Result, firing bool, info detector.WindowInfo) detector.Alert {
