@@ -47,6 +47,16 @@ type Reference struct {
 	Rows     int64         `json:"rows"`
 	Source   string        `json:"source,omitempty"`
 	Features []*FeatureRef `json:"features"`
+	// Multivariate is the PCA model of the numeric features, when the
+	// reference was built with one; its derived feature is in Features.
+	Multivariate *Multivariate `json:"multivariate,omitempty"`
+	// Segments are references of segments (see SegmentConfig), built
+	// from each segment's own training rows; a segment without one is
+	// compared with the model's reference.
+	Segments []*SegmentRef `json:"segments,omitempty"`
+	// Performance is the model's performance on a labelled validation
+	// set, when the reference was built with labels.
+	Performance *PerformanceRef `json:"performance,omitempty"`
 }
 
 // FeatureRef is the reference sketch of one feature.
@@ -164,6 +174,20 @@ func (r *Reference) Validate() error {
 		if err := f.validate(path); err != nil {
 			return err
 		}
+	}
+	if err := r.validateSegments(); err != nil {
+		return err
+	}
+	if r.Performance != nil {
+		if err := r.Performance.validate(); err != nil {
+			return err
+		}
+	}
+	if r.Multivariate != nil {
+		return r.Multivariate.validate(r)
+	}
+	if r.Feature(MultivariateFeature) != nil {
+		return fieldErr("features", "%q is reserved for a multivariate reference", MultivariateFeature)
 	}
 	return nil
 }

@@ -99,6 +99,11 @@ type Metrics struct {
 	AssignedParts     prometheus.Gauge
 	WindowMemory      prometheus.Gauge
 	SeriesOverflow    *prometheus.CounterVec
+	// Segments (DRIFTD_SEGMENT_KEYS): per-segment monitors, events sent
+	// to "other" past the cap, firing alerts per segment.
+	Segments            *prometheus.GaugeVec
+	SegmentOverflow     *prometheus.CounterVec
+	SegmentAlertsFiring *prometheus.GaugeVec
 
 	maxFeatures int
 	mu          sync.Mutex
@@ -180,15 +185,18 @@ func NewMetrics(reg prometheus.Registerer, maxFeatures int) *Metrics {
 			Help: "Checkpoints that failed (offsets are then not committed)."}),
 		CheckpointSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "checkpoint_duration_seconds",
 			Help: "Time to write a checkpoint and commit its offsets.", Buckets: prometheus.ExponentialBuckets(1e-3, 3, 10)}),
-		CheckpointBytes: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "checkpoint_bytes_total", Help: "Bytes of checkpoint records written."}),
-		Commits:         prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "commits_total", Help: "Offset commits."}),
-		CommitErrors:    prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "commit_errors_total", Help: "Offset commits that failed."}),
-		AssignedParts:   prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "assigned_partitions", Help: "Input partitions assigned to this replica."}),
-		WindowMemory:    prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "window_memory_bytes", Help: "Memory held by feature windows."}),
-		SeriesOverflow:  counter("metric_series_overflow_total", "Evaluations not exported because the model has more features than the metrics cap.", mv...),
-		maxFeatures:     maxFeatures,
-		exported:        map[string]map[string]*featureGauges{},
-		overflow:        map[string]prometheus.Counter{},
+		CheckpointBytes:     prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "checkpoint_bytes_total", Help: "Bytes of checkpoint records written."}),
+		Commits:             prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "commits_total", Help: "Offset commits."}),
+		CommitErrors:        prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "commit_errors_total", Help: "Offset commits that failed."}),
+		AssignedParts:       prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "assigned_partitions", Help: "Input partitions assigned to this replica."}),
+		WindowMemory:        prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "window_memory_bytes", Help: "Memory held by feature windows."}),
+		SeriesOverflow:      counter("metric_series_overflow_total", "Evaluations not exported because the model has more features than the metrics cap.", mv...),
+		Segments:            gauge("segments", "Segments with their own windows (\"other\" included), per model version.", mv...),
+		SegmentOverflow:     counter("segment_overflow_events_total", "Events sent to the segment \"other\" because the model version had DRIFTD_SEGMENT_MAX segments.", mv...),
+		SegmentAlertsFiring: gauge("segment_alerts_firing", "Firing alerts of a segment's windows.", "model", "version", "segment"),
+		maxFeatures:         maxFeatures,
+		exported:            map[string]map[string]*featureGauges{},
+		overflow:            map[string]prometheus.Counter{},
 	}
 	for _, c := range []prometheus.Collector{m.EventsNoReference, m.BadTimestamps, m.EvaluationSeconds, m.References, m.ProduceBuffered,
 		m.Checkpoints, m.CheckpointErrors, m.CheckpointSeconds, m.CheckpointBytes, m.Commits, m.CommitErrors, m.AssignedParts, m.WindowMemory} {
@@ -310,6 +318,9 @@ func (m *Metrics) ObserveAlert(a *detector.Alert) {
 	if a.Status == detector.Firing {
 		v = 1
 	}
+	if a.Segment != "" {
+		return // segment alerts are counted in SegmentAlertsFiring
+	}
 	if a.Test == detector.TestDataset {
 		m.ModelDrifting.WithLabelValues(a.Model, a.Version).Set(v)
 		return
@@ -335,6 +346,13 @@ func (m *Metrics) ObserveModel(ref *detector.Reference, s detector.ModelStats, p
 	}
 	if s.Unexpected > prev.Unexpected {
 		m.UnexpectedFeatures.WithLabelValues(model, version).Add(float64(s.Unexpected - prev.Unexpected))
+	}
+	if s.SegmentFiring != nil {
+		m.Segments.WithLabelValues(model, version).Set(float64(s.Segments))
+		m.SegmentOverflow.WithLabelValues(model, version).Add(float64(s.SegmentOverflow - min(prev.SegmentOverflow, s.SegmentOverflow)))
+		for seg, n := range s.SegmentFiring {
+			m.SegmentAlertsFiring.WithLabelValues(model, version, seg).Set(float64(n))
+		}
 	}
 	for i, f := range s.Features {
 		g := m.gauges(model, version, f.Name)
@@ -364,7 +382,8 @@ func (m *Metrics) DeleteModel(model, version string) {
 	}{m.EventsProcessed, m.LateEvents, m.FutureEvents, m.UnexpectedFeatures, m.FeatureMissing, m.FeatureInvalid, m.WindowEvents, m.WindowMean,
 		m.WindowStdDev, m.ReferenceMean, m.ReferenceStdDev, m.MissingRatio, m.InvalidRatio, m.OutOfRangeRatio, m.PSI,
 		m.TestStatistic, m.TestPValue, m.TestEffect, m.TestThreshold, m.TestEffectGate, m.Drifting, m.ModelDriftShare,
-		m.ModelDrifting, m.Evaluations, m.AlertsPublished, m.ReferenceInfo, m.SeriesOverflow} {
+		m.ModelDrifting, m.Evaluations, m.AlertsPublished, m.ReferenceInfo, m.SeriesOverflow,
+		m.Segments, m.SegmentOverflow, m.SegmentAlertsFiring} {
 		v.DeletePartialMatch(l)
 	}
 	delete(m.exported, model+"/"+version)

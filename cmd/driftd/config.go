@@ -25,8 +25,12 @@ type config struct {
 	Stream stream.Config         `envPrefix:"DRIFTD_"`
 	Policy detector.Policy       `envPrefix:"DRIFTD_"`
 	Window detector.WindowConfig `envPrefix:"DRIFTD_"`
-	Server serverConfig          `envPrefix:"DRIFTD_"`
-	Web    web.Config            `envPrefix:"DRIFTD_"`
+	// Segments: windows per segment value (DRIFTD_SEGMENT_KEYS).
+	Segments detector.SegmentConfig `envPrefix:"DRIFTD_"`
+	// Performance: realized performance from labels (DRIFTD_PERFORMANCE).
+	Performance performanceConfig `envPrefix:"DRIFTD_"`
+	Server      serverConfig      `envPrefix:"DRIFTD_"`
+	Web         web.Config        `envPrefix:"DRIFTD_"`
 }
 
 type serverConfig struct {
@@ -45,8 +49,10 @@ func defaultConfig() config {
 		Stream: stream.Defaults(),
 		Policy: detector.DefaultPolicy(),
 		// Hop 0: the default hop, chosen for the size (detector.DefaultHop).
-		Window: detector.WindowConfig{Size: detector.DefaultWindow().Size},
-		Web:    web.Defaults(),
+		Window:      detector.WindowConfig{Size: detector.DefaultWindow().Size},
+		Segments:    detector.SegmentConfig{Max: 20},
+		Performance: defaultPerformanceConfig(),
+		Web:         web.Defaults(),
 		Server: serverConfig{
 			HTTPAddr:        ":9108",
 			MetricsFeatures: 500,
@@ -162,6 +168,21 @@ func (c *config) validate() error {
 			v = "DRIFTD_WINDOW_TIME / DRIFTD_WINDOW_TIME_HOP / DRIFTD_WINDOW_LATENESS / DRIFTD_WINDOW_MAX_FUTURE"
 		}
 		return usagef("%s: %v", v, err)
+	}
+	if err := c.Performance.validate(); err != nil {
+		return err
+	}
+	if c.Performance.LabelTopic != "" && !c.Performance.Enabled {
+		return usagef("DRIFTD_LABEL_TOPIC: set, but DRIFTD_PERFORMANCE is false")
+	}
+	if err := c.Segments.Validate(); err != nil {
+		return usagef("DRIFTD_SEGMENT_KEYS / DRIFTD_SEGMENT_MAX: %v", err)
+	}
+	if c.Segments.Enabled() && c.Stream.Mode != "" && c.Stream.Mode != stream.ModeSingle {
+		return usagef("DRIFTD_SEGMENT_KEYS: segments need DRIFTD_MODE=single, got %q", c.Stream.Mode)
+	}
+	if c.Performance.Enabled && c.Stream.Mode == stream.ModeStage2 {
+		return usagef("DRIFTD_PERFORMANCE: stage 2 reads panes, not events; enable it on a single-mode replica")
 	}
 	if ps, err := detector.NewPolicies(c.Policy); err == nil {
 		if err := ps.CheckWindow(c.Window); err != nil {

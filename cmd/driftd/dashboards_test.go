@@ -640,7 +640,7 @@ scrape_configs:
 	// Scale 0.4: stable 4.8 s, skew 4.8 s, fix 4 s, gradual shift 9.6 s,
 	// null spike from ~23 s. --loop keeps the process (and /metrics) up
 	// until the test ends.
-	demoOut := &lineLog{marker: "phase 5/5", seen: make(chan struct{})}
+	demoOut := &lineLog{marker: "phase 5/7", seen: make(chan struct{})}
 	demoErr := &lineLog{}
 	exited := startProcess(t, demoOut, demoErr, bin, "demo", "--scale", "0.4", "--loop", "--http-addr", metricsAddr)
 	fail := func(format string, args ...any) {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/driftd/driftd/detector"
+	"github.com/driftd/driftd/detector/perf"
 	"github.com/driftd/driftd/stream"
 	driftview "github.com/driftd/driftd/stream/web"
 )
@@ -99,12 +101,27 @@ func newDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 	var alertURL func(*detector.Alert) string
 	if base := cfg.Web.URL; base != "" {
 		alertURL = func(a *detector.Alert) string {
-			return driftview.AlertURL(base, a.Model, a.Version, a.Feature, string(a.Test))
+			feature := a.Feature
+			if feature == perf.Feature {
+				feature = detector.DatasetFeature // performance has no feature page: the model's
+			}
+			return driftview.AlertURL(base, a.Model, a.Version, feature, string(a.Test))
+		}
+	}
+	pcfg := stream.ProcessorConfig{Policies: policies, Window: cfg.Window, Segments: cfg.Segments}
+	if cfg.Performance.Enabled {
+		hook, err := newPerfHook(cfg.Performance, registry, policies, reg)
+		if err != nil {
+			return nil, usagef("DRIFTD_PERFORMANCE: %v", err)
+		}
+		pcfg.Records = hook
+		if t := cfg.Performance.LabelTopic; t != "" && !slices.Contains(cfg.Stream.InputTopics, t) {
+			cfg.Stream.InputTopics = append(slices.Clone(cfg.Stream.InputTopics), t)
 		}
 	}
 	svc, err := stream.NewService(stream.ServiceOptions{
 		Config:    cfg.Stream,
-		Processor: stream.ProcessorConfig{Policies: policies, Window: cfg.Window},
+		Processor: pcfg,
 		Registry:  registry,
 		Metrics:   metrics,
 		Log:       log,
