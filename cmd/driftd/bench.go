@@ -1737,7 +1737,7 @@ func alertLatency(ctx context.Context, o *benchOpts, base, cfg config, adm *kadm
 		Config:    cfg.Stream,
 		Processor: stream.ProcessorConfig{Policies: policies, Window: cfg.Window},
 		Registry:  stream.NewRegistry(),
-		Metrics:   stream.NewMetrics(prometheus.NewRegistry(), cfg.Server.MetricsFeatures),
+		Metrics:   stream.NewMetricsWith(prometheus.NewRegistry(), cfg.Server.metricsOptions()),
 		Log:       o.log,
 		Hooks:     []kgo.Hook{hook},
 	})
