@@ -128,6 +128,9 @@ func driveMetrics(t testing.TB, cfgs []gen.Config, registry *Registry, m *Metric
 	}
 }
 
+// raceEnabled is set under the race detector (race_test.go).
+var raceEnabled bool
+
 var metricsScaleAll = flag.Bool("metrics-scale-all", false, "TestMetricsScale: measure the all detail level too (about 400,000 series)")
 
 // TestMetricsScale: 100 models × 101 features (10,100 windows) at the
@@ -140,6 +143,9 @@ var metricsScaleAll = flag.Bool("metrics-scale-all", false, "TestMetricsScale: m
 func TestMetricsScale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds 100 references and runs 40,000 events: skipped with -short")
+	}
+	if raceEnabled {
+		t.Skip("a cardinality and scrape-cost measurement: the race detector only slows it down")
 	}
 	cfgs, registry := scaleModels(t, 100, 1000)
 	levels := []MetricsDetail{DetailSummary, DetailDrifting}

@@ -36,7 +36,7 @@ type scaleShape struct {
 // (bench/scale.sh runs it against deploy/kafka).
 var scaleShapes = map[string]scaleShape{
 	"ci":   {small: 20, smallFeatures: 3, wide: 1, wideFeatures: 450, window: 60000, events: 3000},
-	"full": {small: 100, smallFeatures: 100, window: 10000, events: 12000},
+	"full": {small: 100, smallFeatures: 100, window: 10000, events: 4000},
 }
 
 // TestScaleScenario runs `driftd run` against the test broker (the real
@@ -133,7 +133,7 @@ func TestScaleScenario(t *testing.T) {
 		name, shape.small, shape.smallFeatures, shape.wide, shape.wideFeatures, shape.window, total, float64(inputBytes)/1e6)
 
 	env := []string{"DRIFTD_WINDOW_SIZE=" + strconv.Itoa(s.window.Size), "DRIFTD_WINDOW_HOP=" + strconv.Itoa(s.window.Hop),
-		"DRIFTD_CHECKPOINT_INTERVAL=500ms", "DRIFTD_LOG_LEVEL=warn"}
+		"DRIFTD_CHECKPOINT_INTERVAL=200ms", "DRIFTD_LOG_LEVEL=warn"}
 	// tooLarge skips the test when the state topic refused a checkpoint
 	// for its size (the broker's default max.message.bytes, before
 	// checkpoints were cut into chunks that fit).
