@@ -161,7 +161,7 @@ func TestScaleScenario(t *testing.T) {
 			p.done <- err
 			tooLarge(p)
 			t.Fatalf("driftd exited (%v) before half the input was committed:\n%s", err, lastLines(p.logs.String(), 20))
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			tooLarge(p)
@@ -171,7 +171,8 @@ func TestScaleScenario(t *testing.T) {
 	first := scrapeFigures(t, p)
 	firstWall := time.Since(start)
 	p.kill9()
-	t.Logf("run 1: SIGKILL after %s at %d of %d committed; %s", firstWall.Round(time.Millisecond), committed(), total, first)
+	atKill := committed()
+	t.Logf("run 1: SIGKILL after %s at %d of %d committed; %s", firstWall.Round(time.Millisecond), atKill, total, first)
 
 	start = time.Now()
 	p = s.start("replica-0", env...)
@@ -205,7 +206,7 @@ func TestScaleScenario(t *testing.T) {
 	}
 	raw := time.Since(rawStart)
 	t.Logf("raw consume: %d records in %s (%.0f records/s); driftd after the restart: %.0f records/s including restore",
-		n, raw.Round(time.Millisecond), float64(n)/raw.Seconds(), float64(total-total/2)/caughtUp.Seconds())
+		n, raw.Round(time.Millisecond), float64(n)/raw.Seconds(), float64(total-atKill)/caughtUp.Seconds())
 
 	got, want := s.actual(), s.expected()
 	if len(want.totals) == 0 {
@@ -257,6 +258,7 @@ type scaleFigures struct {
 	checkpoints, ckptBytes float64
 	ckptSeconds, blocked   float64
 	rss, peakRSS           float64
+	windowBytes            float64
 	uptime                 float64
 	consumed               float64
 }
@@ -267,9 +269,9 @@ func (f scaleFigures) String() string {
 		perCkpt = f.ckptBytes / f.checkpoints
 	}
 	return fmt.Sprintf("%.0f records consumed, %.0f checkpoints, %.2f MB per checkpoint, %.1f s checkpointing (%.1f%% of %.1f s up), "+
-		"scrape %d series %.2f MB in %s, RSS %.0f MiB (peak %.0f MiB)",
+		"scrape %d series %.2f MB in %s, RSS %.0f MiB (peak %.0f MiB), windows %.0f MiB",
 		f.consumed, f.checkpoints, perCkpt/1e6, f.blocked, 100*f.blocked/f.uptime, f.uptime,
-		f.series, float64(f.bytes)/1e6, f.scrape.Round(time.Millisecond), f.rss/(1<<20), f.peakRSS/(1<<20))
+		f.series, float64(f.bytes)/1e6, f.scrape.Round(time.Millisecond), f.rss/(1<<20), f.peakRSS/(1<<20), f.windowBytes/(1<<20))
 }
 
 // scrapeFigures scrapes p's /metrics. The time blocked in checkpoints is
@@ -315,6 +317,7 @@ func scrapeFigures(t *testing.T, p *proc) scaleFigures {
 		f.blocked = b
 	}
 	f.rss = vals["process_resident_memory_bytes"]
+	f.windowBytes = vals["driftd_window_memory_bytes"]
 	f.consumed = vals["driftd_records_consumed_total"]
 	if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid)); err == nil {
 		for line := range strings.SplitSeq(string(data), "\n") {
