@@ -319,8 +319,11 @@ func DecodeReference(data []byte) (*Reference, error) {
 		return nil, fieldErr("$", "reference is %d bytes, more than %d", len(data), MaxReferenceBytes)
 	}
 	var r Reference
-	if err := decodeStrict(data, &r); err != nil {
-		return nil, err
+	if !decodeFast(data, &r) {
+		r = Reference{}
+		if err := decodeStrict(data, &r); err != nil {
+			return nil, err
+		}
 	}
 	if err := r.Validate(); err != nil {
 		return nil, err
