@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -350,4 +351,154 @@ func (p *fastParser) int(dst *int64) bool {
 	x, err := strconv.ParseInt(unsafe.String(unsafe.SliceData(tok), len(tok)), 10, 64)
 	*dst = x
 	return err == nil
+}
+
+// appendIDJSON appends what json.Marshal writes for r, without
+// reflection, for computeID; false when a string would need escaping
+// (quotes, backslashes, control or non-ASCII characters, or the HTML
+// characters encoding/json escapes), or for a creation time, where the
+// caller falls back to json.Marshal.
+func appendIDJSON(b []byte, r *Reference) ([]byte, bool) {
+	if !r.Created.IsZero() {
+		return b, false
+	}
+	ok := true // no string needing escapes
+	var fok bool
+	str := func(s string) {
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+				ok = false
+			}
+		}
+		b = append(b, '"')
+		b = append(b, s...)
+		b = append(b, '"')
+	}
+	b = append(b, `{"schema":`...)
+	str(r.Schema)
+	b = append(b, `,"id":`...)
+	str(r.ID)
+	b = append(b, `,"model":`...)
+	str(r.Model)
+	b = append(b, `,"version":`...)
+	str(r.Version)
+	b = append(b, `,"rows":`...)
+	b = strconv.AppendInt(b, r.Rows, 10)
+	if r.Source != "" {
+		b = append(b, `,"source":`...)
+		str(r.Source)
+	}
+	b = append(b, `,"features":`...)
+	if r.Features == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, f := range r.Features {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if f == nil {
+				b = append(b, "null"...)
+				continue
+			}
+			b = append(b, `{"name":`...)
+			str(f.Name)
+			b = append(b, `,"kind":`...)
+			str(string(f.Kind))
+			b = append(b, `,"count":`...)
+			b = strconv.AppendInt(b, f.Count, 10)
+			b = append(b, `,"missing":`...)
+			b = strconv.AppendInt(b, f.Missing, 10)
+			b = append(b, `,"invalid":`...)
+			b = strconv.AppendInt(b, f.Invalid, 10)
+			for _, x := range []struct {
+				key string
+				v   float64
+			}{{`,"mean":`, f.Mean}, {`,"variance":`, f.Variance}, {`,"min":`, f.Min}, {`,"max":`, f.Max}} {
+				if x.v != 0 {
+					b = append(b, x.key...)
+					if b, fok = appendJSONFloat(b, x.v); !fok {
+						return b, false
+					}
+				}
+			}
+			if len(f.Breakpoints) > 0 {
+				b = append(b, `,"breakpoints":[`...)
+				for j, x := range f.Breakpoints {
+					if j > 0 {
+						b = append(b, ',')
+					}
+					if b, fok = appendJSONFloat(b, x); !fok {
+						return b, false
+					}
+				}
+				b = append(b, ']')
+			}
+			if len(f.Ranks) > 0 {
+				b = append(b, `,"ranks":[`...)
+				for j, x := range f.Ranks {
+					if j > 0 {
+						b = append(b, ',')
+					}
+					b = strconv.AppendInt(b, x, 10)
+				}
+				b = append(b, ']')
+			}
+			if f.CDFError != 0 {
+				b = append(b, `,"cdf_error":`...)
+				if b, fok = appendJSONFloat(b, f.CDFError); !fok {
+					return b, false
+				}
+			}
+			if f.Exact {
+				b = append(b, `,"exact":true`...)
+			}
+			if len(f.Categories) > 0 {
+				b = append(b, `,"categories":[`...)
+				for j, c := range f.Categories {
+					if j > 0 {
+						b = append(b, ',')
+					}
+					b = append(b, `{"value":`...)
+					str(c.Value)
+					b = append(b, `,"count":`...)
+					b = strconv.AppendInt(b, c.Count, 10)
+					b = append(b, '}')
+				}
+				b = append(b, ']')
+			}
+			if f.Other != 0 {
+				b = append(b, `,"other":`...)
+				b = strconv.AppendInt(b, f.Other, 10)
+			}
+			if f.Distinct != 0 {
+				b = append(b, `,"distinct":`...)
+				b = strconv.AppendInt(b, f.Distinct, 10)
+			}
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}'), ok
+}
+
+// appendJSONFloat formats x as encoding/json does; false for NaN and ±Inf,
+// which it refuses.
+func appendJSONFloat(b []byte, x float64) ([]byte, bool) {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return b, false
+	}
+	format := byte('f')
+	if abs := math.Abs(x); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, x, format, -1, 64)
+	if format == 'e' {
+		// e-09 → e-9, as encoding/json writes it.
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b, true
 }

@@ -1,6 +1,9 @@
 package detector
 
 import (
+	"bytes"
+	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -134,4 +137,54 @@ func TestDecodeFastMutations(t *testing.T) {
 		}
 	}
 	t.Logf("%d of 20,000 mutations accepted by the fast parser, all decoded as encoding/json does", accepted)
+}
+
+// TestAppendIDJSON: the reflection-free encoding behind a reference's ID
+// is byte for byte json.Marshal's, or declines.
+func TestAppendIDJSON(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	b, err := NewBuilder("m", "1", BuildOptions{Breakpoints: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2000 {
+		b.BeginRow()
+		b.Add("x", Value{Kind: Number, Num: rng.NormFloat64() * 1e-7, Parsed: true})
+		b.Add("big", Value{Kind: Number, Num: rng.ExpFloat64() * 1e22, Parsed: true})
+		b.Add("n", Value{Kind: Number, Num: float64(rng.IntN(5)), Parsed: true})
+		b.Add("plan", Value{Kind: String, Text: []byte([]string{"basic", "pro"}[rng.IntN(2)])})
+		b.EndRow()
+	}
+	ref, err := b.Reference()
+	if err != nil {
+		t.Fatal(err)
+	}
+	escaped := *ref
+	escaped.Model = "a<b" // escaped by encoding/json: declined, whatever follows
+	refs := []*Reference{ref, &escaped, {Schema: "s", Model: "a<b", Features: []*FeatureRef{nil}}, {Schema: "s", Model: "é"}, {Model: "m", Features: []*FeatureRef{}}}
+	for i, r := range refs {
+		want, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := appendIDJSON(nil, r)
+		if ok && !bytes.Equal(got, want) {
+			t.Errorf("reference %d:\n got %s\nwant %s", i, got, want)
+		}
+		if ok != (i == 0 || i == 4) {
+			t.Errorf("reference %d: declined=%v", i, !ok)
+		}
+	}
+	// Every float64 format encoding/json has: mutate the values.
+	for range 20000 {
+		x := math.Float64frombits(rng.Uint64())
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			continue
+		}
+		want, _ := json.Marshal(x)
+		got, _ := appendJSONFloat(nil, x)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%v: got %s, want %s", x, got, want)
+		}
+	}
 }

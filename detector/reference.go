@@ -377,9 +377,12 @@ func (r *Reference) Encode() ([]byte, error) {
 func (r *Reference) computeID() string {
 	c := *r
 	c.ID, c.Created, c.Source = "", time.Time{}, ""
-	data, err := json.Marshal(&c)
-	if err != nil {
-		return ""
+	data, ok := appendIDJSON(make([]byte, 0, 64<<10), &c)
+	if !ok {
+		var err error
+		if data, err = json.Marshal(&c); err != nil {
+			return ""
+		}
 	}
 	sum := sha256.Sum256(data)
 	return "sha256:" + hex.EncodeToString(sum[:12])
