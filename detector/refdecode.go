@@ -17,6 +17,13 @@ import (
 // object — and reports false otherwise, for the caller to fall back to
 // decodeStrict (which also gives the error message).
 func decodeFast(data []byte, r *Reference) bool {
+	_, ok := decodeFastTokens(data, r)
+	return ok
+}
+
+// decodeFastTokens is decodeFast that also returns where each float token
+// of the input is, in order (for idMatchesTokens).
+func decodeFastTokens(data []byte, r *Reference) ([][2]int, bool) {
 	p := fastParser{b: data}
 	var seen uint32
 	ok := p.object(func(key []byte) bool {
@@ -55,10 +62,35 @@ func decodeFast(data []byte, r *Reference) bool {
 		return false
 	})
 	if !ok {
-		return false
+		return nil, false
 	}
 	p.ws()
-	return p.i == len(p.b)
+	return p.floats, p.i == len(p.b)
+}
+
+// idMatchesTokens reports whether r.ID is the hash of r's json.Marshal
+// encoding written with the input's own float tokens (data at floats, in
+// order) instead of formatting each float again. A match proves the ID
+// right: the producer hashed json.Marshal of its values, those bytes are
+// these, and the tokens parse back to exactly the values they were
+// formatted from. No match (another producer's number formatting, another
+// key order) proves nothing, and the caller computes the ID in full.
+func idMatchesTokens(r *Reference, data []byte, floats [][2]int) bool {
+	c := *r
+	c.ID, c.Created, c.Source = "", time.Time{}, ""
+	next := 0
+	enc, ok := appendIDJSONWith(make([]byte, 0, len(data)/2), &c, func(b []byte, _ float64) ([]byte, bool) {
+		if next == len(floats) {
+			return b, false
+		}
+		t := floats[next]
+		next++
+		return append(b, data[t[0]:t[1]]...), true
+	})
+	if !ok || next != len(floats) {
+		return false
+	}
+	return idOf(enc) == r.ID
 }
 
 func (p *fastParser) feature(f *FeatureRef) bool {
@@ -98,7 +130,7 @@ func (p *fastParser) feature(f *FeatureRef) bool {
 		case "distinct":
 			return p.int(&f.Distinct)
 		case "breakpoints":
-			f.Breakpoints = make([]float64, 0, p.count())
+			f.Breakpoints = f.Breakpoints[:0]
 			return p.array(func() bool {
 				var x float64
 				ok := p.float(&x)
@@ -106,7 +138,7 @@ func (p *fastParser) feature(f *FeatureRef) bool {
 				return ok
 			})
 		case "ranks":
-			f.Ranks = make([]int64, 0, p.count())
+			f.Ranks = f.Ranks[:0]
 			return p.array(func() bool {
 				var x int64
 				ok := p.int(&x)
@@ -160,8 +192,9 @@ func once(seen *uint32, keys []string, key []byte) bool {
 }
 
 type fastParser struct {
-	b []byte
-	i int
+	b      []byte
+	i      int
+	floats [][2]int // where each float token of the input is, in order
 }
 
 func (p *fastParser) ws() {
@@ -227,23 +260,6 @@ func (p *fastParser) array(elem func() bool) bool {
 	}
 }
 
-// count estimates the elements of the array ahead (its commas, up to the
-// closing bracket), for one allocation.
-func (p *fastParser) count() int {
-	n := 1
-	for j := p.i; j < len(p.b); j++ {
-		switch p.b[j] {
-		case ',':
-			n++
-		case ']':
-			return n
-		case '{', '"':
-			return 0
-		}
-	}
-	return 0
-}
-
 // rawString returns the bytes of a string without escapes or control
 // characters, in valid UTF-8.
 func (p *fastParser) rawString() ([]byte, bool) {
@@ -297,34 +313,40 @@ func (p *fastParser) bool(dst *bool) bool {
 func (p *fastParser) number() ([]byte, bool) {
 	p.ws()
 	b, j := p.b, p.i
-	digits := func() bool {
-		k := j
-		for j < len(b) && b[j] >= '0' && b[j] <= '9' {
-			j++
-		}
-		return j > k
-	}
 	if j < len(b) && b[j] == '-' {
 		j++
 	}
-	switch {
-	case j < len(b) && b[j] == '0':
+	if j < len(b) && b[j] == '0' {
 		j++
-	case !digits():
-		return nil, false
-	}
-	if j < len(b) && b[j] == '.' {
-		j++
-		if !digits() {
+	} else {
+		k := j
+		for j < len(b) && b[j]-'0' <= 9 {
+			j++
+		}
+		if j == k {
 			return nil, false
 		}
 	}
-	if j < len(b) && (b[j] == 'e' || b[j] == 'E') {
+	if j < len(b) && b[j] == '.' {
+		j++
+		k := j
+		for j < len(b) && b[j]-'0' <= 9 {
+			j++
+		}
+		if j == k {
+			return nil, false
+		}
+	}
+	if j < len(b) && b[j]|0x20 == 'e' {
 		j++
 		if j < len(b) && (b[j] == '+' || b[j] == '-') {
 			j++
 		}
-		if !digits() {
+		k := j
+		for j < len(b) && b[j]-'0' <= 9 {
+			j++
+		}
+		if j == k {
 			return nil, false
 		}
 	}
@@ -338,6 +360,7 @@ func (p *fastParser) float(dst *float64) bool {
 	if !ok {
 		return false
 	}
+	p.floats = append(p.floats, [2]int{p.i - len(tok), p.i})
 	x, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(tok), len(tok)), 64)
 	*dst = x
 	return err == nil
@@ -359,6 +382,11 @@ func (p *fastParser) int(dst *int64) bool {
 // characters encoding/json escapes), or for a creation time, where the
 // caller falls back to json.Marshal.
 func appendIDJSON(b []byte, r *Reference) ([]byte, bool) {
+	return appendIDJSONWith(b, r, appendJSONFloat)
+}
+
+// appendIDJSONWith is appendIDJSON with floats written by float.
+func appendIDJSONWith(b []byte, r *Reference, appendFloat func([]byte, float64) ([]byte, bool)) ([]byte, bool) {
 	if !r.Created.IsZero() {
 		return b, false
 	}
@@ -417,7 +445,7 @@ func appendIDJSON(b []byte, r *Reference) ([]byte, bool) {
 			}{{`,"mean":`, f.Mean}, {`,"variance":`, f.Variance}, {`,"min":`, f.Min}, {`,"max":`, f.Max}} {
 				if x.v != 0 {
 					b = append(b, x.key...)
-					if b, fok = appendJSONFloat(b, x.v); !fok {
+					if b, fok = appendFloat(b, x.v); !fok {
 						return b, false
 					}
 				}
@@ -428,7 +456,7 @@ func appendIDJSON(b []byte, r *Reference) ([]byte, bool) {
 					if j > 0 {
 						b = append(b, ',')
 					}
-					if b, fok = appendJSONFloat(b, x); !fok {
+					if b, fok = appendFloat(b, x); !fok {
 						return b, false
 					}
 				}
@@ -446,7 +474,7 @@ func appendIDJSON(b []byte, r *Reference) ([]byte, bool) {
 			}
 			if f.CDFError != 0 {
 				b = append(b, `,"cdf_error":`...)
-				if b, fok = appendJSONFloat(b, f.CDFError); !fok {
+				if b, fok = appendFloat(b, f.CDFError); !fok {
 					return b, false
 				}
 			}

@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -186,5 +188,46 @@ func TestAppendIDJSON(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Fatalf("%v: got %s, want %s", x, got, want)
 		}
+	}
+}
+
+// TestDecodeReferenceIDTokens: a reference encoded by driftd has its ID
+// checked from its own float tokens; the same numbers written another way
+// (another producer) are still accepted, through the full check; a
+// changed value with the old ID is still rejected.
+func TestDecodeReferenceIDTokens(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	ref := normalReference(t, rng, 3, 2000, 0, 1)
+	data, err := ref.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r Reference
+	floats, ok := decodeFastTokens(data, &r)
+	if !ok || !idMatchesTokens(&r, data, floats) {
+		t.Fatal("the ID of a driftd-encoded reference is not matched from its tokens")
+	}
+	// The first breakpoint, written with an exponent: same value.
+	bp := ref.Features[0].Breakpoints[0]
+	old := []byte(strconv.FormatFloat(bp, 'f', -1, 64))
+	i := bytes.Index(data, append([]byte("\"breakpoints\": [\n        "), old...))
+	if i < 0 {
+		t.Fatalf("breakpoint %s not found", old)
+	}
+	other := bytes.Replace(data, old, []byte(strconv.FormatFloat(bp, 'e', -1, 64)), 1)
+	r = Reference{}
+	floats, ok = decodeFastTokens(other, &r)
+	if !ok || idMatchesTokens(&r, other, floats) {
+		t.Fatal("another formatting of a number matched the tokens' hash")
+	}
+	if _, err := DecodeReference(other); err != nil {
+		t.Fatalf("the same reference with a number written differently: %v", err)
+	}
+	// A changed value keeps its old ID: rejected.
+	bps := ref.Features[0].Breakpoints
+	second := []byte(strconv.FormatFloat(bps[1], 'f', -1, 64))
+	changed := bytes.Replace(data, second, []byte(strconv.FormatFloat((bps[0]+bps[1])/2, 'f', -1, 64)), 1)
+	if _, err := DecodeReference(changed); err == nil || !strings.Contains(err.Error(), "hashes to") {
+		t.Fatalf("a changed breakpoint under the old ID: %v", err)
 	}
 }

@@ -319,7 +319,8 @@ func DecodeReference(data []byte) (*Reference, error) {
 		return nil, fieldErr("$", "reference is %d bytes, more than %d", len(data), MaxReferenceBytes)
 	}
 	var r Reference
-	if !decodeFast(data, &r) {
+	floats, fast := decodeFastTokens(data, &r)
+	if !fast {
 		r = Reference{}
 		if err := decodeStrict(data, &r); err != nil {
 			return nil, err
@@ -327,6 +328,9 @@ func DecodeReference(data []byte) (*Reference, error) {
 	}
 	if err := r.Validate(); err != nil {
 		return nil, err
+	}
+	if fast && idMatchesTokens(&r, data, floats) {
+		return &r, nil
 	}
 	if want := r.computeID(); r.ID != want {
 		return nil, fieldErr("id", "is %q, the content hashes to %q", r.ID, want)
@@ -384,6 +388,11 @@ func (r *Reference) computeID() string {
 			return ""
 		}
 	}
+	return idOf(data)
+}
+
+// idOf is the ID of a reference's encoding.
+func idOf(data []byte) string {
 	sum := sha256.Sum256(data)
 	return "sha256:" + hex.EncodeToString(sum[:12])
 }
