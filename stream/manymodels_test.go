@@ -3,6 +3,8 @@ package stream
 import (
 	"bytes"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/driftd/driftd/bench/gen"
@@ -13,7 +15,7 @@ import (
 // manyModels returns a processor whose registry holds models references
 // (4 numeric features, r = 100, and a prediction: copies of one built
 // reference under other model names), and events spread over the models
-// in a scrambled order. Every model's windows (N = 200, H = 25) are
+// in a scrambled order (each model's reference a copy of its own). Every model's windows (N = 200, H = 25) are
 // filled before it returns, so the benchmark measures the steady state:
 // routing, window updates and the evaluations every 25th event of a model
 // brings.
@@ -53,9 +55,20 @@ func manyModels(b *testing.B, models int) (*Processor, *Task, [][]byte) {
 	}
 	registry := NewRegistry()
 	for i := range models {
+		// A deep copy: models' references live in memory of their own, as
+		// references decoded from the reference topic do.
 		ref := *base
 		ref.Model = fmt.Sprintf("model-%05d", i)
 		ref.ID = fmt.Sprintf("%s-%05d", base.ID, i)
+		ref.Features = nil
+		for _, f := range base.Features {
+			g := *f
+			g.Name = strings.Clone(f.Name)
+			g.Breakpoints = slices.Clone(f.Breakpoints)
+			g.Ranks = slices.Clone(f.Ranks)
+			g.Categories = slices.Clone(f.Categories)
+			ref.Features = append(ref.Features, &g)
+		}
 		registry.Set(&ref)
 	}
 	proc, err := NewProcessor(ProcessorConfig{Format: codec.Canonical, Window: detector.WindowConfig{Size: 200, Hop: 25}}, registry)
