@@ -107,7 +107,7 @@ func manyModels(b *testing.B, models int) (*Processor, *Task, [][]byte) {
 // routing to the model's monitor, window updates, evaluations) with 1,
 // 100 and 10,000 models on one partition:
 //
-//	go test ./stream -run XXX -bench ManyModels -count 6 | benchstat -
+//	for i in 1 2 3; do go test ./stream -run XXX -bench 'ManyModels/models=(1|10000)$' -benchtime 200000x; done
 func BenchmarkManyModels(b *testing.B) {
 	for _, models := range []int{1, 100, 10000} {
 		b.Run(fmt.Sprintf("models=%d", models), func(b *testing.B) {
