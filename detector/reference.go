@@ -343,11 +343,18 @@ func DecodeReference(data []byte) (*Reference, error) {
 		return nil, fieldErr("$", "reference is %d bytes, more than %d", len(data), MaxReferenceBytes)
 	}
 	var r Reference
-	if err := decodeStrict(data, &r); err != nil {
-		return nil, err
+	floats, fast := decodeFastTokens(data, &r)
+	if !fast {
+		r = Reference{}
+		if err := decodeStrict(data, &r); err != nil {
+			return nil, err
+		}
 	}
 	if err := r.Validate(); err != nil {
 		return nil, err
+	}
+	if fast && idMatchesTokens(&r, data, floats) {
+		return &r, nil
 	}
 	if want := r.computeID(); r.ID != want {
 		return nil, fieldErr("id", "is %q, the content hashes to %q", r.ID, want)
@@ -398,10 +405,18 @@ func (r *Reference) Encode() ([]byte, error) {
 func (r *Reference) computeID() string {
 	c := *r
 	c.ID, c.Created, c.Source = "", time.Time{}, ""
-	data, err := json.Marshal(&c)
-	if err != nil {
-		return ""
+	data, ok := appendIDJSON(make([]byte, 0, 64<<10), &c)
+	if !ok {
+		var err error
+		if data, err = json.Marshal(&c); err != nil {
+			return ""
+		}
 	}
+	return idOf(data)
+}
+
+// idOf is the ID of a reference's encoding.
+func idOf(data []byte) string {
 	sum := sha256.Sum256(data)
 	return "sha256:" + hex.EncodeToString(sum[:12])
 }

@@ -39,6 +39,8 @@ type serverConfig struct {
 	ReferenceFiles  []string      `env:"REFERENCE_FILE" envSeparator:","`
 	PolicyFile      string        `env:"POLICY_FILE"`
 	MetricsFeatures int           `env:"METRICS_MAX_FEATURES"`
+	MetricsDetail   string        `env:"METRICS_DETAIL"`
+	MetricsTopK     int           `env:"METRICS_TOP_K"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT"`
 	LogLevel        string        `env:"LOG_LEVEL"`
 	LogFormat       string        `env:"LOG_FORMAT"`
@@ -56,6 +58,8 @@ func defaultConfig() config {
 		Server: serverConfig{
 			HTTPAddr:        ":9108",
 			MetricsFeatures: 500,
+			MetricsDetail:   string(stream.DetailDrifting),
+			MetricsTopK:     3,
 			ShutdownTimeout: 30 * time.Second,
 			LogLevel:        "info",
 			LogFormat:       "text",
@@ -198,12 +202,17 @@ func (c *config) validate() error {
 		return usagef("DRIFTD_HTTP_ADDR: must not be empty (e.g. :9108)")
 	case s.MetricsFeatures < 1:
 		return usagef("DRIFTD_METRICS_MAX_FEATURES: is %d; accepted: a positive count", s.MetricsFeatures)
+	case s.MetricsTopK < 1:
+		return usagef("DRIFTD_METRICS_TOP_K: is %d; accepted: a positive count", s.MetricsTopK)
 	case s.ShutdownTimeout < time.Second:
 		return usagef("DRIFTD_SHUTDOWN_TIMEOUT: is %s; accepted: at least 1s", s.ShutdownTimeout)
 	case !slices.Contains([]string{"debug", "info", "warn", "error"}, s.LogLevel):
 		return usagef("DRIFTD_LOG_LEVEL: is %q; accepted: debug, info, warn, error", s.LogLevel)
 	case !slices.Contains([]string{"text", "json"}, s.LogFormat):
 		return usagef("DRIFTD_LOG_FORMAT: is %q; accepted: text, json", s.LogFormat)
+	}
+	if _, err := stream.ParseMetricsDetail(s.MetricsDetail); err != nil {
+		return usagef("DRIFTD_METRICS_DETAIL: %v", err)
 	}
 	for _, f := range s.ReferenceFiles {
 		if _, err := os.Stat(f); err != nil {
@@ -221,6 +230,11 @@ func (c *config) validate() error {
 		}
 	}
 	return nil
+}
+
+// metricsOptions are the metrics settings of c.
+func (c serverConfig) metricsOptions() stream.MetricsOptions {
+	return stream.MetricsOptions{Detail: stream.MetricsDetail(c.MetricsDetail), TopK: c.MetricsTopK, MaxFeatures: c.MetricsFeatures}
 }
 
 func newLogger(c serverConfig, w *os.File) *slog.Logger {

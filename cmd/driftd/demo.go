@@ -222,6 +222,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	loop := fs.Bool("loop", false, "repeat the scenario until stopped")
 	httpAddr := fs.String("http-addr", "127.0.0.1:9108", "metrics and health endpoint of the embedded daemon")
 	topic := fs.String("topic", "inference.events", "input topic")
+	metricsDetail := fs.String("metrics-detail", "drifting", "per-feature metrics: summary, drifting or all (as DRIFTD_METRICS_DETAIL)")
+	metricsTopK := fs.Int("metrics-top-k", 3, "features per model exported by effect at --metrics-detail drifting (as DRIFTD_METRICS_TOP_K)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -230,6 +232,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if *scale <= 0 {
 		return usagef("demo: --scale must be positive")
+	}
+	if _, err := stream.ParseMetricsDetail(*metricsDetail); err != nil {
+		return usagef("demo: --metrics-detail: %v", err)
+	}
+	if *metricsTopK < 1 {
+		return usagef("demo: --metrics-top-k must be positive")
 	}
 	if *produceOnly && *brokers == "" {
 		return usagef("demo: --produce-only needs --brokers")
@@ -257,6 +265,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.Performance.Enabled = !*produceOnly
 	cfg.Server.HTTPAddr = *httpAddr
 	cfg.Server.LogLevel = "warn"
+	cfg.Server.MetricsDetail = *metricsDetail
+	cfg.Server.MetricsTopK = *metricsTopK
 	if *brokers != "" {
 		cfg.Stream.Brokers = splitList(*brokers)
 	} else {

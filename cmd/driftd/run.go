@@ -74,7 +74,7 @@ func newDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 	// gatherer below exports them without the suffix.
 	kreg := prometheus.NewRegistry()
 	kp := kprom.NewMetrics("driftd", kprom.Subsystem("kafka"), kprom.Registerer(kreg), kprom.Gatherer(kreg))
-	metrics := stream.NewMetrics(reg, cfg.Server.MetricsFeatures)
+	metrics := stream.NewMetricsWith(reg, cfg.Server.metricsOptions())
 
 	registry := stream.NewRegistry()
 	if len(cfg.Server.ReferenceFiles) > 0 {
