@@ -675,7 +675,11 @@ func (m *Monitor) evaluate(f *featureState, s Snapshot, info WindowInfo, hopEven
 		if a.Firing {
 			drifting = r.Holding
 		}
-		changed := a.Step(drifting, r.Severe, f.policy.Hysteresis, info.LastSeq)
+		k := f.policy.Hysteresis
+		if a.Firing {
+			k = f.policy.ResolveHysteresis
+		}
+		changed := a.Step(drifting, r.Severe, k, info.LastSeq)
 		r.Firing = a.Firing
 		f.marks[ti].observe(r)
 		previous := a.Effect

@@ -45,8 +45,8 @@ const (
 // Policy decides when a test result counts as drift and when alerts fire.
 // A result is drifting when its p-value is below the calibrated threshold
 // AND its effect size passes the test's gate; an alert fires after
-// Hysteresis consecutive drifting evaluations and resolves after as many
-// clean ones.
+// Hysteresis consecutive drifting evaluations and resolves after
+// ResolveHysteresis clean ones.
 type Policy struct {
 	// ERT is the target expected number of events of one model between
 	// two false alarms (default 1e7). The per-test p-value threshold is
@@ -54,7 +54,7 @@ type Policy struct {
 	// the ERT/hop evaluations in ERT events.
 	ERT float64 `json:"ert,omitempty" env:"ERT"`
 	// Hysteresis is k: fire after k consecutive drifting evaluations,
-	// resolve after k clean ones (default 2).
+	// resolve after ResolveHysteresis clean ones (default 2).
 	Hysteresis int `json:"hysteresis,omitempty" env:"HYSTERESIS"`
 	// DatasetDriftShare: the model is drifting as a whole when at least
 	// this share of its features has a firing alert (default 0.2).
@@ -85,6 +85,14 @@ type Policy struct {
 	// a drift hovering at the gate from flapping between firing and
 	// resolved.
 	ResolveFactor float64 `json:"resolve_factor,omitempty" env:"RESOLVE_FACTOR"`
+	// ResolveHysteresis is how many clean evaluations in a row resolve a
+	// firing alert (default 6: at the default hop of N/8 the evidence
+	// must stay gone while three quarters of the window's events are
+	// replaced). Consecutive evaluations share most of their events, so
+	// Hysteresis clean ones can be one noisy stretch of a drift that is
+	// still there; the price is a later resolve (about 4·hop events more
+	// than with 2).
+	ResolveHysteresis int `json:"resolve_hysteresis,omitempty" env:"RESOLVE_HYSTERESIS"`
 	// UpdateFactor: a firing alert is published again, as an update,
 	// when its effect stays at least this many times the effect last
 	// published for Hysteresis evaluations, or when it turns severe
@@ -114,6 +122,7 @@ func DefaultPolicy() Policy {
 		QualityMinEffect:   0.05,
 		ImmediateFactor:    5,
 		ResolveFactor:      0.5,
+		ResolveHysteresis:  6,
 		UpdateFactor:       1.5,
 		MinEvents:          100,
 		KSMethod:           KSMethodAuto,
@@ -154,6 +163,8 @@ func (p Policy) Validate() error {
 		return policyErr("immediate_factor", "must be finite, got %v", p.ImmediateFactor)
 	case !(p.ResolveFactor >= 0 && p.ResolveFactor <= 1):
 		return policyErr("resolve_factor", "must be in [0, 1], got %v", p.ResolveFactor)
+	case p.ResolveHysteresis < 1 || p.ResolveHysteresis > 1000:
+		return policyErr("resolve_hysteresis", "must be in 1..1000, got %d", p.ResolveHysteresis)
 	case p.UpdateFactor != 0 && !(p.UpdateFactor > 1) || math.IsInf(p.UpdateFactor, 0):
 		return policyErr("update_factor", "must be 0 (no updates) or a finite number > 1, got %v", p.UpdateFactor)
 	case p.MinEvents < 1:

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"testing"
 
 	"github.com/driftd/driftd/detector"
@@ -111,7 +113,7 @@ func (r demoRun) flaps() []string {
 // re-fires within a phase: once an alert fires in the gradual shift it
 // stays firing until the phase ends. It also checks the scenario still
 // works — the skew and the gradual shift are detected, nothing fires in the
-// first stable phase, and the skew's KS alert resolves within two windows
+// first stable phase, and the skew's KS alert resolves within two and a half windows
 // of the fix — and logs the delays the resolve band costs.
 func TestDemoNoFlapping(t *testing.T) {
 	ref, err := demoReference(50000)
@@ -125,7 +127,10 @@ func TestDemoNoFlapping(t *testing.T) {
 	nPhases := len(demoPhases(1))
 	total := 0
 	var resolveSum, resolveMax, fireSum, cyclesSeen int
-	for seed := range uint64(runs) {
+	// DRIFTD_TEST_FLAP_SEED0 shifts the seeds (seed0+1 … seed0+runs).
+	seed0, _ := strconv.ParseUint(os.Getenv("DRIFTD_TEST_FLAP_SEED0"), 10, 64)
+	for i := range uint64(runs) {
+		seed := seed0 + i
 		run := runDemoScenario(t, ref, detector.DefaultPolicy(), seed+1, cycles)
 		fl := run.flaps()
 		total += len(fl)
@@ -153,7 +158,7 @@ func TestDemoNoFlapping(t *testing.T) {
 					firedAt = a.event - run.phaseStart[gradual]
 				}
 			}
-			if resolved < 0 || resolved > 2000 || firedAt < 0 {
+			if resolved < 0 || resolved > 2500 || firedAt < 0 {
 				t.Errorf("seed %d cycle %d: skew KS resolved %d events after the fix, gradual KS fired at %d", seed+1, c+1, resolved, firedAt)
 				continue
 			}
