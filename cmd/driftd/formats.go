@@ -1,0 +1,71 @@
+package main
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/driftd/driftd/stream"
+	"github.com/driftd/driftd/stream/codec"
+	"github.com/driftd/driftd/stream/codec/oip"
+)
+
+// formatsConfig configures the input formats beyond canonical and flat
+// (DRIFTD_INPUT_FORMAT names them per topic). Each format lives in its own
+// package under stream/codec; they are wired here only.
+type formatsConfig struct {
+	// TensorColumns names the columns of [batch, n] OIP input tensors.
+	TensorColumns []string `env:"TENSOR_COLUMNS" envSeparator:","`
+	// InputModel and InputModelVersion name the model of records that do
+	// not name it themselves.
+	InputModel        string `env:"INPUT_MODEL"`
+	InputModelVersion string `env:"INPUT_MODEL_VERSION"`
+}
+
+// inputFormats returns the non-built-in formats by name.
+func (c formatsConfig) inputFormats() map[string]codec.NewRecordDecoder {
+	oipCfg := oip.Config{Columns: c.TensorColumns, Model: c.InputModel, Version: c.InputModelVersion}
+	return map[string]codec.NewRecordDecoder{
+		"oip": oip.New(oipCfg),
+	}
+}
+
+// formatNames lists every format DRIFTD_INPUT_FORMAT accepts.
+func (c formatsConfig) formatNames() []string {
+	names := []string{string(codec.Canonical), string(codec.Flat)}
+	var extra []string
+	for n := range c.inputFormats() {
+		extra = append(extra, n)
+	}
+	slices.Sort(extra)
+	return append(names, extra...)
+}
+
+// validate checks the format names of DRIFTD_INPUT_FORMAT (its syntax is
+// checked by stream.Config.Validate).
+func (c formatsConfig) validate(s stream.Config) error {
+	def, perTopic, err := codec.ParseTopicFormats(s.InputFormat, s.InputTopics)
+	if err != nil {
+		return usagef("DRIFTD_INPUT_FORMAT: %v", err)
+	}
+	names := c.formatNames()
+	check := func(name, where string) error {
+		if !slices.Contains(names, name) {
+			return usagef("DRIFTD_INPUT_FORMAT: unknown format %q%s; accepted: %s", name, where, strings.Join(names, ", "))
+		}
+		return nil
+	}
+	if err := check(def, ""); err != nil {
+		return err
+	}
+	for topic, name := range perTopic {
+		if err := check(name, " for topic "+topic); err != nil {
+			return err
+		}
+	}
+	for _, col := range c.TensorColumns {
+		if strings.TrimSpace(col) == "" {
+			return usagef("DRIFTD_TENSOR_COLUMNS: has an empty column name")
+		}
+	}
+	return nil
+}
