@@ -121,8 +121,11 @@ func resolveFormats(o *ServiceOptions) error {
 	}
 	if slices.Contains(codec.Formats, codec.Format(def)) {
 		o.Processor.Format = codec.Format(def)
-	} else if o.Processor.DefaultDecoder, err = lookup(def); err != nil {
-		return err
+	} else {
+		o.Processor.Format = codec.Canonical // unused: every topic has a record decoder
+		if o.Processor.DefaultDecoder, err = lookup(def); err != nil {
+			return err
+		}
 	}
 	if len(perTopic) > 0 {
 		o.Processor.TopicDecoders = map[string]codec.NewRecordDecoder{}

@@ -7,6 +7,7 @@ import (
 	"github.com/driftd/driftd/stream"
 	"github.com/driftd/driftd/stream/codec"
 	"github.com/driftd/driftd/stream/codec/oip"
+	"github.com/driftd/driftd/stream/codec/oipproto"
 )
 
 // formatsConfig configures the input formats beyond canonical and flat
@@ -19,14 +20,23 @@ type formatsConfig struct {
 	// not name it themselves.
 	InputModel        string `env:"INPUT_MODEL"`
 	InputModelVersion string `env:"INPUT_MODEL_VERSION"`
+	// TopicPattern tells request from response topics of OIP Protobuf
+	// and names the model.
+	TopicPattern string `env:"OIP_TOPIC_PATTERN"`
 }
 
 // inputFormats returns the non-built-in formats by name.
 func (c formatsConfig) inputFormats() map[string]codec.NewRecordDecoder {
 	oipCfg := oip.Config{Columns: c.TensorColumns, Model: c.InputModel, Version: c.InputModelVersion}
-	return map[string]codec.NewRecordDecoder{
+	formats := map[string]codec.NewRecordDecoder{
 		"oip": oip.New(oipCfg),
 	}
+	// The pattern is checked by validate; an invalid one leaves the
+	// format out here, and validate names the variable.
+	if mk, err := oipproto.New(oipproto.Config{TopicPattern: c.TopicPattern, Columns: c.TensorColumns, Model: c.InputModel, Version: c.InputModelVersion}); err == nil {
+		formats["oip-protobuf"] = mk
+	}
+	return formats
 }
 
 // formatNames lists every format DRIFTD_INPUT_FORMAT accepts.
@@ -46,6 +56,9 @@ func (c formatsConfig) validate(s stream.Config) error {
 	def, perTopic, err := codec.ParseTopicFormats(s.InputFormat, s.InputTopics)
 	if err != nil {
 		return usagef("DRIFTD_INPUT_FORMAT: %v", err)
+	}
+	if _, err := oipproto.New(oipproto.Config{TopicPattern: c.TopicPattern}); err != nil {
+		return usagef("DRIFTD_OIP_TOPIC_PATTERN: %v", err)
 	}
 	names := c.formatNames()
 	check := func(name, where string) error {
