@@ -6,6 +6,7 @@ import (
 
 	"github.com/driftd/driftd/stream"
 	"github.com/driftd/driftd/stream/codec"
+	"github.com/driftd/driftd/stream/codec/cloudevents"
 	"github.com/driftd/driftd/stream/codec/oip"
 	"github.com/driftd/driftd/stream/codec/oipproto"
 )
@@ -23,13 +24,17 @@ type formatsConfig struct {
 	// TopicPattern tells request from response topics of OIP Protobuf
 	// and names the model.
 	TopicPattern string `env:"OIP_TOPIC_PATTERN"`
+	// CloudEvents attributes naming the model and its version.
+	CEModelAttribute   string `env:"CLOUDEVENTS_MODEL_ATTRIBUTE"`
+	CEVersionAttribute string `env:"CLOUDEVENTS_VERSION_ATTRIBUTE"`
 }
 
 // inputFormats returns the non-built-in formats by name.
 func (c formatsConfig) inputFormats() map[string]codec.NewRecordDecoder {
 	oipCfg := oip.Config{Columns: c.TensorColumns, Model: c.InputModel, Version: c.InputModelVersion}
 	formats := map[string]codec.NewRecordDecoder{
-		"oip": oip.New(oipCfg),
+		"oip":         oip.New(oipCfg),
+		"cloudevents": cloudevents.New(cloudevents.Config{ModelAttribute: c.CEModelAttribute, VersionAttribute: c.CEVersionAttribute, OIP: oipCfg}),
 	}
 	// The pattern is checked by validate; an invalid one leaves the
 	// format out here, and validate names the variable.

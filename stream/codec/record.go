@@ -179,3 +179,6 @@ func ParseTopicFormats(spec string, topics []string) (def string, perTopic map[s
 	}
 	return def, perTopic, nil
 }
+
+// ParseRFC3339 parses an RFC 3339 timestamp into Unix milliseconds.
+func ParseRFC3339(b []byte) (int64, bool) { return parseRFC3339(b) }

@@ -37,22 +37,29 @@ type Decoder struct {
 
 // New returns the constructor of OIP v2 JSON decoders.
 func New(cfg Config) codec.NewRecordDecoder {
+	return func(env codec.Env) (codec.RecordDecoder, error) { return NewDecoder(cfg, env), nil }
+}
+
+// NewDecoder returns a decoder (New's constructor, for formats that wrap
+// OIP bodies in an envelope).
+func NewDecoder(cfg Config, env codec.Env) *Decoder {
 	if cfg.ModelHeader == "" {
 		cfg.ModelHeader = DefaultModelHeader
 	}
 	if cfg.VersionHeader == "" {
 		cfg.VersionHeader = DefaultVersionHeader
 	}
-	return func(env codec.Env) (codec.RecordDecoder, error) {
-		if env.MaxBytes <= 0 {
-			env.MaxBytes = codec.DefaultMaxBytes
-		}
-		if env.FeatureOrder == nil {
-			env.FeatureOrder = func(_, _ []byte) []string { return nil }
-		}
-		return &Decoder{cfg: cfg, env: env, asm: NewAssembler(cfg.Columns)}, nil
+	if env.MaxBytes <= 0 {
+		env.MaxBytes = codec.DefaultMaxBytes
 	}
+	if env.FeatureOrder == nil {
+		env.FeatureOrder = func(_, _ []byte) []string { return nil }
+	}
+	return &Decoder{cfg: cfg, env: env, asm: NewAssembler(cfg.Columns)}
 }
+
+// Assembler returns the decoder's assembler (its Reset starts a record).
+func (d *Decoder) Assembler() *Assembler { return d.asm }
 
 // DecodeRecord implements codec.RecordDecoder.
 func (d *Decoder) DecodeRecord(r *codec.Record) ([]codec.Event, error) {
