@@ -130,6 +130,13 @@ func (a *Arena) Copy(b []byte) []byte {
 	return out
 }
 
+// CopyString returns s as bytes that stay valid until Reset.
+func (a *Arena) CopyString(s string) []byte {
+	out := a.Alloc(len(s))
+	copy(out, s)
+	return out
+}
+
 // Join returns prefix + "." + name, valid until Reset.
 func (a *Arena) Join(prefix, name []byte) []byte {
 	if len(prefix) == 0 {

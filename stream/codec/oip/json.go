@@ -33,6 +33,7 @@ type Decoder struct {
 	body    body
 	tensors []Tensor
 	values  []detector.Value
+	starts  []int
 }
 
 // New returns the constructor of OIP v2 JSON decoders.
@@ -109,7 +110,7 @@ func (d *Decoder) DecodeBody(value, model, version []byte) ([]codec.Event, error
 	}
 	d.tensors = d.tensors[:0]
 	d.values = d.values[:0]
-	starts := make([]int, 0, len(ts)+1)
+	starts := d.starts[:0]
 	for i := range ts {
 		t := &ts[i]
 		kind, err := datatypeKind(t.Datatype)
@@ -122,8 +123,9 @@ func (d *Decoder) DecodeBody(value, model, version []byte) ([]codec.Event, error
 		}
 	}
 	starts = append(starts, len(d.values))
+	d.starts = starts
 	for i := range ts {
-		d.tensors = append(d.tensors, Tensor{Name: []byte(ts[i].Name), Shape: ts[i].Shape, Values: d.values[starts[i]:starts[i+1]]})
+		d.tensors = append(d.tensors, Tensor{Name: ts[i].Name, Shape: ts[i].Shape, Values: d.values[starts[i]:starts[i+1]]})
 	}
 	return d.asm.Build(model, version, d.tensors, prediction, d.env.FeatureOrder)
 }

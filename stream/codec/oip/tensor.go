@@ -47,7 +47,7 @@ const (
 
 // Tensor is one named tensor with its values flattened in row-major order.
 type Tensor struct {
-	Name   []byte
+	Name   string
 	Shape  []int64
 	Values []detector.Value
 }
@@ -61,6 +61,7 @@ type Assembler struct {
 	events  []codec.Event
 	fields  []codec.Field
 	names   [][]byte
+	widths  []int
 }
 
 // NewAssembler returns an assembler naming matrix columns by columns
@@ -89,7 +90,7 @@ func (a *Assembler) Build(model, version []byte, tensors []Tensor, prediction bo
 	}
 	batch := int64(-1)
 	width := 0
-	widths := make([]int, 0, 8)
+	widths := a.widths[:0]
 	for i := range tensors {
 		t := &tensors[i]
 		rows, w, err := rowsOf(t)
@@ -103,6 +104,7 @@ func (a *Assembler) Build(model, version []byte, tensors []Tensor, prediction bo
 		widths = append(widths, w)
 		width += w
 	}
+	a.widths = widths
 	// Names: one per column of every tensor.
 	a.names = a.names[:0]
 	for i := range tensors {
@@ -112,19 +114,19 @@ func (a *Assembler) Build(model, version []byte, tensors []Tensor, prediction bo
 		case prediction && len(tensors) == 1 && w == 1:
 			a.names = append(a.names, predictionName)
 		case prediction && w == 1:
-			a.names = append(a.names, a.arena.Join(predictionName, t.Name))
+			a.names = append(a.names, a.arena.Join(predictionName, a.arena.CopyString(t.Name)))
 		case prediction:
-			base := a.arena.Join(predictionName, t.Name)
+			base := a.arena.Join(predictionName, a.arena.CopyString(t.Name))
 			for j := range w {
 				a.names = append(a.names, a.arena.Join(base, strconv.AppendInt(nil, int64(j), 10)))
 			}
 		case w == 1:
-			a.names = append(a.names, a.arena.Copy(t.Name))
+			a.names = append(a.names, a.arena.CopyString(t.Name))
 		default:
 			cols := a.columns
 			if len(cols) == 0 {
 				for _, n := range order(model, version) {
-					cols = append(cols, a.arena.Copy([]byte(n)))
+					cols = append(cols, a.arena.CopyString(n))
 				}
 			}
 			if len(cols) != w {

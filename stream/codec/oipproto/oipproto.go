@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 
@@ -53,6 +54,7 @@ type Decoder struct {
 	tensors   []oip.Tensor
 	values    []detector.Value
 	unmarshal proto.UnmarshalOptions
+	starts    []int
 }
 
 type topicInfo struct {
@@ -131,12 +133,12 @@ func (d *Decoder) DecodeRecord(r *codec.Record) ([]codec.Event, error) {
 	}
 	model := ti.model
 	if len(model) == 0 {
-		model = d.asm.Arena().Copy([]byte(modelName))
+		model = d.asm.Arena().CopyString(modelName)
 	}
 	if len(model) == 0 {
 		model = []byte(d.cfg.Model)
 	}
-	ver := d.asm.Arena().Copy([]byte(version))
+	ver := d.asm.Arena().CopyString(version)
 	if len(ver) == 0 {
 		ver = []byte(d.cfg.Version)
 	}
@@ -159,7 +161,7 @@ func (d *Decoder) decodeRequest(value []byte, model, version *string) error {
 	if len(m.RawInputContents) > 0 && len(m.RawInputContents) != len(m.Inputs) {
 		return codec.Fail(codec.ReasonBadTensor, "%d raw_input_contents for %d inputs", len(m.RawInputContents), len(m.Inputs))
 	}
-	starts := make([]int, 0, len(m.Inputs)+1)
+	starts := d.starts[:0]
 	for i, t := range m.Inputs {
 		starts = append(starts, len(d.values))
 		var raw []byte
@@ -172,8 +174,9 @@ func (d *Decoder) decodeRequest(value []byte, model, version *string) error {
 		}
 	}
 	starts = append(starts, len(d.values))
+	d.starts = starts
 	for i, t := range m.Inputs {
-		d.tensors = append(d.tensors, oip.Tensor{Name: []byte(t.Name), Shape: t.Shape, Values: d.values[starts[i]:starts[i+1]]})
+		d.tensors = append(d.tensors, oip.Tensor{Name: t.Name, Shape: t.Shape, Values: d.values[starts[i]:starts[i+1]]})
 	}
 	return nil
 }
@@ -191,7 +194,7 @@ func (d *Decoder) decodeResponse(value []byte, model, version *string) error {
 	if len(m.RawOutputContents) > 0 && len(m.RawOutputContents) != len(m.Outputs) {
 		return codec.Fail(codec.ReasonBadTensor, "%d raw_output_contents for %d outputs", len(m.RawOutputContents), len(m.Outputs))
 	}
-	starts := make([]int, 0, len(m.Outputs)+1)
+	starts := d.starts[:0]
 	for i, t := range m.Outputs {
 		starts = append(starts, len(d.values))
 		var raw []byte
@@ -204,8 +207,9 @@ func (d *Decoder) decodeResponse(value []byte, model, version *string) error {
 		}
 	}
 	starts = append(starts, len(d.values))
+	d.starts = starts
 	for i, t := range m.Outputs {
-		d.tensors = append(d.tensors, oip.Tensor{Name: []byte(t.Name), Shape: t.Shape, Values: d.values[starts[i]:starts[i+1]]})
+		d.tensors = append(d.tensors, oip.Tensor{Name: t.Name, Shape: t.Shape, Values: d.values[starts[i]:starts[i+1]]})
 	}
 	return nil
 }
@@ -309,35 +313,61 @@ func appendRaw(dst []detector.Value, datatype string, raw []byte) ([]detector.Va
 		return dst, fmt.Errorf("%d raw bytes are not a whole number of %s values", len(raw), datatype)
 	}
 	le := binary.LittleEndian
-	for i := 0; i < len(raw); i += size {
-		b := raw[i : i+size]
-		switch datatype {
-		case "BOOL":
-			dst = append(dst, boolean(b[0] != 0))
-		case "INT8":
-			dst = append(dst, num(float64(int8(b[0]))))
-		case "UINT8":
-			dst = append(dst, num(float64(b[0])))
-		case "INT16":
-			dst = append(dst, num(float64(int16(le.Uint16(b)))))
-		case "UINT16":
-			dst = append(dst, num(float64(le.Uint16(b))))
-		case "FP16":
-			dst = append(dst, num(halfToFloat(le.Uint16(b))))
-		case "BF16":
-			dst = append(dst, num(float64(math.Float32frombits(uint32(le.Uint16(b))<<16))))
-		case "INT32":
-			dst = append(dst, num(float64(int32(le.Uint32(b)))))
-		case "UINT32":
-			dst = append(dst, num(float64(le.Uint32(b))))
-		case "FP32":
-			dst = append(dst, num(float64(math.Float32frombits(le.Uint32(b)))))
-		case "INT64":
-			dst = append(dst, num(float64(int64(le.Uint64(b)))))
-		case "UINT64":
-			dst = append(dst, num(float64(le.Uint64(b))))
-		case "FP64":
-			dst = append(dst, num(math.Float64frombits(le.Uint64(b))))
+	n := len(raw) / size
+	dst = slices.Grow(dst, n)
+	// One loop per datatype: the datatype is resolved once per tensor.
+	switch datatype {
+	case "BOOL":
+		for _, c := range raw {
+			dst = append(dst, boolean(c != 0))
+		}
+	case "INT8":
+		for _, c := range raw {
+			dst = append(dst, num(float64(int8(c))))
+		}
+	case "UINT8":
+		for _, c := range raw {
+			dst = append(dst, num(float64(c)))
+		}
+	case "INT16":
+		for i := 0; i < len(raw); i += 2 {
+			dst = append(dst, num(float64(int16(le.Uint16(raw[i:])))))
+		}
+	case "UINT16":
+		for i := 0; i < len(raw); i += 2 {
+			dst = append(dst, num(float64(le.Uint16(raw[i:]))))
+		}
+	case "FP16":
+		for i := 0; i < len(raw); i += 2 {
+			dst = append(dst, num(halfToFloat(le.Uint16(raw[i:]))))
+		}
+	case "BF16":
+		for i := 0; i < len(raw); i += 2 {
+			dst = append(dst, num(float64(math.Float32frombits(uint32(le.Uint16(raw[i:]))<<16))))
+		}
+	case "INT32":
+		for i := 0; i < len(raw); i += 4 {
+			dst = append(dst, num(float64(int32(le.Uint32(raw[i:])))))
+		}
+	case "UINT32":
+		for i := 0; i < len(raw); i += 4 {
+			dst = append(dst, num(float64(le.Uint32(raw[i:]))))
+		}
+	case "FP32":
+		for i := 0; i < len(raw); i += 4 {
+			dst = append(dst, num(float64(math.Float32frombits(le.Uint32(raw[i:])))))
+		}
+	case "INT64":
+		for i := 0; i < len(raw); i += 8 {
+			dst = append(dst, num(float64(int64(le.Uint64(raw[i:])))))
+		}
+	case "UINT64":
+		for i := 0; i < len(raw); i += 8 {
+			dst = append(dst, num(float64(le.Uint64(raw[i:]))))
+		}
+	case "FP64":
+		for i := 0; i < len(raw); i += 8 {
+			dst = append(dst, num(math.Float64frombits(le.Uint64(raw[i:]))))
 		}
 	}
 	return dst, nil
