@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -132,7 +133,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	produceOnly := fs.Bool("produce-only", false, "only publish the reference and produce traffic (a traffic generator for an external driftd)")
 	loop := fs.Bool("loop", false, "repeat the scenario until stopped")
 	httpAddr := fs.String("http-addr", "127.0.0.1:9108", "metrics and health endpoint of the embedded daemon")
-	topic := fs.String("topic", "inference.events", "input topic")
+	topic := fs.String("topic", "inference.events", "input topic (canonical format)")
+	format := fs.String("format", "canonical", "traffic format: canonical (driftd's JSON events), or oip (MLServer's Kafka topics mlserver-input and mlserver-output: Open Inference Protocol v2 requests and responses, batches of 8 rows)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -141,6 +143,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if *scale <= 0 {
 		return usagef("demo: --scale must be positive")
+	}
+	if *format != "canonical" && *format != "oip" {
+		return usagef("demo: --format must be canonical or oip, got %q", *format)
 	}
 	if *produceOnly && *brokers == "" {
 		return usagef("demo: --produce-only needs --brokers")
@@ -164,13 +169,19 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	cfg := defaultConfig()
 	cfg.Stream.InputTopics = []string{*topic}
+	enc := demoEncoder(canonicalRecords(*topic))
+	if *format == "oip" {
+		cfg.Stream.InputTopics = []string{"mlserver-input", "mlserver-output"}
+		cfg.Stream.InputFormat = "mlserver-input=oip,mlserver-output=oip"
+		enc = oipRecords("mlserver-input", "mlserver-output")
+	}
 	cfg.Stream.CheckpointInterval = 2 * time.Second
 	cfg.Server.HTTPAddr = *httpAddr
 	cfg.Server.LogLevel = "warn"
 	if *brokers != "" {
 		cfg.Stream.Brokers = splitList(*brokers)
 	} else {
-		cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, *topic))
+		cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, cfg.Stream.InputTopics...))
 		if err != nil {
 			return fmt.Errorf("starting the embedded broker: %w", err)
 		}
@@ -257,7 +268,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	out.printf("  window %d events, hop %d; ERT %.0g events; alerts print as they arrive on %s\n\n",
 		cfg.Window.Size, cfg.Window.Hop, cfg.Policy.ERT, cfg.Stream.AlertTopic)
 
-	produced, bad, perr := produceScenario(ctx, producer, *topic, phases, *rate, *loop, start, out)
+	if *format == "oip" {
+		out.printf("  traffic: MLServer's Kafka topics — OIP v2 requests on mlserver-input (model in the mlserver-model header), responses on mlserver-output\n")
+	}
+	produced, bad, records, perr := produceScenario(ctx, producer, enc, phases, *rate, *loop, start, out)
 	if perr != nil && !errors.Is(perr, context.Canceled) && !errors.Is(perr, context.DeadlineExceeded) {
 		errs <- perr
 	}
@@ -265,7 +279,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	// last alerts (at most 15 s), then stop.
 	if ctx.Err() == nil && d != nil {
 		deadline := time.Now().Add(15 * time.Second)
-		for d.svc.Processed() < uint64(produced) && time.Now().Before(deadline) && ctx.Err() == nil {
+		for d.svc.Processed() < uint64(records) && time.Now().Before(deadline) && ctx.Err() == nil {
 			time.Sleep(50 * time.Millisecond)
 		}
 		select {
@@ -281,8 +295,67 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return <-errs
 }
 
-// produceScenario produces the phases' events at rate per second.
-func produceScenario(ctx context.Context, cl *kgo.Client, topic string, phases []phase, rate int, loop bool, start time.Time, out *syncWriter) (produced, bad int64, err error) {
+// demoEncoder turns one tick's events into records; bad events become
+// malformed records.
+type demoEncoder func(evs []demoEvent, bad []bool, seq int64, now time.Time) []*kgo.Record
+
+// canonicalRecords: one canonical JSON event per record.
+func canonicalRecords(topic string) demoEncoder {
+	return func(evs []demoEvent, bad []bool, seq int64, now time.Time) []*kgo.Record {
+		recs := make([]*kgo.Record, 0, len(evs))
+		for i, e := range evs {
+			value := e.json(seq+int64(i), now)
+			if bad[i] {
+				value = []byte(`{"model":"churn","model_version":"3","features":`) // truncated: not JSON
+			}
+			recs = append(recs, &kgo.Record{Topic: topic, Key: []byte("churn"), Value: value})
+		}
+		return recs
+	}
+}
+
+// oipRecords: MLServer's Kafka traffic — an OIP v2 request (pandas
+// codec, one tensor per column) of up to 8 rows on the input topic with
+// the model in the mlserver-model header and the request ID in the key,
+// and its response on the output topic.
+func oipRecords(input, output string) demoEncoder {
+	headers := []kgo.RecordHeader{{Key: "mlserver-model", Value: []byte("churn")}, {Key: "mlserver-version", Value: []byte("3")}}
+	return func(evs []demoEvent, bad []bool, seq int64, now time.Time) []*kgo.Record {
+		var recs []*kgo.Record
+		for start := 0; start < len(evs); start += 8 {
+			rows := evs[start:min(start+8, len(evs))]
+			id := []byte(fmt.Sprintf("r-%d", seq+int64(start)))
+			if slices.Contains(bad[start:start+len(rows)], true) {
+				recs = append(recs, &kgo.Record{Topic: input, Key: id, Headers: headers, Value: []byte(`{"inputs":[{"name":"tenure_days","shape":[1,1],`)})
+				continue
+			}
+			n := len(rows)
+			tenure, charges, scores := make([]float64, n), make([]float64, n), make([]float64, n)
+			plans := make([]any, n)
+			for i, e := range rows {
+				tenure[i], charges[i], scores[i] = round(e.tenure, 2), round(e.charges, 2), round(e.score, 4)
+				if !e.planMissing {
+					plans[i] = e.plan
+				}
+			}
+			req, _ := json.Marshal(map[string]any{"id": string(id), "parameters": map[string]any{"content_type": "pd"}, "inputs": []any{
+				map[string]any{"name": "tenure_days", "shape": []int{n, 1}, "datatype": "FP64", "data": tenure},
+				map[string]any{"name": "monthly_charges", "shape": []int{n, 1}, "datatype": "FP64", "data": charges},
+				map[string]any{"name": "plan", "shape": []int{n, 1}, "datatype": "BYTES", "data": plans, "parameters": map[string]any{"content_type": "str"}},
+			}})
+			resp, _ := json.Marshal(map[string]any{"model_name": "churn", "model_version": "3", "id": string(id), "outputs": []any{
+				map[string]any{"name": "predict", "shape": []int{n, 1}, "datatype": "FP64", "data": scores},
+			}})
+			recs = append(recs, &kgo.Record{Topic: input, Key: id, Headers: headers, Value: req},
+				&kgo.Record{Topic: output, Key: id, Value: resp})
+		}
+		return recs
+	}
+}
+
+// produceScenario produces the phases' events at rate per second and
+// returns the events, the malformed ones and the records produced.
+func produceScenario(ctx context.Context, cl *kgo.Client, enc demoEncoder, phases []phase, rate int, loop bool, start time.Time, out *syncWriter) (produced, bad, records int64, err error) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	tick := 20 * time.Millisecond
 	perTick := float64(rate) * tick.Seconds()
@@ -294,6 +367,8 @@ func produceScenario(ctx context.Context, cl *kgo.Client, topic string, phases [
 			perr.CompareAndSwap(nil, err)
 		}
 	}
+	var evs []demoEvent
+	var bads []bool
 	for {
 		for i, ph := range phases {
 			out.printf("%s phase %d/%d: %s — %s\n", stamp(start), i+1, len(phases), ph.name, ph.describe)
@@ -304,37 +379,42 @@ func produceScenario(ctx context.Context, cl *kgo.Client, topic string, phases [
 				select {
 				case <-ctx.Done():
 					ticker.Stop()
-					return produced, bad, ctx.Err()
+					return produced, bad, records, ctx.Err()
 				case <-ticker.C:
 				}
 				if e, ok := perr.Load().(error); ok {
 					ticker.Stop()
-					return produced, bad, e
+					return produced, bad, records, e
 				}
 				carry += perTick
 				n := int(carry)
 				carry -= float64(n)
 				now := time.Now()
+				evs, bads = evs[:0], bads[:0]
+				first := seq + 1
 				for range n {
 					seq++
-					var value []byte
-					if ph.badEvery > 0 && seq%int64(ph.badEvery) == 0 {
-						value = []byte(`{"model":"churn","model_version":"3","features":`) // truncated: not JSON
+					isBad := ph.badEvery > 0 && seq%int64(ph.badEvery) == 0
+					e := stableEvent(rng)
+					if isBad {
 						bad++
 					} else {
-						e := stableEvent(rng)
 						ph.event(&e, float64(elapsed)/float64(length), rng)
 						e.predict()
-						value = e.json(seq, now)
 					}
-					cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte("churn"), Value: value}, promise)
-					produced++
+					evs = append(evs, e)
+					bads = append(bads, isBad)
 				}
+				for _, r := range enc(evs, bads, first, now) {
+					cl.Produce(ctx, r, promise)
+					records++
+				}
+				produced += int64(n)
 			}
 			ticker.Stop()
 		}
 		if !loop {
-			return produced, bad, cl.Flush(ctx)
+			return produced, bad, records, cl.Flush(ctx)
 		}
 	}
 }
