@@ -85,7 +85,16 @@ func (d *Decoder) DecodeRecord(r *codec.Record) ([]codec.Event, error) {
 	if ct == nil {
 		ct, _ = r.Header("content_type")
 	}
-	if bytes.HasPrefix(bytes.TrimSpace(ct), []byte("application/cloudevents+json")) {
+	// Structured mode: the content type says so; some producers (the
+	// CloudEvents Python SDK's Kafka conversion) send the data's content
+	// type instead, so a value that is a JSON object with specversion
+	// and no ce_specversion header is structured too.
+	_, binaryMode := r.Header("ce_specversion")
+	if !binaryMode {
+		_, binaryMode = r.Header("ce-specversion")
+	}
+	if bytes.HasPrefix(bytes.TrimSpace(ct), []byte("application/cloudevents+json")) ||
+		(!binaryMode && bytes.HasPrefix(bytes.TrimSpace(r.Value), []byte("{")) && bytes.Contains(r.Value, []byte(`"specversion"`))) {
 		var raw map[string]json.RawMessage
 		if err := json.Unmarshal(r.Value, &raw); err != nil {
 			return nil, codec.Fail(codec.ReasonNotJSON, "structured CloudEvent: %v", err)

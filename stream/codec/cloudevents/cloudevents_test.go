@@ -109,6 +109,14 @@ func TestDecodeRecord(t *testing.T) {
 			value: `{"specversion":"1.0","id":"1","source":"s","type":"org.kubeflow.serving.inference.response","inferenceservicename":"churn","data_base64":"eyJwcmVkaWN0aW9ucyI6WzddfQ=="}`,
 			want:  "churn/ P prediction=7\n",
 		},
+		{
+			// The CloudEvents Python SDK's to_structured sends the data's
+			// content type, not application/cloudevents+json.
+			name:    "structured with the data's content type",
+			headers: []kgo.RecordHeader{{Key: "content-type", Value: []byte("application/json")}},
+			value:   `{"specversion":"1.0","id":"1","source":"s","type":"org.kubeflow.serving.inference.response","inferenceservicename":"churn","data_base64":"eyJwcmVkaWN0aW9ucyI6WzddfQ=="}`,
+			want:    "churn/ P prediction=7\n",
+		},
 		{name: "other type", headers: binary("com.example.other"), value: `{}`, reason: codec.ReasonUnknownType},
 		{name: "not a cloudevent", value: `{"instances":[{"x":1}]}`, reason: codec.ReasonUnknownType},
 		{name: "bad data", headers: binary(TypeRequest), value: `{"instances":`, reason: codec.ReasonNotJSON},

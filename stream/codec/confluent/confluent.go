@@ -20,12 +20,14 @@ package confluent
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,8 +35,14 @@ import (
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/sr"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/dynamicpb"
+	_ "google.golang.org/protobuf/types/known/durationpb" // well-known imports of descriptor-form schemas
+	_ "google.golang.org/protobuf/types/known/timestamppb"
+	_ "google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/driftd/driftd/detector"
 	"github.com/driftd/driftd/stream/codec"
@@ -166,6 +174,9 @@ func (r *registry) compile(ctx context.Context, s sr.Schema) (*schema, error) {
 		}
 		return &schema{typ: sr.TypeAvro, avro: as}, nil
 	case sr.TypeProtobuf:
+		if fd, ok := descriptorSchema(s.Schema, refs); ok {
+			return &schema{typ: sr.TypeProtobuf, proto: fd}, nil
+		}
 		const main = "driftd-schema.proto"
 		refs[main] = s.Schema
 		c := protocompile.Compiler{Resolver: protocompile.WithStandardImports(&protocompile.SourceResolver{Accessor: protocompile.SourceAccessorFromMap(refs)})}
@@ -178,6 +189,59 @@ func (r *registry) compile(ctx context.Context, s sr.Schema) (*schema, error) {
 		return &schema{typ: sr.TypeJSON}, nil
 	}
 	return nil, fmt.Errorf("schema type %v", s.Type)
+}
+
+// descriptorSchema reads a Protobuf schema registered as a base64
+// serialized FileDescriptorProto (as confluent-kafka's Python
+// ProtobufSerializer registers them), its imports among refs (same
+// form) or the well-known types.
+func descriptorSchema(text string, refs map[string]string) (protoreflect.FileDescriptor, bool) {
+	parse := func(text string) (*descriptorpb.FileDescriptorProto, bool) {
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(text))
+		if err != nil {
+			return nil, false
+		}
+		var fdp descriptorpb.FileDescriptorProto
+		if proto.Unmarshal(raw, &fdp) != nil || fdp.GetName() == "" {
+			return nil, false
+		}
+		return &fdp, true
+	}
+	fdp, ok := parse(text)
+	if !ok {
+		return nil, false
+	}
+	files := &protoregistry.Files{}
+	var add func(fdp *descriptorpb.FileDescriptorProto, depth int) (protoreflect.FileDescriptor, bool)
+	add = func(fdp *descriptorpb.FileDescriptorProto, depth int) (protoreflect.FileDescriptor, bool) {
+		if depth > 16 {
+			return nil, false
+		}
+		for _, dep := range fdp.GetDependency() {
+			if _, err := files.FindFileByPath(dep); err == nil {
+				continue
+			}
+			if wk, err := protoregistry.GlobalFiles.FindFileByPath(dep); err == nil {
+				if files.RegisterFile(wk) != nil {
+					return nil, false
+				}
+				continue
+			}
+			ref, ok := parse(refs[dep])
+			if !ok {
+				return nil, false
+			}
+			if _, ok := add(ref, depth+1); !ok {
+				return nil, false
+			}
+		}
+		fd, err := protodesc.NewFile(fdp, files)
+		if err != nil || files.RegisterFile(fd) != nil {
+			return nil, false
+		}
+		return fd, true
+	}
+	return add(fdp, 0)
 }
 
 // references fetches the schemas s references, by their import name.

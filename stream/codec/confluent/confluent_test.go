@@ -1,6 +1,7 @@
 package confluent
 
 import (
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,6 +16,8 @@ import (
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/driftd/driftd/detector"
 	"github.com/driftd/driftd/stream/codec"
@@ -187,6 +190,43 @@ func TestDecodeRecord(t *testing.T) {
 				t.Errorf("got\n%s\nwant\n%s", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestDescriptorSchema: confluent-kafka's Python ProtobufSerializer
+// registers a schema as a base64 serialized FileDescriptorProto; it is
+// read as such, its well-known imports included.
+func TestDescriptorSchema(t *testing.T) {
+	fdp := &descriptorpb.FileDescriptorProto{
+		Name: proto.String("e.proto"), Package: proto.String("p"), Syntax: proto.String("proto3"),
+		Dependency: []string{"google/protobuf/timestamp.proto"},
+		MessageType: []*descriptorpb.DescriptorProto{{Name: proto.String("E"), Field: []*descriptorpb.FieldDescriptorProto{
+			{Name: proto.String("model"), Number: proto.Int32(1), Type: descriptorpb.FieldDescriptorProto_TYPE_STRING.Enum(), Label: descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum()},
+			{Name: proto.String("x"), Number: proto.Int32(2), Type: descriptorpb.FieldDescriptorProto_TYPE_DOUBLE.Enum(), Label: descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum()},
+			{Name: proto.String("timestamp"), Number: proto.Int32(3), Type: descriptorpb.FieldDescriptorProto_TYPE_MESSAGE.Enum(), TypeName: proto.String(".google.protobuf.Timestamp"), Label: descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum()},
+		}}},
+	}
+	raw, err := proto.Marshal(fdp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := srfake.New()
+	defer reg.Close()
+	reg.SeedSchema("e", 1, 7, sr.Schema{Type: sr.TypeProtobuf, Schema: base64.StdEncoding.EncodeToString(raw)})
+	cl, _ := sr.NewClient(sr.URLs(reg.URL()))
+	mk, _ := New(Config{Client: cl})
+	d, _ := mk(codec.Env{})
+	// model "m", x = 2 (fixed64), timestamp {seconds: 1795636800}.
+	payload := []byte{0x0a, 0x01, 'm', 0x11}
+	payload = binary.LittleEndian.AppendUint64(payload, math.Float64bits(2))
+	ts := binary.AppendUvarint([]byte{0x08}, 1_795_636_800)
+	payload = append(append(payload, 0x1a, byte(len(ts))), ts...)
+	evs, err := d.DecodeRecord(&codec.Record{Value: frame(7, []int{0}, payload)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := render(evs); got != "m/ @1795636800000 x=2" {
+		t.Errorf("got %q", got)
 	}
 }
 
