@@ -10,7 +10,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/driftd/driftd/detector"
+	"github.com/driftd/driftd/detector/perf"
 	"github.com/driftd/driftd/stream"
 )
 
@@ -34,12 +34,34 @@ type phase struct {
 	event func(e *demoEvent, progress float64, rng *rand.Rand)
 	// badEvery > 0 sends a malformed record every badEvery events.
 	badEvery int
+	// servedOnly: event changes only what the model is served (a serving
+	// bug), not the customers, so labels follow the unchanged features.
+	servedOnly bool
+	// stale: churn no longer follows the model's score.
+	stale bool
 }
 
 type demoEvent struct {
 	tenure, charges, score float64
 	plan                   string
 	planMissing            bool
+	// sessions_per_week is logged with the demo's own traffic (not used
+	// by the model): it goes with monthly_charges.
+	sessions     float64
+	withSessions bool
+}
+
+// demoSessionsChargesCorr is the correlation of sessions_per_week with
+// monthly_charges: heavier users pay more.
+const demoSessionsChargesCorr = 0.7
+
+// withSessionsDrawn adds sessions_per_week to a stable event (the demo's
+// own traffic and reference; the scenario tests draw without it).
+func (e demoEvent) withSessionsDrawn(rng *rand.Rand) demoEvent {
+	const r = demoSessionsChargesCorr
+	e.sessions = 5 + 2*(r*(e.charges-70)/20+math.Sqrt(1-r*r)*rng.NormFloat64())
+	e.withSessions = true
+	return e
 }
 
 func stableEvent(rng *rand.Rand) demoEvent {
@@ -63,13 +85,14 @@ func (e *demoEvent) predict() {
 }
 
 // demoPhases is the scenario: stable traffic, a
-// training–serving skew and its fix, a gradual shift, a null spike.
+// training–serving skew and its fix, a gradual shift, a null spike, a
+// stale model, a correlation break.
 func demoPhases(scale float64) []phase {
 	return []phase{
 		{name: "stable", seconds: 12 * scale, describe: "traffic drawn from the training distribution: no alert may fire",
 			event: func(*demoEvent, float64, *rand.Rand) {}},
 		{name: "training–serving skew", seconds: 12 * scale, describe: "the serving code sends tenure_days/365 instead of tenure_days",
-			event: func(e *demoEvent, _ float64, _ *rand.Rand) { e.tenure /= 365 }},
+			event: func(e *demoEvent, _ float64, _ *rand.Rand) { e.tenure /= 365 }, servedOnly: true},
 		{name: "skew fixed", seconds: 10 * scale, describe: "the fix is deployed: tenure_days is back to normal, alerts resolve",
 			event: func(*demoEvent, float64, *rand.Rand) {}},
 		{name: "gradual shift", seconds: 24 * scale, describe: "monthly_charges drifts up by 0 → 30 (1.5 sd) over the phase",
@@ -79,11 +102,44 @@ func demoPhases(scale float64) []phase {
 				e.charges += 30
 				e.planMissing = rng.Float64() < 0.4
 			}, badEvery: 997},
+		{name: "model goes stale", seconds: 12 * scale, describe: "a competitor's offer: customers churn at the usual rate but no longer as the model scores them; features and scores unchanged, labels 50 events later",
+			event: func(*demoEvent, float64, *rand.Rand) {}, stale: true},
+		{name: "correlation break", seconds: 12 * scale, describe: "a client release logs sessions_per_week of the wrong account: its marginal is unchanged, its relation to monthly_charges is gone",
+			event: func(e *demoEvent, _ float64, rng *rand.Rand) {
+				if e.withSessions {
+					e.sessions = 5 + 2*rng.NormFloat64()
+				}
+			}},
 	}
+}
+
+// demoChurnRate is the share of churners when churn no longer follows
+// the score (the "model goes stale" phase): about the training rate.
+const demoChurnRate = 0.27
+
+// demoLabel draws whether the customer of e churned: with the
+// probability of the model's score on the customer's actual features
+// (world), or at the base rate once the model is stale.
+func demoLabel(world demoEvent, stale bool, rng *rand.Rand) bool {
+	if stale {
+		return rng.Float64() < demoChurnRate
+	}
+	return rng.Float64() < world.score
+}
+
+func demoLabelJSON(seq int64, now time.Time, churned bool) []byte {
+	data, _ := json.Marshal(map[string]any{
+		"model": "churn", "model_version": "3", "timestamp": now.UTC().Format(time.RFC3339Nano),
+		"request_id": fmt.Sprintf("r-%d", seq), "label": churned,
+	})
+	return data
 }
 
 func (e demoEvent) json(seq int64, now time.Time) []byte {
 	features := map[string]any{"tenure_days": round(e.tenure, 2), "monthly_charges": round(e.charges, 2), "plan": e.plan}
+	if e.withSessions {
+		features["sessions_per_week"] = round(e.sessions, 2)
+	}
 	if e.planMissing {
 		features["plan"] = nil
 	}
@@ -102,17 +158,49 @@ func round(x float64, digits int) float64 {
 // demoReference builds the churn model's reference from a synthetic
 // training set of rows stable traffic is drawn from.
 func demoReference(rows int) (*detector.Reference, error) {
+	return buildDemoReference(rows, detector.BuildOptions{})
+}
+
+// demoReferenceMultivariate is the demo's reference: demoReference with
+// sessions_per_week, a PCA on the numeric features (the derived feature
+// multivariate.reconstruction_error) and the model's performance on
+// labelled rows (churn drawn with the score's probability).
+func demoReferenceMultivariate(rows int) (*detector.Reference, error) {
+	ref, err := buildDemoReference(rows, detector.BuildOptions{Multivariate: &detector.MultivariateOptions{}})
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(2026, 12))
+	pairs := make([]perf.Pair, rows)
+	for i := range pairs {
+		e := stableEvent(rng)
+		e.score = round(e.score, 4)
+		pairs[i] = perf.Pair{Score: e.score, Positive: demoLabel(e, false, rng)}
+	}
+	if ref.Performance, err = perf.BuildReference(pairs, 0.5, "prediction", "label"); err != nil {
+		return nil, err
+	}
+	return ref, nil
+}
+
+func buildDemoReference(rows int, opts detector.BuildOptions) (*detector.Reference, error) {
 	rng := rand.New(rand.NewPCG(2026, 11))
-	b, err := detector.NewBuilder("churn", "3", detector.BuildOptions{})
+	b, err := detector.NewBuilder("churn", "3", opts)
 	if err != nil {
 		return nil, err
 	}
 	for range rows {
 		e := stableEvent(rng)
+		if opts.Multivariate != nil {
+			e = e.withSessionsDrawn(rng)
+		}
 		b.BeginRow()
 		b.Add("tenure_days", detector.Value{Kind: detector.Number, Num: round(e.tenure, 2), Parsed: true})
 		b.Add("monthly_charges", detector.Value{Kind: detector.Number, Num: round(e.charges, 2), Parsed: true})
 		b.Add("plan", detector.Value{Kind: detector.String, Text: []byte(e.plan)})
+		if opts.Multivariate != nil { // the demo's own traffic logs sessions_per_week
+			b.Add("sessions_per_week", detector.Value{Kind: detector.Number, Num: round(e.sessions, 2), Parsed: true})
+		}
 		b.Add("prediction", detector.Value{Kind: detector.Number, Num: round(e.score, 4), Parsed: true})
 		b.EndRow()
 	}
@@ -133,8 +221,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	produceOnly := fs.Bool("produce-only", false, "only publish the reference and produce traffic (a traffic generator for an external driftd)")
 	loop := fs.Bool("loop", false, "repeat the scenario until stopped")
 	httpAddr := fs.String("http-addr", "127.0.0.1:9108", "metrics and health endpoint of the embedded daemon")
-	topic := fs.String("topic", "inference.events", "input topic (canonical format)")
-	format := fs.String("format", "canonical", "traffic format: canonical (driftd's JSON events), or oip (MLServer's Kafka topics mlserver-input and mlserver-output: Open Inference Protocol v2 requests and responses, batches of 8 rows)")
+	topic := fs.String("topic", "inference.events", "input topic")
+	metricsDetail := fs.String("metrics-detail", "drifting", "per-feature metrics: summary, drifting or all (as DRIFTD_METRICS_DETAIL)")
+	metricsTopK := fs.Int("metrics-top-k", 3, "features per model exported by effect at --metrics-detail drifting (as DRIFTD_METRICS_TOP_K)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -144,8 +233,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *scale <= 0 {
 		return usagef("demo: --scale must be positive")
 	}
-	if *format != "canonical" && *format != "oip" {
-		return usagef("demo: --format must be canonical or oip, got %q", *format)
+	if _, err := stream.ParseMetricsDetail(*metricsDetail); err != nil {
+		return usagef("demo: --metrics-detail: %v", err)
+	}
+	if *metricsTopK < 1 {
+		return usagef("demo: --metrics-top-k must be positive")
 	}
 	if *produceOnly && *brokers == "" {
 		return usagef("demo: --produce-only needs --brokers")
@@ -169,19 +261,16 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	cfg := defaultConfig()
 	cfg.Stream.InputTopics = []string{*topic}
-	enc := demoEncoder(canonicalRecords(*topic))
-	if *format == "oip" {
-		cfg.Stream.InputTopics = []string{"mlserver-input", "mlserver-output"}
-		cfg.Stream.InputFormat = "mlserver-input=oip,mlserver-output=oip"
-		enc = oipRecords("mlserver-input", "mlserver-output")
-	}
 	cfg.Stream.CheckpointInterval = 2 * time.Second
+	cfg.Performance.Enabled = !*produceOnly
 	cfg.Server.HTTPAddr = *httpAddr
 	cfg.Server.LogLevel = "warn"
+	cfg.Server.MetricsDetail = *metricsDetail
+	cfg.Server.MetricsTopK = *metricsTopK
 	if *brokers != "" {
 		cfg.Stream.Brokers = splitList(*brokers)
 	} else {
-		cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, cfg.Stream.InputTopics...))
+		cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, *topic))
 		if err != nil {
 			return fmt.Errorf("starting the embedded broker: %w", err)
 		}
@@ -218,7 +307,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	t0 := time.Now()
-	ref, err := demoReference(50000)
+	ref, err := demoReferenceMultivariate(50000)
 	if err != nil {
 		return err
 	}
@@ -268,10 +357,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	out.printf("  window %d events, hop %d; ERT %.0g events; alerts print as they arrive on %s\n\n",
 		cfg.Window.Size, cfg.Window.Hop, cfg.Policy.ERT, cfg.Stream.AlertTopic)
 
-	if *format == "oip" {
-		out.printf("  traffic: MLServer's Kafka topics — OIP v2 requests on mlserver-input (model in the mlserver-model header), responses on mlserver-output\n")
-	}
-	produced, bad, records, perr := produceScenario(ctx, producer, enc, phases, *rate, *loop, start, out)
+	produced, bad, perr := produceScenario(ctx, producer, *topic, phases, *rate, *loop, !*produceOnly, start, out)
 	if perr != nil && !errors.Is(perr, context.Canceled) && !errors.Is(perr, context.DeadlineExceeded) {
 		errs <- perr
 	}
@@ -279,7 +365,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	// last alerts (at most 15 s), then stop.
 	if ctx.Err() == nil && d != nil {
 		deadline := time.Now().Add(15 * time.Second)
-		for d.svc.Processed() < uint64(records) && time.Now().Before(deadline) && ctx.Err() == nil {
+		for d.svc.Processed() < uint64(produced) && time.Now().Before(deadline) && ctx.Err() == nil {
 			time.Sleep(50 * time.Millisecond)
 		}
 		select {
@@ -295,80 +381,22 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return <-errs
 }
 
-// demoEncoder turns one tick's events into records; bad events become
-// malformed records.
-type demoEncoder func(evs []demoEvent, bad []bool, seq int64, now time.Time) []*kgo.Record
-
-// canonicalRecords: one canonical JSON event per record.
-func canonicalRecords(topic string) demoEncoder {
-	return func(evs []demoEvent, bad []bool, seq int64, now time.Time) []*kgo.Record {
-		recs := make([]*kgo.Record, 0, len(evs))
-		for i, e := range evs {
-			value := e.json(seq+int64(i), now)
-			if bad[i] {
-				value = []byte(`{"model":"churn","model_version":"3","features":`) // truncated: not JSON
-			}
-			recs = append(recs, &kgo.Record{Topic: topic, Key: []byte("churn"), Value: value})
-		}
-		return recs
-	}
-}
-
-// oipRecords: MLServer's Kafka traffic — an OIP v2 request (pandas
-// codec, one tensor per column) of up to 8 rows on the input topic with
-// the model in the mlserver-model header and the request ID in the key,
-// and its response on the output topic.
-func oipRecords(input, output string) demoEncoder {
-	headers := []kgo.RecordHeader{{Key: "mlserver-model", Value: []byte("churn")}, {Key: "mlserver-version", Value: []byte("3")}}
-	return func(evs []demoEvent, bad []bool, seq int64, now time.Time) []*kgo.Record {
-		var recs []*kgo.Record
-		for start := 0; start < len(evs); start += 8 {
-			rows := evs[start:min(start+8, len(evs))]
-			id := []byte(fmt.Sprintf("r-%d", seq+int64(start)))
-			if slices.Contains(bad[start:start+len(rows)], true) {
-				recs = append(recs, &kgo.Record{Topic: input, Key: id, Headers: headers, Value: []byte(`{"inputs":[{"name":"tenure_days","shape":[1,1],`)})
-				continue
-			}
-			n := len(rows)
-			tenure, charges, scores := make([]float64, n), make([]float64, n), make([]float64, n)
-			plans := make([]any, n)
-			for i, e := range rows {
-				tenure[i], charges[i], scores[i] = round(e.tenure, 2), round(e.charges, 2), round(e.score, 4)
-				if !e.planMissing {
-					plans[i] = e.plan
-				}
-			}
-			req, _ := json.Marshal(map[string]any{"id": string(id), "parameters": map[string]any{"content_type": "pd"}, "inputs": []any{
-				map[string]any{"name": "tenure_days", "shape": []int{n, 1}, "datatype": "FP64", "data": tenure},
-				map[string]any{"name": "monthly_charges", "shape": []int{n, 1}, "datatype": "FP64", "data": charges},
-				map[string]any{"name": "plan", "shape": []int{n, 1}, "datatype": "BYTES", "data": plans, "parameters": map[string]any{"content_type": "str"}},
-			}})
-			resp, _ := json.Marshal(map[string]any{"model_name": "churn", "model_version": "3", "id": string(id), "outputs": []any{
-				map[string]any{"name": "predict", "shape": []int{n, 1}, "datatype": "FP64", "data": scores},
-			}})
-			recs = append(recs, &kgo.Record{Topic: input, Key: id, Headers: headers, Value: req},
-				&kgo.Record{Topic: output, Key: id, Value: resp})
-		}
-		return recs
-	}
-}
-
-// produceScenario produces the phases' events at rate per second and
-// returns the events, the malformed ones and the records produced.
-func produceScenario(ctx context.Context, cl *kgo.Client, enc demoEncoder, phases []phase, rate int, loop bool, start time.Time, out *syncWriter) (produced, bad, records int64, err error) {
+// produceScenario produces the phases' events at rate per second.
+// With labels, each event's label follows 50 events later on the same
+// topic.
+func produceScenario(ctx context.Context, cl *kgo.Client, topic string, phases []phase, rate int, loop, labels bool, start time.Time, out *syncWriter) (produced, bad int64, err error) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	tick := 20 * time.Millisecond
 	perTick := float64(rate) * tick.Seconds()
 	var carry float64
 	var seq int64
+	var pendingLabels [][]byte
 	var perr atomic.Value
 	promise := func(_ *kgo.Record, err error) {
 		if err != nil {
 			perr.CompareAndSwap(nil, err)
 		}
 	}
-	var evs []demoEvent
-	var bads []bool
 	for {
 		for i, ph := range phases {
 			out.printf("%s phase %d/%d: %s — %s\n", stamp(start), i+1, len(phases), ph.name, ph.describe)
@@ -379,42 +407,48 @@ func produceScenario(ctx context.Context, cl *kgo.Client, enc demoEncoder, phase
 				select {
 				case <-ctx.Done():
 					ticker.Stop()
-					return produced, bad, records, ctx.Err()
+					return produced, bad, ctx.Err()
 				case <-ticker.C:
 				}
 				if e, ok := perr.Load().(error); ok {
 					ticker.Stop()
-					return produced, bad, records, e
+					return produced, bad, e
 				}
 				carry += perTick
 				n := int(carry)
 				carry -= float64(n)
 				now := time.Now()
-				evs, bads = evs[:0], bads[:0]
-				first := seq + 1
 				for range n {
 					seq++
-					isBad := ph.badEvery > 0 && seq%int64(ph.badEvery) == 0
-					e := stableEvent(rng)
-					if isBad {
+					var value []byte
+					if ph.badEvery > 0 && seq%int64(ph.badEvery) == 0 {
+						value = []byte(`{"model":"churn","model_version":"3","features":`) // truncated: not JSON
 						bad++
 					} else {
+						e := stableEvent(rng).withSessionsDrawn(rng)
+						world := e
 						ph.event(&e, float64(elapsed)/float64(length), rng)
 						e.predict()
+						value = e.json(seq, now)
+						if !ph.servedOnly {
+							world = e
+						}
+						if labels {
+							pendingLabels = append(pendingLabels, demoLabelJSON(seq, now, demoLabel(world, ph.stale, rng)))
+						}
 					}
-					evs = append(evs, e)
-					bads = append(bads, isBad)
+					cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte("churn"), Value: value}, promise)
+					produced++
+					if len(pendingLabels) > 50 {
+						cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte("churn"), Value: pendingLabels[0]}, promise)
+						pendingLabels = pendingLabels[1:]
+					}
 				}
-				for _, r := range enc(evs, bads, first, now) {
-					cl.Produce(ctx, r, promise)
-					records++
-				}
-				produced += int64(n)
 			}
 			ticker.Stop()
 		}
 		if !loop {
-			return produced, bad, records, cl.Flush(ctx)
+			return produced, bad, cl.Flush(ctx)
 		}
 	}
 }

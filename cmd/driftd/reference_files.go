@@ -33,7 +33,7 @@ func rowFeature(name string) string {
 }
 
 // readAvroFile adds the rows of an Avro object container file.
-func readAvroFile(ctx context.Context, path string, b *detector.Builder, stats *rowStats) error {
+func readAvroFile(ctx context.Context, path string, b rowSink, stats *rowStats) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -68,7 +68,7 @@ func readAvroFile(ctx context.Context, path string, b *detector.Builder, stats *
 	return nil
 }
 
-func addAvroRow(b *detector.Builder, prefix string, m map[string]any) error {
+func addAvroRow(b rowSink, prefix string, m map[string]any) error {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -127,7 +127,7 @@ func genericValue(v any) detector.Value {
 
 // readParquetFile adds the rows of a Parquet file. Leaf columns are named
 // by their dotted path; a repeated column is an invalid value.
-func readParquetFile(ctx context.Context, path string, b *detector.Builder, stats *rowStats) error {
+func readParquetFile(ctx context.Context, path string, b rowSink, stats *rowStats) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
