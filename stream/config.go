@@ -34,14 +34,17 @@ type Config struct {
 	// before moving its partitions.
 	SessionTimeout time.Duration `env:"SESSION_TIMEOUT"`
 
-	InputTopics    []string     `env:"INPUT_TOPICS" envSeparator:","`
-	InputFormat    codec.Format `env:"INPUT_FORMAT"`
-	MaxEventBytes  int          `env:"MAX_EVENT_BYTES"`
-	AlertTopic     string       `env:"ALERT_TOPIC"`
-	DLQTopic       string       `env:"DLQ_TOPIC"`
-	ReferenceTopic string       `env:"REFERENCE_TOPIC"`
-	StateTopic     string       `env:"STATE_TOPIC"`
-	PanesTopic     string       `env:"PANES_TOPIC"`
+	InputTopics []string `env:"INPUT_TOPICS" envSeparator:","`
+	// InputFormat is one format for every input topic, or topic=format
+	// pairs (see codec.ParseTopicFormats). The built-in formats are
+	// canonical and flat; others are given in ServiceOptions.Formats.
+	InputFormat    string `env:"INPUT_FORMAT"`
+	MaxEventBytes  int    `env:"MAX_EVENT_BYTES"`
+	AlertTopic     string `env:"ALERT_TOPIC"`
+	DLQTopic       string `env:"DLQ_TOPIC"`
+	ReferenceTopic string `env:"REFERENCE_TOPIC"`
+	StateTopic     string `env:"STATE_TOPIC"`
+	PanesTopic     string `env:"PANES_TOPIC"`
 
 	// CreateTopics creates missing topics with kadm; when false, missing
 	// topics are reported and driftd exits.
@@ -115,7 +118,7 @@ func Defaults() Config {
 		Group:              "driftd",
 		SessionTimeout:     45 * time.Second,
 		InputTopics:        []string{"inference.events"},
-		InputFormat:        codec.Canonical,
+		InputFormat:        string(codec.Canonical),
 		MaxEventBytes:      codec.DefaultMaxBytes,
 		AlertTopic:         "drift.alerts",
 		DLQTopic:           "inference.events.dlq",
@@ -166,8 +169,8 @@ func (c *Config) Validate() error {
 	if len(c.InputTopics) == 0 && c.Mode != ModeStage2 {
 		return cfgErr("INPUT_TOPICS", "must list at least one topic")
 	}
-	if !slices.Contains(codec.Formats, c.InputFormat) {
-		return cfgErr("INPUT_FORMAT", "is %q; accepted: canonical, flat", c.InputFormat)
+	if _, _, err := codec.ParseTopicFormats(c.InputFormat, c.InputTopics); err != nil {
+		return cfgErr("INPUT_FORMAT", "%v", err)
 	}
 	if c.MaxEventBytes < 64 || c.MaxEventBytes > 64<<20 {
 		return cfgErr("MAX_EVENT_BYTES", "is %d; accepted: 64 to 67108864", c.MaxEventBytes)

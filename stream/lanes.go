@@ -8,6 +8,7 @@ import (
 	"maps"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -24,6 +25,18 @@ type lane struct {
 	parts        []kgo.FetchTopicPartition
 	alerts, dlq  []*kgo.Record
 	alertPending []detector.Alert
+	// retries are partitions whose decoder could not decode a record
+	// for a reason not the record's (a schema registry that does not
+	// answer): the partition is rewound to it and retried.
+	retries []retryAt
+	rec     codec.Record
+}
+
+// retryAt is a record to consume again.
+type retryAt struct {
+	id     TaskID
+	offset kgo.EpochOffset
+	err    error
 }
 
 // Counters sums the lanes' processor counters. Call it from the pipeline
@@ -103,8 +116,38 @@ func (s *Service) process(fetches kgo.Fetches) {
 		clear(l.dlq)
 		clear(l.alertPending)
 		l.alerts, l.dlq, l.alertPending = l.alerts[:0], l.dlq[:0], l.alertPending[:0]
+		s.retry = append(s.retry, l.retries...)
+		clear(l.retries)
+		l.retries = l.retries[:0]
+	}
+	if len(s.retry) > 0 {
+		s.rewind()
 	}
 }
+
+// rewind makes the consumer fetch the records in s.retry again and waits
+// a little: a decoder dependency that does not answer (a schema registry)
+// holds the partition back — backpressure — instead of dead-lettering
+// records that are not at fault. Called from the polling goroutine before
+// the rebalance is allowed (see kgo.Client.SetOffsets).
+func (s *Service) rewind() {
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	for _, r := range s.retry {
+		if offsets[r.id.Topic] == nil {
+			offsets[r.id.Topic] = map[int32]kgo.EpochOffset{}
+		}
+		offsets[r.id.Topic][r.id.Partition] = r.offset
+		s.metrics.DecodeRetries.WithLabelValues(r.id.Topic).Inc()
+	}
+	s.log.Warn("input held back: its decoder cannot decode it now; retrying", "partitions", len(s.retry), "topic", s.retry[0].id.Topic, "offset", s.retry[0].offset.Offset, "err", s.retry[0].err)
+	s.cl.SetOffsets(offsets)
+	clear(s.retry)
+	s.retry = s.retry[:0]
+	time.Sleep(retryPause)
+}
+
+// retryPause is the wait after a rewind.
+const retryPause = 500 * time.Millisecond
 
 func (s *Service) runLane(l *lane) {
 	for _, p := range l.parts {
@@ -121,13 +164,29 @@ func (s *Service) processPartition(l *lane, p kgo.FetchTopicPartition) {
 	proc := l.proc
 	task := proc.Task(id)
 	consumed := s.metrics.RecordsConsumed.WithLabelValues(p.Topic)
+	dec := proc.RecordDecoder(p.Topic)
+	done := 0
 	for _, r := range p.Records {
 		var derr *codec.Error
-		if s.cfg.Mode == ModeStage2 {
+		switch {
+		case s.cfg.Mode == ModeStage2:
 			derr = proc.ProcessPane(task, r.Value, r.Offset)
-		} else {
+		case dec != nil:
+			l.rec = codec.Record{Topic: r.Topic, Key: r.Key, Value: r.Value, Headers: r.Headers, TimestampMS: r.Timestamp.UnixMilli()}
+			if err := proc.ProcessRecord(task, dec, &l.rec, r.Offset); err != nil {
+				if de, ok := err.(*codec.Error); ok {
+					derr = de
+				} else {
+					l.retries = append(l.retries, retryAt{id: id, offset: kgo.EpochOffset{Epoch: r.LeaderEpoch, Offset: r.Offset}, err: err})
+				}
+			}
+		default:
 			derr = proc.Process(task, r.Value, r.Timestamp.UnixMilli(), r.Offset)
 		}
+		if len(l.retries) > 0 && l.retries[len(l.retries)-1].id == id {
+			break // this partition's remaining records are fetched again
+		}
+		done++
 		if derr != nil {
 			l.dlq = append(l.dlq, s.dlqRecord(r, derr))
 		}
@@ -135,8 +194,9 @@ func (s *Service) processPartition(l *lane, p kgo.FetchTopicPartition) {
 			s.collect(l)
 		}
 	}
-	consumed.Add(float64(len(p.Records)))
-	s.processedTotal.Add(uint64(len(p.Records)))
+	l.rec = codec.Record{}
+	consumed.Add(float64(done))
+	s.processedTotal.Add(uint64(done))
 	lag := max(0, p.HighWatermark-task.Next)
 	s.metrics.ConsumerLag.WithLabelValues(p.Topic, strconv.Itoa(int(p.Partition))).Set(float64(lag))
 }

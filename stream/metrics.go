@@ -34,6 +34,7 @@ import (
 // Families (all prefixed driftd_):
 //
 //	records_consumed_total{topic}                  records read from input topics
+//	decode_retries_total{topic}                    records rewound: their decoder could not reach a schema registry
 //	events_processed_total{model,version}          events applied or counted
 //	events_no_reference_total                      events of models without a reference
 //	records_dlq_total{topic,reason}                records dead-lettered
@@ -69,6 +70,7 @@ import (
 //	metric_series_overflow_total{model,version}
 type Metrics struct {
 	RecordsConsumed    *prometheus.CounterVec
+	DecodeRetries      *prometheus.CounterVec
 	EventsProcessed    *prometheus.CounterVec
 	EventsNoReference  prometheus.Counter
 	RecordsDLQ         *prometheus.CounterVec
@@ -248,6 +250,7 @@ func NewMetricsWith(reg prometheus.Registerer, o MetricsOptions) *Metrics {
 	single := func(c prometheus.Collector) { reg.MustRegister(c) }
 	m := &Metrics{
 		RecordsConsumed:    counter("records_consumed_total", "Records read from the input topics.", "topic"),
+		DecodeRetries:      counter("decode_retries_total", "Records fetched again because their decoder could not reach a dependency (a schema registry); backpressure, not dead letters.", "topic"),
 		EventsProcessed:    counter("events_processed_total", "Decoded events of models with a reference.", mv...),
 		EventsNoReference:  prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "events_no_reference_total", Help: "Decoded events of model versions without a reference (counted, no state kept)."}),
 		RecordsDLQ:         counter("records_dlq_total", "Records sent to the dead-letter topic, by reason.", "topic", "reason"),
@@ -315,6 +318,7 @@ func NewMetricsWith(reg prometheus.Registerer, o MetricsOptions) *Metrics {
 func (m *Metrics) InitTopics(inputs []string, dlq string) {
 	for _, t := range inputs {
 		m.RecordsConsumed.WithLabelValues(t)
+		m.DecodeRetries.WithLabelValues(t)
 	}
 	for _, r := range codec.Reasons {
 		m.RecordsDLQ.WithLabelValues(dlq, string(r))

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/driftd/driftd/detector"
@@ -163,6 +164,11 @@ type Processor struct {
 	// cannot grow it).
 	unknownModels map[string]uint64
 	key           []byte
+	// recordDecs decodes the topics of non-built-in formats (by topic);
+	// defaultRec, when set, every other topic.
+	recordDecs map[string]codec.RecordDecoder
+	defaultRec codec.RecordDecoder
+	featureBuf []string
 
 	segments detector.SegmentConfig
 	records  RecordHook
@@ -176,6 +182,11 @@ type ProcessorConfig struct {
 	MaxBytes int
 	Policies *detector.Policies // nil: defaults
 	Window   detector.WindowConfig
+	// TopicDecoders gives the decoder of each topic whose format is not
+	// Format; DefaultDecoder, when set, decodes every other topic instead
+	// of Format. Each processor makes its own decoders.
+	TopicDecoders  map[string]codec.NewRecordDecoder
+	DefaultDecoder codec.NewRecordDecoder
 	// Segments gives each model version windows per segment (see
 	// detector.SegmentConfig); zero: none.
 	Segments detector.SegmentConfig
@@ -214,7 +225,76 @@ func NewProcessor(cfg ProcessorConfig, registry *Registry) (*Processor, error) {
 		Counters:      Counters{Rejected: map[codec.Reason]uint64{}},
 	}
 	p.refs, p.regGen = registry.Snapshot()
+	env := codec.Env{FeatureOrder: p.featureOrder, MaxBytes: cfg.MaxBytes}
+	for topic, mk := range cfg.TopicDecoders {
+		d, err := mk(env)
+		if err != nil {
+			return nil, fmt.Errorf("decoder of topic %s: %w", topic, err)
+		}
+		if p.recordDecs == nil {
+			p.recordDecs = map[string]codec.RecordDecoder{}
+		}
+		p.recordDecs[topic] = d
+	}
+	if cfg.DefaultDecoder != nil {
+		if p.defaultRec, err = cfg.DefaultDecoder(env); err != nil {
+			return nil, fmt.Errorf("default decoder: %w", err)
+		}
+	}
 	return p, nil
+}
+
+// featureOrder returns the features-group names of the reference of
+// model/version in reference order (codec.Env.FeatureOrder).
+func (p *Processor) featureOrder(model, version []byte) []string {
+	p.key = append(append(append(p.key[:0], model...), '/'), version...)
+	ref := p.refs[string(p.key)]
+	if ref == nil {
+		return nil
+	}
+	p.featureBuf = p.featureBuf[:0]
+	for _, f := range ref.Features {
+		if f.Name == detector.PredictionFeature || strings.HasPrefix(f.Name, detector.PredictionFeature+".") {
+			continue
+		}
+		p.featureBuf = append(p.featureBuf, f.Name)
+	}
+	return p.featureBuf
+}
+
+// RecordDecoder returns the decoder of topic when its format is not a
+// built-in value format (Process handles those), or nil.
+func (p *Processor) RecordDecoder(topic string) codec.RecordDecoder {
+	if d := p.recordDecs[topic]; d != nil {
+		return d
+	}
+	return p.defaultRec
+}
+
+// ProcessRecord decodes one record with dec (see RecordDecoder) and
+// applies its events to task t. A *codec.Error is for the caller to
+// dead-letter. Any other error is not the record's fault (the decoder
+// could not reach a schema registry): nothing was counted or applied and
+// t.Next was not moved, so the caller retries the record later.
+func (p *Processor) ProcessRecord(t *Task, dec codec.RecordDecoder, rec *codec.Record, offset int64) error {
+	evs, err := dec.DecodeRecord(rec)
+	if err != nil {
+		de, ok := err.(*codec.Error)
+		if !ok {
+			return err
+		}
+		p.Counters.Consumed++
+		t.Next = offset + 1
+		p.Counters.Rejected[de.Reason]++
+		return de
+	}
+	p.Counters.Consumed++
+	t.Next = offset + 1
+	p.Counters.Processed++
+	for i := range evs {
+		p.applyEvent(t, &evs[i], rec.TimestampMS, offset)
+	}
+	return nil
 }
 
 // Task returns the task of id, creating it empty.
@@ -281,6 +361,12 @@ func (p *Processor) Process(t *Task, value []byte, recordMS, offset int64) *code
 		return de
 	}
 	p.Counters.Processed++
+	p.applyEvent(t, ev, recordMS, offset)
+	return nil
+}
+
+// applyEvent runs one decoded event through the monitor of its model.
+func (p *Processor) applyEvent(t *Task, ev *codec.Event, recordMS, offset int64) {
 	p.key = append(append(append(p.key[:0], ev.Model...), '/'), ev.Version...)
 	m := t.monitors[string(p.key)]
 	if m == nil {
@@ -290,7 +376,7 @@ func (p *Processor) Process(t *Task, value []byte, recordMS, offset int64) *code
 			if n, ok := p.unknownModels[string(p.key)]; ok || len(p.unknownModels) < 100 {
 				p.unknownModels[string(p.key)] = n + 1
 			}
-			return nil
+			return
 		}
 		var nerr error
 		m, nerr = detector.NewMonitor(ref, p.policies, p.window)
@@ -300,7 +386,7 @@ func (p *Processor) Process(t *Task, value []byte, recordMS, offset int64) *code
 			// reference rather than stop the stream.
 			p.Counters.NoReference++
 			p.Counters.MonitorErrors++
-			return nil
+			return
 		}
 		t.monitors[ref.Key()] = m
 	}
@@ -352,7 +438,6 @@ func (p *Processor) Process(t *Task, value []byte, recordMS, offset int64) *code
 			p.Out.Panes[i].Source = t.source()
 		}
 	}
-	return nil
 }
 
 // apply runs one group of an event's values through a monitor and reports

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/driftd/driftd/detector"
+	"github.com/driftd/driftd/stream/codec"
 )
 
 // DLQ record headers. The value and key are the original record's.
@@ -37,6 +39,7 @@ const (
 // empty after a restart). With ExactlyOnce, alerts, DLQ records,
 // checkpoints and offsets go in one transaction per checkpoint interval.
 type Service struct {
+	retry    []retryAt
 	cfg      Config
 	pcfg     ProcessorConfig
 	registry *Registry
@@ -87,8 +90,54 @@ type ServiceOptions struct {
 	Hooks []kgo.Hook
 	// Observer, if set, follows the pipeline for read-only views.
 	Observer Observer
+	// Formats are the input formats beyond the built-in canonical and
+	// flat, by the name DRIFTD_INPUT_FORMAT gives them.
+	Formats map[string]codec.NewRecordDecoder
 	// AlertURL, if set, gives the link an alert carries in its url field.
 	AlertURL func(*detector.Alert) string
+}
+
+// resolveFormats turns DRIFTD_INPUT_FORMAT into the processor's decoders.
+func resolveFormats(o *ServiceOptions) error {
+	def, perTopic, err := codec.ParseTopicFormats(o.Config.InputFormat, o.Config.InputTopics)
+	if err != nil {
+		return cfgErr("INPUT_FORMAT", "%v", err)
+	}
+	lookup := func(name string) (codec.NewRecordDecoder, error) {
+		if slices.Contains(codec.Formats, codec.Format(name)) {
+			return func(env codec.Env) (codec.RecordDecoder, error) {
+				return codec.NewValueDecoder(codec.Format(name), env.MaxBytes)
+			}, nil
+		}
+		if mk := o.Formats[name]; mk != nil {
+			return mk, nil
+		}
+		accepted := []string{string(codec.Canonical), string(codec.Flat)}
+		for n := range o.Formats {
+			accepted = append(accepted, n)
+		}
+		slices.Sort(accepted[2:])
+		return nil, cfgErr("INPUT_FORMAT", "unknown format %q; accepted: %s", name, strings.Join(accepted, ", "))
+	}
+	if slices.Contains(codec.Formats, codec.Format(def)) {
+		o.Processor.Format = codec.Format(def)
+	} else {
+		o.Processor.Format = codec.Canonical // unused: every topic has a record decoder
+		if o.Processor.DefaultDecoder, err = lookup(def); err != nil {
+			return err
+		}
+	}
+	if len(perTopic) > 0 {
+		o.Processor.TopicDecoders = map[string]codec.NewRecordDecoder{}
+	}
+	for topic, name := range perTopic {
+		mk, err := lookup(name)
+		if err != nil {
+			return err
+		}
+		o.Processor.TopicDecoders[topic] = mk
+	}
+	return nil
 }
 
 // NewService validates the configuration and returns a service.
@@ -103,8 +152,10 @@ func NewService(o ServiceOptions) (*Service, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	o.Processor.Format = o.Config.InputFormat
 	o.Processor.MaxBytes = o.Config.MaxEventBytes
+	if err := resolveFormats(&o); err != nil {
+		return nil, err
+	}
 	switch o.Config.Mode {
 	case ModeStage1:
 		o.Processor.Window.Stage = detector.StageEmit

@@ -31,6 +31,8 @@ type config struct {
 	Performance performanceConfig `envPrefix:"DRIFTD_"`
 	Server      serverConfig      `envPrefix:"DRIFTD_"`
 	Web         web.Config        `envPrefix:"DRIFTD_"`
+	// Formats configures the input formats beyond canonical and flat.
+	Formats formatsConfig `envPrefix:"DRIFTD_"`
 }
 
 type serverConfig struct {
@@ -158,6 +160,9 @@ func (c *config) validate() error {
 		return usagef("%v", err)
 	} else if err != nil {
 		return usagef("%v", err)
+	}
+	if err := c.Formats.validate(c.Stream); err != nil {
+		return err
 	}
 	var pe *detector.PolicyError
 	if err := c.Policy.Validate(); errors.As(err, &pe) {

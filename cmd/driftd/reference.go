@@ -68,8 +68,8 @@ func splitList(s string) []string {
 
 func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("reference build", stderr)
-	input := fs.String("input", "", "training set: `FILE`.csv (with a header row) or .jsonl (events or flat rows); - reads JSON lines from stdin")
-	format := fs.String("format", "auto", "input format: auto (by extension), csv, jsonl")
+	input := fs.String("input", "", "training set: `FILE`.csv (with a header row), .jsonl (events or flat rows), .avro (Avro container file) or .parquet; - reads JSON lines from stdin")
+	format := fs.String("format", "auto", "input format: auto (by extension), csv, jsonl, avro, parquet")
 	model := fs.String("model", "", "model name (required)")
 	ver := fs.String("version", "", "model version")
 	categorical := fs.String("categorical", "", "comma-separated features to treat as categorical")
@@ -134,8 +134,13 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	kind := *format
 	if kind == "auto" {
 		kind = "jsonl"
-		if strings.EqualFold(filepath.Ext(*input), ".csv") {
+		switch strings.ToLower(filepath.Ext(*input)) {
+		case ".csv":
 			kind = "csv"
+		case ".avro":
+			kind = "avro"
+		case ".parquet":
+			kind = "parquet"
 		}
 	}
 	prog := newProgress(stderr, src.size, *quiet)
@@ -145,8 +150,12 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 		err = readCSV(ctx, src, sink, prog, stderr, &stats)
 	case "jsonl", "json":
 		err = readJSONL(ctx, src, sink, prog, stderr, &stats)
+	case "avro":
+		err = readAvroFile(ctx, *input, sink, &stats)
+	case "parquet":
+		err = readParquetFile(ctx, *input, sink, &stats)
 	default:
-		return usagef("reference build: --format must be auto, csv or jsonl, got %q", kind)
+		return usagef("reference build: --format must be auto, csv, jsonl, avro or parquet, got %q", kind)
 	}
 	if err != nil {
 		return err

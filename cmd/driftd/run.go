@@ -128,6 +128,7 @@ func newDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 		Hooks:     []kgo.Hook{kp},
 		Observer:  view,
 		AlertURL:  alertURL,
+		Formats:   cfg.Formats.inputFormats(),
 	})
 	if err != nil {
 		var ce *stream.ConfigError

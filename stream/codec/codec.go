@@ -29,10 +29,24 @@ const (
 	// ReasonBadPane is a record on the panes topic (two-stage mode) that
 	// is not a valid pane.
 	ReasonBadPane Reason = "bad_pane"
+	// ReasonBadTensor is an inference request or response whose tensors
+	// are inconsistent: a shape that does not match the data, an unknown
+	// datatype, rows of different lengths.
+	ReasonBadTensor Reason = "bad_tensor"
+	// ReasonBadPayload is a binary payload (Protobuf, Avro, a Schema
+	// Registry frame) that does not decode.
+	ReasonBadPayload Reason = "bad_payload"
+	// ReasonSchemaNotFound is a Schema Registry frame whose schema ID the
+	// registry does not know.
+	ReasonSchemaNotFound Reason = "schema_not_found"
+	// ReasonUnknownType is an envelope (a CloudEvent) of a type that
+	// carries no inference request or response.
+	ReasonUnknownType Reason = "unknown_type"
 )
 
 // Reasons lists every reason, for metrics initialisation.
-var Reasons = []Reason{ReasonNotJSON, ReasonNoModel, ReasonNoData, ReasonFeaturesNotObject, ReasonTooLarge, ReasonBadPane}
+var Reasons = []Reason{ReasonNotJSON, ReasonNoModel, ReasonNoData, ReasonFeaturesNotObject, ReasonTooLarge, ReasonBadPane,
+	ReasonBadTensor, ReasonBadPayload, ReasonSchemaNotFound, ReasonUnknownType}
 
 // Error is a decoding failure.
 type Error struct {
