@@ -36,7 +36,8 @@ func benchFeature(b *testing.B, shift float64) (*compiled, Snapshot) {
 
 // BenchmarkEvaluateKSWelch is one evaluation of a numeric feature at
 // r = 1000: the exact KS distance scan over the 2001 cells, its p-value,
-// and Welch's test. "h0" is a stable window (D ≈ 0.03), "drift" a window
+// and the mean test (named for the Welch test it replaced, so figures stay
+// comparable). "h0" is a stable window (D ≈ 0.03), "drift" a window
 // shifted by 0.5 sd (D ≈ 0.2).
 func BenchmarkEvaluateKSWelch(b *testing.B) {
 	for _, tc := range []struct {
@@ -52,7 +53,33 @@ func BenchmarkEvaluateKSWelch(b *testing.B) {
 				if _, ok := c.ks(s, 1000, &p); !ok {
 					b.Fatal("no ks")
 				}
-				if _, ok := c.meanShift(s); !ok {
+				if _, ok := c.meanShift(s, &p); !ok {
+					b.Fatal("no mean shift")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkMeanShift is the mean test alone at r = 1000: "h0" a stable
+// window at the default gate (the effect is below the resolve band: the
+// cell scan and the normal approximation), "h0_gates_off" the same window
+// with the gate at 0 (the saddlepoint search runs), "drift" a window
+// shifted by 0.5 sd (saddlepoint).
+func BenchmarkMeanShift(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		shift float64
+		gate  float64
+	}{{"h0", 0, 0.1}, {"h0_gates_off", 0, 0}, {"drift", 0.5, 0.1}} {
+		b.Run(tc.name, func(b *testing.B) {
+			c, s := benchFeature(b, tc.shift)
+			p := DefaultPolicy()
+			p.MeanShiftMinEffect = tc.gate
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, ok := c.meanShift(s, &p); !ok {
 					b.Fatal("no mean shift")
 				}
 			}

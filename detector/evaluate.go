@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"unsafe"
 
+	"github.com/driftd/driftd/detector/celltest"
 	"github.com/driftd/driftd/window"
 )
 
@@ -13,8 +14,9 @@ import (
 type Result struct {
 	Test Test `json:"test"`
 	// Statistic is the test statistic: KS D against the reference step
-	// CDF, Welch's t, the chi-square statistic, or the window ratio for
-	// the quality tests.
+	// CDF, the standardized cell-score mean difference z (mean_shift),
+	// the chi-square statistic, or the window ratio for the quality
+	// tests.
 	Statistic float64 `json:"statistic"`
 	PValue    float64 `json:"p_value"`
 	// Effect is the effect size the gate applies to: D − ε (KS),
@@ -39,7 +41,9 @@ type Result struct {
 	DF float64 `json:"df,omitempty"`
 	// PSI is the population stability index (chi2).
 	PSI float64 `json:"psi,omitempty"`
-	// Method is the KS p-value method used: "exact" or "asymp".
+	// Method is the p-value method used: "exact" or "asymp" (ks);
+	// "saddlepoint", "lattice_saddlepoint", "fisher" or "normal"
+	// (mean_shift, see celltest).
 	Method string `json:"method,omitempty"`
 	// Reference is the reference value the window is compared with:
 	// the mean (mean_shift) or the ratio (quality tests).
@@ -94,6 +98,7 @@ type compiled struct {
 	nilRef bool           // numeric feature with no valid reference values
 	oorP0  float64        // reference out-of-range probability
 	refMs  window.Moments // reference moments (mean_shift)
+	mean   *celltest.Mean // null of the cell-score mean (mean_shift); nil: constant reference
 	kscell []int64        // Ranks, for the KS scan
 }
 
@@ -121,6 +126,7 @@ func compile(f *FeatureRef) (*compiled, error) {
 		// reference values with probability 2/(m+1).
 		c.oorP0 = 2 / (float64(f.Count) + 1)
 		c.refMs = window.Moments{N: float64(f.Count), Mean: f.Mean, M2: f.Variance * float64(f.Count-1)}
+		c.mean = celltest.NewMean(f.Breakpoints, f.Ranks, f.Exact)
 	case Categorical:
 		c.tests = CategoricalTests
 		k := len(f.Categories)
@@ -166,7 +172,7 @@ func (c *compiled) evaluate(s Snapshot, p *Policy, alpha float64, out []Result) 
 		case TestKS:
 			r, ok = c.ks(s, valid, p)
 		case TestMeanShift:
-			r, ok = c.meanShift(s)
+			r, ok = c.meanShift(s, p)
 		case TestChi2:
 			r, ok = c.chi2(s, valid)
 		case TestMissing:
@@ -294,25 +300,48 @@ func ksDistanceFloat[C uint16 | uint32](counts []C, ranks []int64, n, m int64) f
 	return best
 }
 
-// meanShift is Welch's t-test of the window mean against the reference
-// moments, with the standardized shift |Δμ|/σ_ref as effect size.
-func (c *compiled) meanShift(s Snapshot) (Result, bool) {
-	w := s.Moments
-	if c.breaks == nil || w.N < 2 {
+// meanShift tests the window's mean against the reference on the
+// reference cells (see celltest): each window value counts as its
+// reference interval's score (values outside the reference range as its
+// ends), and the window's cell-score mean is compared with the null
+// distribution derived from the reference's interval masses — a
+// saddlepoint tail (lattice-corrected for lattice-valued features) or
+// Fisher's exact test for two-valued ones, valid in the tails whatever the
+// feature's shape. The effect is the standardized shift |Δμ|/σ_ref of the
+// cell-score means. Below the resolve band of the effect gate the result
+// cannot drift or hold, so the p-value is the normal approximation
+// (method "normal"), which costs no saddlepoint search.
+func (c *compiled) meanShift(s Snapshot, p *Policy) (Result, bool) {
+	if c.mean == nil {
 		return Result{}, false
 	}
-	ref := c.refMs
-	t, df, pv := WelchTTest(w.N, w.Mean, w.Variance(), ref.N, ref.Mean, c.ref.Variance)
-	sd := c.ref.StdDev()
-	delta := math.Abs(w.Mean - ref.Mean)
+	var w celltest.Window
+	if s.Counts16 != nil {
+		w = celltest.Score(c.mean, s.Counts16)
+	} else {
+		w = celltest.Score(c.mean, s.Counts)
+	}
+	if w.N < 2 {
+		return Result{}, false
+	}
+	delta := math.Abs(w.D) * c.mean.SD()
 	var effect float64
-	switch {
+	switch sd := c.ref.StdDev(); {
 	case sd > 0:
 		effect = delta / sd
 	case delta > 0:
 		effect = math.Inf(1)
 	}
-	return Result{Statistic: t, PValue: pv, Effect: effect, N: int64(w.N), DF: df, Reference: ref.Mean}, true
+	r := Result{
+		Statistic: w.D / math.Sqrt(1/float64(w.N)+1/float64(c.ref.Count)),
+		Effect:    effect, N: w.N, Reference: c.ref.Mean,
+	}
+	if gate := p.gate(TestMeanShift); gate > 0 && effect < p.ResolveFactor*gate {
+		r.PValue, r.Method = c.mean.NormalPValue(w), celltest.MethodNormal
+		return r, true
+	}
+	r.PValue, r.Method = c.mean.PValue(w)
+	return r, true
 }
 
 // chi2 is the chi-square goodness-of-fit test of the window's category

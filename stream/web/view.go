@@ -329,7 +329,7 @@ func statName(t detector.Test) string {
 	case detector.TestKS:
 		return "D"
 	case detector.TestMeanShift:
-		return "Welch t"
+		return "z (cell-score mean)"
 	case detector.TestChi2:
 		return "χ²"
 	case detector.TestMissing, detector.TestInvalid, detector.TestOutOfRange:
