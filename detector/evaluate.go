@@ -92,7 +92,8 @@ type compiled struct {
 	layout window.Layout
 	breaks *window.Breaks // numeric with count > 0
 	cats   map[string]int // categorical: category → cell
-	props  []float64      // categorical: reference proportion per value cell
+	props  []float64      // categorical: expected share per value cell (other: see otherShare)
+	known  []float64      // categorical: kept categories' shares among themselves
 	tests  []Test         // tests that apply
 	scrat  *evalScratch   // reused buffers
 	nilRef bool           // numeric feature with no valid reference values
@@ -140,7 +141,18 @@ func compile(f *FeatureRef) (*compiled, error) {
 			}
 		}
 		if f.Count > 0 {
-			c.props[k] = float64(f.Other) / float64(f.Count)
+			// New categories have their own expected share in the
+			// other cell (see otherShare).
+			o := otherShare(f)
+			scale := (1 - o) / (1 - float64(f.Other)/float64(f.Count))
+			for i := range k {
+				c.props[i] *= scale
+			}
+			c.props[k] = o
+			c.known = make([]float64, k)
+			for i := range c.known {
+				c.known[i] = c.props[i] / (1 - c.props[k])
+			}
 		}
 	default:
 		return nil, fmt.Errorf("feature %q: unknown kind %q", f.Name, f.Kind)
@@ -347,8 +359,11 @@ func (c *compiled) meanShift(s Snapshot, p *Policy) (Result, bool) {
 // chi2 is the chi-square goodness-of-fit test of the window's category
 // counts against the reference proportions over the top-K categories plus
 // "other". Cells whose expected count is below 5 are pooled (smallest
-// first) until the pool's is at least 5; categories the reference never
-// saw are in "other". The effect size is the Jensen–Shannon distance
+// first) until the pool's is at least 5. Categories the reference never
+// saw are in "other", which expects the reference's other share or, when
+// the reference kept every category, the unseen share (Good–Turing, see
+// otherShare); when that is below 5
+// values the other cell is tested on its own (see otherChi2). The effect size is the Jensen–Shannon distance
 // (base 2) over the unpooled cells; the PSI is reported alongside.
 func (c *compiled) chi2(s Snapshot, n int64) (Result, bool) {
 	if c.cats == nil || n == 0 || c.ref.Count == 0 {
@@ -362,8 +377,12 @@ func (c *compiled) chi2(s Snapshot, n int64) (Result, bool) {
 	}
 	js := JensenShannonDistance(sc.winP, c.props)
 	psi := PSI(c.props, sc.winP)
-	obs, exp := pool(&s, c.props, float64(n), sc)
 	r := Result{Effect: js, PSI: psi, N: n}
+	if c.props[k-1]*float64(n) < 5 {
+		c.otherChi2(&s, n, &r)
+		return r, true
+	}
+	obs, exp := pool(&s, c.props, float64(n), sc)
 	if len(obs) < 2 {
 		// One cell left: nothing to test; the distance still shows.
 		r.PValue = 1
