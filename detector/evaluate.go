@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/driftd/driftd/detector/celltest"
+	"github.com/driftd/driftd/detector/ksdist"
 	"github.com/driftd/driftd/window"
 )
 
@@ -232,26 +233,26 @@ func (c *compiled) ks(s Snapshot, n int64, p *Policy) (Result, bool) {
 	} else {
 		d, num, exact = ksDistance(s.Counts, c.kscell, n, m)
 	}
-	method := KSAsymp
+	method := ksdist.Asymp
 	if c.ref.Exact && p.KSMethod != KSMethodAsymp {
-		method = KSAuto
+		method = ksdist.Auto
 		if p.KSMethod == KSMethodExact {
-			method = KSExact
+			method = ksdist.Exact
 		}
 	}
-	if method != KSAsymp && exact && n <= math.MaxInt32 && m <= math.MaxInt32 {
+	if method != ksdist.Asymp && exact && n <= math.MaxInt32 && m <= math.MaxInt32 {
 		// h = D·lcm(n, m) = num/gcd(n, m), exactly.
 		r := Result{Statistic: d, Effect: d, N: n}
-		var used KSMethod
-		r.PValue, used = KS2SampPValueH(num/gcdInt64(n, m), int(n), int(m), method)
+		var used ksdist.Method
+		r.PValue, used = ksdist.TwoSampPValueH(num/ksdist.GCD(n, m), int(n), int(m), method)
 		r.Method = used.String()
 		return r, true
 	}
 	eps := c.ref.CDFError
 	r := Result{Statistic: d, Effect: math.Max(0, d-eps), N: n}
 	en := int(math.Round(float64(n) * float64(m) / float64(n+m)))
-	r.PValue = KolmogorovSF(max(en, 1), r.Effect)
-	r.Method = KSAsymp.String()
+	r.PValue = ksdist.KolmogorovSF(max(en, 1), r.Effect)
+	r.Method = ksdist.Asymp.String()
 	return r, true
 }
 

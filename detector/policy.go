@@ -34,7 +34,7 @@ func knownTest(t Test) bool {
 	return slices.Contains(NumericTests, t) || slices.Contains(CategoricalTests, t)
 }
 
-// KS p-value methods (see KS2SampPValue).
+// KS p-value methods (see ksdist.TwoSampPValue).
 const (
 	KSMethodAuto  = "auto"
 	KSMethodExact = "exact"
