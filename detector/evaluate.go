@@ -101,6 +101,7 @@ type compiled struct {
 	oorP0  float64        // reference out-of-range probability
 	refMs  window.Moments // reference moments (mean_shift)
 	mean   *celltest.Mean // null of the cell-score mean (mean_shift); nil: constant reference
+	scale  *celltest.Mean // null of the mean absolute deviation (scale); nil: no spread or two values
 	kscell []int64        // Ranks, for the KS scan
 }
 
@@ -129,6 +130,7 @@ func compile(f *FeatureRef) (*compiled, error) {
 		c.oorP0 = 2 / (float64(f.Count) + 1)
 		c.refMs = window.Moments{N: float64(f.Count), Mean: f.Mean, M2: f.Variance * float64(f.Count-1)}
 		c.mean = celltest.NewMean(f.Breakpoints, f.Ranks, f.Exact)
+		c.scale = celltest.NewScale(f.Breakpoints, f.Ranks, f.Exact)
 	case Categorical:
 		c.tests = CategoricalTests
 		k := len(f.Categories)
@@ -186,6 +188,8 @@ func (c *compiled) evaluate(s Snapshot, p *Policy, alpha float64, out []Result) 
 			r, ok = c.ks(s, valid, p)
 		case TestMeanShift:
 			r, ok = c.meanShift(s, p)
+		case TestScale:
+			r, ok = c.scaleTest(s, p)
 		case TestChi2:
 			r, ok = c.chi2(s, valid)
 		case TestMissing:

@@ -21,7 +21,9 @@
 package celltest
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"unsafe"
 )
 
@@ -53,6 +55,13 @@ type Mean struct {
 	k3    float64 // third and fourth cumulants of one standardized score
 	k4    float64
 	atoms int
+
+	// Scale test (NewScale): scores are |x_j − centre|, which are not
+	// in breakpoint order; order sorts them, built on the first
+	// saddlepoint search.
+	abs    bool
+	centre float64
+	order  []int32
 }
 
 // NewMean prepares the mean test for a reference with breakpoints q and
@@ -60,6 +69,24 @@ type Mean struct {
 // distinct value. It returns nil when the test does not apply: no
 // breakpoints, or every score equal (a constant feature).
 func NewMean(q []float64, ranks []int64, exact bool) *Mean {
+	return newMean(q, ranks, exact, false)
+}
+
+// NewScale prepares the scale test: the same construction on the scores
+// |x_j − c|, the absolute deviations of the interval scores from the
+// reference's median score c. Their window mean is a mean absolute
+// deviation — a dispersion measure that exists for every shape — and its
+// null distribution is derived exactly like the mean test's. It returns
+// nil where the test does not apply: no spread, or two values (whose
+// dispersion is a function of their mean).
+func NewScale(q []float64, ranks []int64, exact bool) *Mean {
+	if exact && len(q) <= 2 {
+		return nil
+	}
+	return newMean(q, ranks, exact, true)
+}
+
+func newMean(q []float64, ranks []int64, exact, abs bool) *Mean {
 	r := len(q)
 	if r == 0 || len(ranks) != r || ranks[r-1] <= 0 {
 		return nil
@@ -70,6 +97,16 @@ func NewMean(q []float64, ranks []int64, exact bool) *Mean {
 		// interval; an interval with more than twice that holds a heavy
 		// atom at its right end (heavy atoms are always breakpoints).
 		t.heavy = 2 * t.m / int64(r-1)
+	}
+	if abs {
+		// The median: the score of the first interval whose rank
+		// reaches half the reference.
+		j := 0
+		for 2*ranks[j] < t.m {
+			j++
+		}
+		t.centre = t.score(j)
+		t.abs = true
 	}
 	// Mean and variance of the scores, two-pass, relative to the first
 	// score so that offsets such as 1e15 cost no digits.
@@ -90,6 +127,12 @@ func NewMean(q []float64, ranks []int64, exact bool) *Mean {
 	t.mu, t.sd = mu, math.Sqrt(s2)
 	t.inv = 1 / t.sd
 	t.zmin, t.zmax = t.z(0), t.z(r-1)
+	if abs {
+		t.zmin, t.zmax = math.Inf(1), math.Inf(-1)
+		for j := range r {
+			t.zmin, t.zmax = math.Min(t.zmin, t.z(j)), math.Max(t.zmax, t.z(j))
+		}
+	}
 	if exact {
 		t.span = latticeSpan(q) * t.inv
 	}
@@ -105,10 +148,14 @@ func NewMean(q []float64, ranks []int64, exact bool) *Mean {
 
 // score is x_j, the score of interval j.
 func (t *Mean) score(j int) float64 {
-	if j == 0 || t.exact || t.ranks[j]-t.ranks[j-1] > t.heavy {
-		return t.q[j]
+	x := t.q[j]
+	if j > 0 && !t.exact && t.ranks[j]-t.ranks[j-1] <= t.heavy {
+		x = t.q[j-1]/2 + t.q[j]/2
 	}
-	return t.q[j-1]/2 + t.q[j]/2
+	if t.abs {
+		return math.Abs(x - t.centre)
+	}
+	return x
 }
 
 // mass is p_j, the reference share of interval j.
@@ -128,7 +175,8 @@ func (t *Mean) z(j int) float64 { return (t.score(j) - t.mu) * t.inv }
 // feature's units.
 func (t *Mean) SD() float64 { return t.sd }
 
-// Centre is the reference's cell-score mean.
+// Centre is the reference's cell-score mean (for the scale test: its mean
+// absolute deviation from the median).
 func (t *Mean) Centre() float64 { return t.mu }
 
 // TwoValued reports whether the reference has exactly two values (a 0/1
@@ -153,6 +201,9 @@ func Score[C uint16 | uint32](t *Mean, counts []C) Window {
 	r := t.atoms
 	if len(counts) < 2*r+1 {
 		return Window{}
+	}
+	if t.abs {
+		return scoreAbs(t, counts)
 	}
 	// Interval 0 takes cells 0 and 1; interval j takes cells 2j and
 	// 2j+1; the last one also takes the cell above the maximum. The
@@ -203,6 +254,27 @@ func Score[C uint16 | uint32](t *Mean, counts []C) Window {
 		win.Upper = w
 	}
 	return win
+}
+
+// scoreAbs is Score for the scale test, one score(j) per interval.
+func scoreAbs[C uint16 | uint32](t *Mean, counts []C) Window {
+	r := t.atoms
+	var n int64
+	var sum float64
+	for j := range r {
+		w := int64(counts[2*j]) + int64(counts[2*j+1])
+		if j == r-1 {
+			w += int64(counts[2*r])
+		}
+		if w > 0 {
+			n += w
+			sum += float64(w) * (t.score(j) - t.mu)
+		}
+	}
+	if n == 0 {
+		return Window{}
+	}
+	return Window{N: n, D: sum * t.inv / float64(n)}
 }
 
 // PValue is the two-sided p-value of a window: twice the null probability
@@ -280,22 +352,22 @@ func (t *Mean) group(a *atomSet, h float64) bool {
 	groups := 0
 	j := 0
 	for j < t.atoms {
-		z0 := t.z(j)
+		z0 := t.zAt(j)
 		var pm, s1 float64
 		k := j
 		for ; k < t.atoms; k++ {
-			z := t.z(k)
+			z := t.zAt(k)
 			if z-z0 > h {
 				break
 			}
-			pm += t.mass(k)
-			s1 += t.mass(k) * (z - z0)
+			pm += t.massAt(k)
+			s1 += t.massAt(k) * (z - z0)
 		}
 		mean := z0 + s1/pm
 		var s2 float64
 		for i := j; i < k; i++ {
-			d := t.z(i) - mean
-			s2 += t.mass(i) * d * d
+			d := t.zAt(i) - mean
+			s2 += t.massAt(i) * d * d
 		}
 		if groups++; groups > maxGroups {
 			return false
@@ -312,6 +384,35 @@ func (t *Mean) group(a *atomSet, h float64) bool {
 	}
 	a.zmin, a.zmax = a.z[0], a.z[a.n-1]
 	return true
+}
+
+// zAt and massAt are the i-th atom in increasing order of score.
+func (t *Mean) zAt(i int) float64 {
+	if t.order != nil {
+		return t.z(int(t.order[i]))
+	}
+	return t.z(i)
+}
+
+func (t *Mean) massAt(i int) float64 {
+	if t.order != nil {
+		return t.mass(int(t.order[i]))
+	}
+	return t.mass(i)
+}
+
+// sortAtoms builds the score order of a scale test (absolute deviations
+// are not in breakpoint order), once.
+func (t *Mean) sortAtoms() {
+	if !t.abs || t.order != nil {
+		return
+	}
+	order := make([]int32, t.atoms)
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(t.score(int(a)), t.score(int(b))) })
+	t.order = order
 }
 
 // cgf returns K(s), K'(s) and K”(s) of one standardized score.
@@ -365,6 +466,7 @@ func (t *Mean) tail(nWin int64, d float64) float64 {
 	}
 	// Solve K_D'(u) = d by Newton's method inside a bracket that
 	// doubling establishes; bisect when a Newton step leaves it.
+	t.sortAtoms()
 	var a atomSet
 	t.atoms2(&a)
 	u := d / v

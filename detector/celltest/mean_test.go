@@ -27,7 +27,8 @@ type goldenFile struct {
 
 // TestMeanGolden checks the mean test's p-values against the oracles of
 // testdata/gen_golden.py: exact lattice convolutions (Poisson counts,
-// rounded amounts), scipy's hypergeometric tails (two-valued features) and
+// rounded amounts, and the scale test's absolute deviations of both),
+// scipy's hypergeometric tails (two-valued features) and
 // Monte Carlo at moderate p (non-lattice sketches of a lognormal σ 1.5 and
 // a zero-inflated exponential).
 func TestMeanGolden(t *testing.T) {
@@ -44,6 +45,9 @@ func TestMeanGolden(t *testing.T) {
 	}
 	for _, set := range g.Sets {
 		mt := NewMean(set.Breakpoints, set.Ranks, set.Exact)
+		if set.Kind == "scale_lattice" {
+			mt = NewScale(set.Breakpoints, set.Ranks, set.Exact)
+		}
 		if mt == nil {
 			t.Fatalf("%s: NewMean returned nil", set.Name)
 		}
@@ -58,7 +62,7 @@ func TestMeanGolden(t *testing.T) {
 					t.Errorf("%s: method %s, want %s", set.Name, method, MethodFisher)
 				}
 				tol = 1e-9 * c.P
-			case "lattice":
+			case "lattice", "scale_lattice":
 				if method != MethodLattice {
 					t.Errorf("%s: method %s, want %s", set.Name, method, MethodLattice)
 				}

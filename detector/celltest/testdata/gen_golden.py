@@ -127,6 +127,31 @@ def lattice_case(name, values, counts, n, sums):
             "n": n, "cases": out}
 
 
+def scale_lattice_case(name, values, counts, n, t_grid):
+    """scale test (celltest.NewScale) of an exact lattice reference: the
+    scores |x - c| (c the median value) are again a lattice; exact p as in
+    lattice_case, stored against the original breakpoints."""
+    values = np.array(values, dtype=float)
+    counts = np.array(counts, dtype=np.int64)
+    m = int(counts.sum())
+    rk = np.cumsum(counts)
+    c = values[np.argmax(2 * rk >= m)]
+    dev = np.abs(values - c)
+    u = np.unique(dev)
+    ucount = np.array([counts[dev == v].sum() for v in u])
+    p = ucount / m
+    mu, sd = standardize(u, p)
+    sdv = sd * math.sqrt(n)
+    mean_sum = n * mu
+    delta = min(np.diff(u))
+    sums = sorted({int(round((mean_sum + t * sdv - n * u[0]) / delta)) for t in t_grid})
+    inner = lattice_case(name, u.tolist(), ucount.tolist(), n, sums)
+    inner["kind"] = "scale_lattice"
+    inner["breakpoints"] = values.tolist()
+    inner["ranks"] = rk.tolist()
+    return inner
+
+
 def fisher_case(name, m, kr, n, ks):
     out = []
     N, K = n + m, None
@@ -186,6 +211,13 @@ def main():
         sdv = math.sqrt(n * 3.0)
         sums = sorted({int(round(mean_sum + t * sdv)) for t in (-4, -3, -2, 2, 3, 4, 5, 6)})
         cases.append(lattice_case(f"rounded_m{mref}_n{n}", vals, cnt, n, sums))
+    # Scale test on Poisson(3) counts and on rounded amounts.
+    vals = list(range(0, 11))
+    cnt = [max(1, round(500 * math.exp(-3) * 3 ** k / math.factorial(k))) for k in vals]
+    cases.append(scale_lattice_case("scale_poisson3_m500_n200", vals, cnt, 200, (-6, -4, -3, -2, 2, 3, 4, 6, 8)))
+    vals = [0.5 * k for k in range(0, 9)]
+    cnt = [300, 250, 180, 120, 70, 40, 20, 12, 8]
+    cases.append(scale_lattice_case("scale_rounded_m1000_n300", vals, cnt, 300, (-5, -3, -2, 2, 3, 5, 7)))
     # Rare 0/1 flag, p = 0.01: Fisher.
     cases.append(fisher_case("flag_p0.01_m50000_n1000", 50000, 500, 1000,
                              [0, 1, 2, 4, 6, 10, 15, 20, 25, 30, 40, 60]))

@@ -1,0 +1,44 @@
+package detector
+
+import (
+	"math"
+
+	"github.com/driftd/driftd/detector/celltest"
+)
+
+// scaleTest tests the window's spread against the reference's on the
+// reference cells (see celltest.NewScale): the window's mean absolute
+// deviation G_w of its cell scores from the reference median, against the
+// null distribution of that mean derived from the reference — valid in
+// the tails for any shape, like the mean test. The effect is
+// |log(G_w/G_ref)|, the log of the dispersion ratio (a variance × 1.5 is
+// about 0.2); below the resolve band of its gate the p-value is the
+// normal approximation.
+func (c *compiled) scaleTest(s Snapshot, p *Policy) (Result, bool) {
+	if c.scale == nil {
+		return Result{}, false
+	}
+	var w celltest.Window
+	if s.Counts16 != nil {
+		w = celltest.Score(c.scale, s.Counts16)
+	} else {
+		w = celltest.Score(c.scale, s.Counts)
+	}
+	if w.N < 2 {
+		return Result{}, false
+	}
+	ref := c.scale.Centre()
+	// G_w = G_ref + D·sd; an all-at-the-median window has G_w = 0, whose
+	// log ratio is capped at a millionth of G_ref.
+	win := math.Max(ref+w.D*c.scale.SD(), ref*1e-6)
+	r := Result{
+		Statistic: w.D / math.Sqrt(1/float64(w.N)+1/float64(c.ref.Count)),
+		Effect:    math.Abs(math.Log(win / ref)), N: w.N, Reference: ref,
+	}
+	if gate := p.gate(TestScale); gate > 0 && r.Effect < p.ResolveFactor*gate {
+		r.PValue, r.Method = c.scale.NormalPValue(w), celltest.MethodNormal
+		return r, true
+	}
+	r.PValue, r.Method = c.scale.PValue(w)
+	return r, true
+}
