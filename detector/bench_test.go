@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"math"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -15,6 +16,14 @@ import (
 // 100,000 N(0, 1) values, and the cell counts of a 1000-event window
 // shifted by shift reference standard deviations.
 func benchFeature(b *testing.B, shift float64) (*compiled, Snapshot) {
+	return benchFeatureAt(b, shift, 1)
+}
+
+func benchFeatureScaled(b *testing.B, variance float64) (*compiled, Snapshot) {
+	return benchFeatureAt(b, 0, math.Sqrt(variance))
+}
+
+func benchFeatureAt(b *testing.B, shift, sd float64) (*compiled, Snapshot) {
 	rng := rand.New(rand.NewPCG(31, 31))
 	xs := make([]float64, 100000)
 	for i := range xs {
@@ -27,7 +36,7 @@ func benchFeature(b *testing.B, shift float64) (*compiled, Snapshot) {
 	}
 	s := Snapshot{Counts: make([]uint32, c.layout.Cells())}
 	for range 1000 {
-		x := rng.NormFloat64() + shift
+		x := sd*rng.NormFloat64() + shift
 		s.Counts[c.breaks.Cell(x)]++
 		s.Moments.Add(x)
 	}
@@ -36,7 +45,8 @@ func benchFeature(b *testing.B, shift float64) (*compiled, Snapshot) {
 
 // BenchmarkEvaluateKSWelch is one evaluation of a numeric feature at
 // r = 1000: the exact KS distance scan over the 2001 cells, its p-value,
-// and the mean test (named for the Welch test it replaced, so figures stay
+// the mean test and the scale test, which share one pass over the cells
+// (named for the Welch test the mean test replaced, so figures stay
 // comparable). "h0" is a stable window (D ≈ 0.03), "drift" a window
 // shifted by 0.5 sd (D ≈ 0.2).
 func BenchmarkEvaluateKSWelch(b *testing.B) {
@@ -53,8 +63,35 @@ func BenchmarkEvaluateKSWelch(b *testing.B) {
 				if _, ok := c.ks(s, 1000, &p); !ok {
 					b.Fatal("no ks")
 				}
+				c.scores = cellScores{} // as evaluate does
 				if _, ok := c.meanShift(s, &p); !ok {
 					b.Fatal("no mean shift")
+				}
+				if _, ok := c.scaleTest(s, &p); !ok {
+					b.Fatal("no scale")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkScale is the scale test alone, its cell scores computed on
+// their own: "h0" below the resolve band, "drift" a window with its
+// variance × 1.5.
+func BenchmarkScale(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		scale float64
+	}{{"h0", 1}, {"drift", 1.5}} {
+		b.Run(tc.name, func(b *testing.B) {
+			c, s := benchFeatureScaled(b, tc.scale)
+			p := DefaultPolicy()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				c.scores = cellScores{}
+				if _, ok := c.scaleTest(s, &p); !ok {
+					b.Fatal("no scale")
 				}
 			}
 		})
@@ -79,6 +116,7 @@ func BenchmarkMeanShift(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
+				c.scores = cellScores{} // as evaluate does
 				if _, ok := c.meanShift(s, &p); !ok {
 					b.Fatal("no mean shift")
 				}

@@ -103,6 +103,7 @@ type compiled struct {
 	mean   *celltest.Mean // null of the cell-score mean (mean_shift); nil: constant reference
 	scale  *celltest.Mean // null of the mean absolute deviation (scale); nil: no spread or two values
 	kscell []int64        // Ranks, for the KS scan
+	scores cellScores     // this evaluation's cell scores (mean_shift, scale)
 }
 
 type evalScratch struct {
@@ -173,6 +174,7 @@ func (c *compiled) otherCell() int { return len(c.ref.Categories) }
 // threshold for each test. It appends to out and returns it.
 func (c *compiled) evaluate(s Snapshot, p *Policy, alpha float64, out []Result) []Result {
 	l := c.layout
+	c.scores = cellScores{}
 	total := s.total()
 	missing := s.count(l.Missing())
 	invalid := s.count(l.Invalid())
@@ -332,12 +334,7 @@ func (c *compiled) meanShift(s Snapshot, p *Policy) (Result, bool) {
 	if c.mean == nil {
 		return Result{}, false
 	}
-	var w celltest.Window
-	if s.Counts16 != nil {
-		w = celltest.Score(c.mean, s.Counts16)
-	} else {
-		w = celltest.Score(c.mean, s.Counts)
-	}
+	w := c.cellScores(&s).mean
 	if w.N < 2 {
 		return Result{}, false
 	}

@@ -18,12 +18,7 @@ func (c *compiled) scaleTest(s Snapshot, p *Policy) (Result, bool) {
 	if c.scale == nil {
 		return Result{}, false
 	}
-	var w celltest.Window
-	if s.Counts16 != nil {
-		w = celltest.Score(c.scale, s.Counts16)
-	} else {
-		w = celltest.Score(c.scale, s.Counts)
-	}
+	w := c.cellScores(&s).scale
 	if w.N < 2 {
 		return Result{}, false
 	}
@@ -41,4 +36,40 @@ func (c *compiled) scaleTest(s Snapshot, p *Policy) (Result, bool) {
 	}
 	r.PValue, r.Method = c.scale.PValue(w)
 	return r, true
+}
+
+// cellScores are a window's positions for the mean and scale tests,
+// computed in one pass over the cells the first time either test asks
+// during an evaluation.
+type cellScores struct {
+	done        bool
+	mean, scale celltest.Window
+}
+
+func (c *compiled) cellScores(s *Snapshot) *cellScores {
+	cs := &c.scores
+	if cs.done {
+		return cs
+	}
+	cs.done = true
+	switch {
+	case c.mean == nil:
+		if c.scale != nil {
+			cs.scale = scoreOne(c.scale, s)
+		}
+	default:
+		if s.Counts16 != nil {
+			cs.mean, cs.scale = celltest.ScorePair(c.mean, c.scale, s.Counts16)
+		} else {
+			cs.mean, cs.scale = celltest.ScorePair(c.mean, c.scale, s.Counts)
+		}
+	}
+	return cs
+}
+
+func scoreOne(t *celltest.Mean, s *Snapshot) celltest.Window {
+	if s.Counts16 != nil {
+		return celltest.Score(t, s.Counts16)
+	}
+	return celltest.Score(t, s.Counts)
 }

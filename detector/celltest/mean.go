@@ -256,6 +256,49 @@ func Score[C uint16 | uint32](t *Mean, counts []C) Window {
 	return win
 }
 
+// ScorePair is Score for a mean test and the scale test of the same
+// reference (NewMean and NewScale on the same breakpoints) in one pass
+// over the cells.
+func ScorePair[C uint16 | uint32](t, sc *Mean, counts []C) (mean, scale Window) {
+	r := t.atoms
+	if sc == nil || len(counts) < 2*r+1 {
+		return Score(t, counts), Window{}
+	}
+	q, ranks, mu := t.q[:r], t.ranks[:r], t.mu
+	c, muAbs := sc.centre, sc.mu
+	w0 := int64(counts[0]) + int64(counts[1])
+	n := w0
+	sum := float64(w0) * (q[0] - mu)
+	sumAbs := float64(w0) * (math.Abs(q[0]-c) - muAbs)
+	cells := counts[2 : 2*r]
+	pairs := unsafe.Slice((*[2]C)(unsafe.Pointer(unsafe.SliceData(cells))), r-1)
+	qs, rs := q[1:r], ranks[1:r]
+	qs, rs = qs[:len(pairs)], rs[:len(pairs)]
+	exact, heavy := t.exact, t.heavy
+	prevQ, prevR := q[0], ranks[0]
+	for j := range pairs {
+		qj, rj := qs[j], rs[j]
+		x := 0.5*prevQ + 0.5*qj
+		if exact || rj-prevR > heavy {
+			x = qj
+		}
+		fw := float64(int64(pairs[j][0]) + int64(pairs[j][1]))
+		n += int64(pairs[j][0]) + int64(pairs[j][1])
+		sum += fw * (x - mu)
+		sumAbs += fw * (math.Abs(x-c) - muAbs)
+		prevQ, prevR = qj, rj
+	}
+	if top := int64(counts[2*r]); top > 0 {
+		n += top
+		sum += float64(top) * (t.score(r-1) - mu)
+		sumAbs += float64(top) * (sc.score(r-1) - muAbs)
+	}
+	if n == 0 {
+		return Window{}, Window{}
+	}
+	return Window{N: n, D: sum * t.inv / float64(n)}, Window{N: n, D: sumAbs * sc.inv / float64(n)}
+}
+
 // scoreAbs is Score for the scale test, one score(j) per interval.
 func scoreAbs[C uint16 | uint32](t *Mean, counts []C) Window {
 	r := t.atoms

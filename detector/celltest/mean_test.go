@@ -91,3 +91,22 @@ func TestMeanGolden(t *testing.T) {
 		}
 	}
 }
+
+// TestScorePair: the fused pass gives the same windows as Score on each
+// test, on a sketch with heavy atoms and values outside the range.
+func TestScorePair(t *testing.T) {
+	q := []float64{-3, -1, 0, 0.5, 2, 7}
+	ranks := []int64{10, 200, 600, 700, 950, 1000}
+	for _, exact := range []bool{false, true} {
+		mt, sc := NewMean(q, ranks, exact), NewScale(q, ranks, exact)
+		counts := []uint32{2, 1, 30, 4, 100, 50, 60, 7, 90, 3, 20, 1, 5}
+		m1, s1 := Score(mt, counts), Score(sc, counts)
+		m2, s2 := ScorePair(mt, sc, counts)
+		if m1.N != 373 || m2.N != m1.N || s2.N != s1.N {
+			t.Fatalf("exact=%v: n %d %d %d %d", exact, m1.N, m2.N, s1.N, s2.N)
+		}
+		if math.Abs(m1.D-m2.D) > 1e-12 || math.Abs(s1.D-s2.D) > 1e-12 {
+			t.Fatalf("exact=%v: mean %v vs %v, scale %v vs %v", exact, m1.D, m2.D, s1.D, s2.D)
+		}
+	}
+}
