@@ -1,8 +1,8 @@
 package detector
 
 import (
-	"math"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"runtime"
