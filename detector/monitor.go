@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 	"unsafe"
@@ -46,6 +47,10 @@ type WindowConfig struct {
 	Time     time.Duration `env:"WINDOW_TIME"`
 	TimeHop  time.Duration `env:"WINDOW_TIME_HOP"`
 	Lateness time.Duration `env:"WINDOW_LATENESS"`
+	// MaxFuture bounds how far ahead of the watermark an event's time
+	// may be (0: the window length T); later events are counted as
+	// future and move nothing (see window.TimeClock.Future).
+	MaxFuture time.Duration `env:"WINDOW_MAX_FUTURE"`
 	// Stage is the monitor's role in two-stage mode (count windows only).
 	Stage Stage `env:"-"`
 }
@@ -68,16 +73,52 @@ const (
 // DefaultWindow is 1000 events advancing by 125.
 func DefaultWindow() WindowConfig { return WindowConfig{Size: 1000, Hop: 125} }
 
-// WithDefaults fills the hops left at zero: a hop of an eighth of the
-// window.
+// WithDefaults fills the hops left at zero: an eighth of the window — for
+// a count window, the divisor of Size nearest Size/8 (see DefaultHop).
 func (c WindowConfig) WithDefaults() WindowConfig {
 	if c.Time > 0 && c.TimeHop == 0 {
 		c.TimeHop = c.Time / 8
 	}
 	if c.Time == 0 && c.Hop == 0 {
-		c.Hop = max(1, c.Size/8)
+		c.Hop = DefaultHop(c.Size)
 	}
 	return c
+}
+
+// DefaultHop is the default hop of a count window of size events: size/8
+// when 8 divides size, else the divisor of size nearest size/8 on a log
+// scale (ties to the smaller hop, which evaluates more often): 50 → 5,
+// 100 → 10, 1000 → 125, 997 (prime) → 997, a tumbling window. A hop must
+// divide the size because the window is a ring of whole panes.
+func DefaultHop(size int) int {
+	if size <= 0 {
+		return 1
+	}
+	if size%8 == 0 {
+		return size / 8
+	}
+	target := math.Log(float64(size) / 8)
+	best, bestDist := 1, math.Inf(1)
+	for d := 1; d*d <= size; d++ {
+		if size%d != 0 {
+			continue
+		}
+		for _, h := range []int{d, size / d} {
+			dist := math.Abs(math.Log(float64(h)) - target)
+			if dist < bestDist || (dist == bestDist && h < best) {
+				best, bestDist = h, dist
+			}
+		}
+	}
+	return best
+}
+
+// maxFuture is MaxFuture, or the window length when it is 0.
+func (c WindowConfig) maxFuture() time.Duration {
+	if c.MaxFuture > 0 {
+		return c.MaxFuture
+	}
+	return c.Time
 }
 
 // TimeBased reports whether the windows are event-time windows.
@@ -85,6 +126,9 @@ func (c WindowConfig) TimeBased() bool { return c.Time > 0 }
 
 // Validate checks the window settings.
 func (c WindowConfig) Validate() error {
+	if c.MaxFuture < 0 {
+		return fmt.Errorf("window: max future must not be negative, got %s", c.MaxFuture)
+	}
 	if c.Stage != StageSingle && c.TimeBased() {
 		return errors.New("two-stage mode works on count windows; unset the event-time window")
 	}
@@ -164,7 +208,12 @@ type Monitor struct {
 	byName   map[string]int
 	groups   [numGroups]*groupState
 	tests    int // enabled tests over all features: the Bonferroni divisor
+	crit     *critTable
 
+	mv           *multivariateState // nil without a PCA in the reference
+	segs         *segmentState      // per-segment monitors, nil without segments
+	segment      string             // the segment of a per-segment monitor
+	budgetSplit  float64            // the share of the false-alarm budget is 1/budgetSplit (0: 1)
 	dataset      AlarmState
 	datasetShare float64
 	dirty        bool // events since the last checkpoint
@@ -195,6 +244,7 @@ type groupState struct {
 
 	clock     *window.TimeClock
 	late      uint64
+	future    uint64
 	paneTimes []timeRange // count windows: event-time range of each closed pane
 	closed    uint64
 	curTimes  timeRange
@@ -236,14 +286,17 @@ type featureState struct {
 	lastSD   float64
 	marks    []Mark
 	unseen   *unseenSketch
+	mvInput  int // position among the PCA inputs, or -1
 }
 
 // NewMonitor returns a monitor for ref with the given policies and window
-// configuration. policies may be nil for the defaults.
+// configuration (hops left at 0 take their defaults, see WithDefaults).
+// policies may be nil for the defaults.
 func NewMonitor(ref *Reference, policies *Policies, cfg WindowConfig) (*Monitor, error) {
 	if err := ref.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -253,11 +306,14 @@ func NewMonitor(ref *Reference, policies *Policies, cfg WindowConfig) (*Monitor,
 		cfg:             cfg,
 		byName:          make(map[string]int, len(ref.Features)),
 		unexpectedNames: map[string]struct{}{},
+		crit:            newCritTable(),
 	}
+	m.crit.direct = cfg.TimeBased()
 	for g := range m.groups {
 		gs := &groupState{group: Group(g), resumeOffset: math.MinInt64}
 		if cfg.TimeBased() {
 			gs.clock, _ = window.NewTimeClock(cfg.Time.Milliseconds(), cfg.TimeHop.Milliseconds(), cfg.Lateness.Milliseconds())
+			gs.clock.SetMaxFuture(cfg.maxFuture().Milliseconds())
 		} else {
 			gs.paneTimes = make([]timeRange, cfg.Size/cfg.Hop)
 		}
@@ -268,7 +324,8 @@ func NewMonitor(ref *Reference, policies *Policies, cfg WindowConfig) (*Monitor,
 		if err != nil {
 			return nil, err
 		}
-		f := &featureState{name: fr.Name, group: GroupOf(fr.Name), c: c, policy: policies.Feature(ref.Model, ref.Version, fr.Name)}
+		c.crit = m.crit
+		f := &featureState{name: fr.Name, group: GroupOf(fr.Name), c: c, policy: policies.Feature(ref.Model, ref.Version, fr.Name), mvInput: -1}
 		f.alarms = make([]AlarmState, len(c.tests))
 		f.last = make([]Result, 0, len(c.tests))
 		f.marks = make([]Mark, len(c.tests))
@@ -299,6 +356,9 @@ func NewMonitor(ref *Reference, policies *Policies, cfg WindowConfig) (*Monitor,
 		gs := m.groups[f.group]
 		gs.features = append(gs.features, i)
 	}
+	if ref.Multivariate != nil {
+		m.newMultivariateState(ref.Multivariate)
+	}
 	return m, nil
 }
 
@@ -309,9 +369,10 @@ func (m *Monitor) Reference() *Reference { return m.ref }
 func (m *Monitor) Window() WindowConfig { return m.cfg }
 
 // Alpha is the per-test p-value threshold for an evaluation that covers
-// hopEvents new events: hopEvents/(ERT·tests), capped at 0.01.
+// hopEvents new events: hopEvents/(ERT·tests), capped at 0.01; halved
+// with segments (see EnableSegments).
 func (m *Monitor) Alpha(hopEvents float64) float64 {
-	a := math.Max(1, hopEvents) / (m.policy.ERT * float64(max(m.tests, 1)))
+	a := math.Max(1, hopEvents) / (m.policy.ERT * float64(max(m.tests, 1)) * math.Max(1, m.budgetSplit))
 	return math.Min(a, 0.01)
 }
 
@@ -326,6 +387,11 @@ func (m *Monitor) Begin(g Group, eventMS int64, offset int64, out *Output) bool 
 		return false
 	}
 	if gs.clock != nil {
+		if gs.clock.Future(eventMS) {
+			gs.future++
+			m.dirty = true
+			return false
+		}
 		pane, late := gs.clock.Observe(eventMS)
 		if late {
 			gs.late++
@@ -349,7 +415,7 @@ func (m *Monitor) Begin(g Group, eventMS int64, offset int64, out *Output) bool 
 func (m *Monitor) Value(pos int, name []byte, v Value) {
 	gs := m.cur
 	idx := m.lookup(gs, pos, name)
-	if idx < 0 {
+	if idx < 0 || (m.mv != nil && idx == m.mv.derived) { // the derived feature is never an input
 		m.unexpected++
 		if len(m.unexpectedNames) < 64 && len(name) <= MaxNameLen {
 			if _, seen := m.unexpectedNames[string(name)]; !seen { // the lookup does not allocate
@@ -364,6 +430,9 @@ func (m *Monitor) Value(pos int, name []byte, v Value) {
 		return
 	}
 	f.stamp = m.curSeq
+	if f.mvInput >= 0 {
+		m.mv.setInput(f.mvInput, v)
+	}
 	if m.curSeq <= f.skip {
 		return
 	}
@@ -441,7 +510,7 @@ func (m *Monitor) apply(idx int, f *featureState, v Value) {
 	if f.cw != nil {
 		var closed bool
 		if numeric {
-			closed = f.cw.Add(cell, x)
+			closed = f.cw.Add(cell, x-c.centre)
 		} else {
 			closed = f.cw.AddCell(cell)
 		}
@@ -451,7 +520,7 @@ func (m *Monitor) apply(idx int, f *featureState, v Value) {
 		return
 	}
 	if numeric {
-		f.tw.Add(m.curPane, cell, x)
+		f.tw.Add(m.curPane, cell, x-c.centre)
 	} else {
 		f.tw.AddCell(m.curPane, cell)
 	}
@@ -472,6 +541,16 @@ func (m *Monitor) End(out *Output) {
 		return
 	}
 	gs := m.cur
+	if m.mv != nil && gs.group == GroupFeatures {
+		// The reconstruction error of the event's numeric features is
+		// the derived feature's value (the projection resets its inputs).
+		f := m.features[m.mv.derived]
+		f.stamp = m.curSeq
+		x := m.mv.proj.error()
+		if m.curSeq > f.skip {
+			m.apply(m.mv.derived, f, Value{Kind: Number, Num: x, Parsed: true})
+		}
+	}
 	for _, idx := range gs.features {
 		f := m.features[idx]
 		if f.stamp != m.curSeq {
@@ -500,7 +579,7 @@ func (m *Monitor) End(out *Output) {
 	}
 	for _, idx := range m.due {
 		f := m.features[idx]
-		m.evaluate(f, Snapshot{Counts16: f.cw.Counts(), Moments: f.cw.Moments(), N: int64(f.cw.N())}, info, float64(m.cfg.Hop), out)
+		m.evaluate(f, Snapshot{Counts16: f.cw.Counts(), Moments: f.cw.Moments(), Centre: f.c.centre, N: int64(f.cw.N())}, info, float64(m.cfg.Hop), out)
 	}
 	m.due = m.due[:0]
 	m.updateDataset(gs.seq, info, out)
@@ -545,7 +624,7 @@ func (m *Monitor) closeDuePanes(gs *groupState, out *Output) {
 				continue
 			}
 			evaluated = true
-			m.evaluate(f, Snapshot{Counts: f.tw.Counts(), Moments: f.tw.Moments(), N: int64(f.tw.N())}, info, m.paneEvents(f), out)
+			m.evaluate(f, Snapshot{Counts: f.tw.Counts(), Moments: f.tw.Moments(), Centre: f.c.centre, N: int64(f.tw.N())}, info, m.paneEvents(f), out)
 		}
 		if evaluated {
 			m.updateDataset(gs.seq, info, out)
@@ -577,9 +656,19 @@ func (m *Monitor) evaluate(f *featureState, s Snapshot, info WindowInfo, hopEven
 	results := f.c.evaluate(s, &f.policy, alpha, out.results(len(f.c.tests)))
 	for i := range results {
 		r := &results[i]
+		// JSON has no NaN or ±Inf: an undefined result (see
+		// Result.Undefined) reports p = 1 with its reason; a legitimate
+		// infinity (a shift against a constant reference) ±MaxFloat64.
+		if r.Undefined != "" {
+			r.PValue = 1
+		}
 		r.Statistic = finiteOr(r.Statistic, 0)
 		r.Effect = finiteOr(r.Effect, 0)
 		r.PValue = finiteOr(r.PValue, 1)
+		r.DF = finiteOr(r.DF, 0)
+		r.PSI = finiteOr(r.PSI, 0)
+		r.Reference = finiteOr(r.Reference, 0)
+		r.Critical = finiteOr(r.Critical, 0)
 		ti := f.testIndex(r.Test)
 		a := &f.alarms[ti]
 		drifting := r.Drifting
@@ -610,11 +699,11 @@ func (m *Monitor) evaluate(f *featureState, s Snapshot, info WindowInfo, hopEven
 		if update {
 			al.Update, al.PreviousEffect = a.Updates, previous
 		}
-		al.ID = alertID(al.Model, al.Version, al.Feature, al.Test, al.Status, al.ReferenceID, info.LastSeq)
+		m.stampAlert(&al, info.LastSeq)
 		al.Summary = summary(&al)
 		out.Alerts = append(out.Alerts, al)
 	}
-	mom := s.Moments
+	mom := finiteMoments(s.absMoments())
 	f.last = append(f.last[:0], results...)
 	f.lastInfo, f.lastMean, f.lastSD = info, mom.Mean, mom.StdDev()
 	if f.unseen != nil {
@@ -680,7 +769,7 @@ func (m *Monitor) updateDataset(seq uint64, info WindowInfo, out *Output) {
 	if want {
 		al.PValue = 0
 	}
-	al.ID = alertID(al.Model, al.Version, al.Feature, al.Test, al.Status, al.ReferenceID, seq)
+	m.stampAlert(&al, seq)
 	al.Summary = summary(&al)
 	out.Alerts = append(out.Alerts, al)
 }
@@ -722,6 +811,7 @@ type ModelStats struct {
 	Observed         uint64 // events routed to the monitor
 	Events           [numGroups]uint64
 	Late             uint64
+	Future           uint64 // event time too far ahead of the watermark
 	Unexpected       uint64
 	UnexpectedNames  []string
 	DuplicateValues  uint64
@@ -729,6 +819,13 @@ type ModelStats struct {
 	DatasetDrifting  bool
 	Features         []FeatureStats
 	WindowBytesTotal int
+	// Segments is the number of per-segment monitors ("other"
+	// included); SegmentOverflow counts the events sent to "other"
+	// because the cap was reached; SegmentFiring is the firing alerts
+	// per segment.
+	Segments        int
+	SegmentOverflow uint64
+	SegmentFiring   map[string]int
 }
 
 // Stats returns the monitor's counts and state.
@@ -740,6 +837,7 @@ func (m *Monitor) Stats() ModelStats {
 	for g, gs := range m.groups {
 		s.Events[g] = gs.seq
 		s.Late += gs.late
+		s.Future += gs.future
 	}
 	for name := range m.unexpectedNames {
 		s.UnexpectedNames = append(s.UnexpectedNames, name)
@@ -756,13 +854,40 @@ func (m *Monitor) Stats() ModelStats {
 			s.WindowBytesTotal += f.cw.SizeBytes()
 		}
 	}
+	if m.segs != nil {
+		s.Segments, s.SegmentOverflow = len(m.segs.monitors), m.segs.overflow
+		s.SegmentFiring = make(map[string]int, len(m.segs.monitors))
+		for name, sm := range m.segs.monitors {
+			n := 0
+			for _, f := range sm.features {
+				for _, a := range f.alarms {
+					if a.Firing {
+						n++
+					}
+				}
+			}
+			s.SegmentFiring[name] = n
+			for _, f := range sm.features {
+				if f.cw != nil {
+					s.WindowBytesTotal += f.cw.SizeBytes()
+				}
+			}
+		}
+	}
 	return s
 }
 
-// Retire resolves every firing alert of the monitor, which is being
-// replaced (its reference changed or was removed). The resolved alerts
-// say why in their summary.
+// Retire resolves every firing alert of the monitor and of its segments,
+// which are being replaced (the reference changed or was removed). The
+// resolved alerts say why in their summary.
 func (m *Monitor) Retire(out *Output) {
+	if m.segs != nil {
+		for _, name := range append(slices.Clone(m.segs.order), OtherSegment) {
+			if sm := m.segs.monitors[name]; sm != nil {
+				sm.Retire(out)
+			}
+		}
+	}
 	for _, f := range m.features {
 		for i := range f.alarms {
 			a := &f.alarms[i]
@@ -777,8 +902,8 @@ func (m *Monitor) Retire(out *Output) {
 				PValue: 1, Window: WindowInfo{Kind: m.cfg.info().Kind, LastSeq: gs.seq},
 				ReferenceID: m.ref.ID, Evaluation: f.evals,
 			}
-			al.ID = alertID(al.Model, al.Version, al.Feature, al.Test, al.Status, al.ReferenceID, gs.seq)
-			al.Summary = fmt.Sprintf("%s/%s %s %s: resolved because reference %s was replaced or removed", al.Model, al.Version, al.Feature, al.Test, m.ref.ID)
+			m.stampAlert(&al, gs.seq)
+			al.Summary = fmt.Sprintf("%s %s %s: resolved because reference %s was replaced or removed", al.where(), al.Feature, al.Test, m.ref.ID)
 			out.Alerts = append(out.Alerts, al)
 		}
 	}
@@ -790,8 +915,17 @@ func (m *Monitor) Retire(out *Output) {
 			Feature: DatasetFeature, Test: TestDataset, PValue: 1, ReferenceID: m.ref.ID,
 			Window: WindowInfo{Kind: m.cfg.info().Kind, LastSeq: seq},
 		}
-		al.ID = alertID(al.Model, al.Version, al.Feature, al.Test, al.Status, al.ReferenceID, seq)
-		al.Summary = fmt.Sprintf("%s/%s: dataset drift resolved because reference %s was replaced or removed", al.Model, al.Version, m.ref.ID)
+		m.stampAlert(&al, seq)
+		al.Summary = fmt.Sprintf("%s: dataset drift resolved because reference %s was replaced or removed", al.where(), m.ref.ID)
 		out.Alerts = append(out.Alerts, al)
+	}
+}
+
+// stampAlert sets an alert's segment and its ID.
+func (m *Monitor) stampAlert(al *Alert, seq uint64) {
+	al.Segment = m.segment
+	al.ID = alertID(al.Model, al.Version, al.Feature, al.Test, al.Status, al.ReferenceID, seq)
+	if al.Segment != "" {
+		al.ID = alertID(al.Model, al.Version, al.Feature+"\x00"+al.Segment, al.Test, al.Status, al.ReferenceID, seq)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/driftd/driftd/detector"
+	"github.com/driftd/driftd/detector/perf"
 	"github.com/driftd/driftd/stream"
 	"github.com/driftd/driftd/stream/codec"
 )
@@ -34,8 +35,10 @@ type alertLine struct {
 type windowFlags struct {
 	size, hop          *int
 	wtime, htime, late *time.Duration
+	maxFuture          *time.Duration
 	ert                *float64
 	hysteresis         *int
+	minEvents          *int
 	policy             *string
 }
 
@@ -48,34 +51,37 @@ func addWindowFlags(fs interface {
 	def := detector.DefaultPolicy()
 	return &windowFlags{
 		size:       fs.Int("window-size", 1000, "count window size N in events"),
-		hop:        fs.Int("hop", 0, "count window hop H in events (default N/8)"),
+		hop:        fs.Int("hop", 0, "count window hop H in events (default N/8, or the divisor of N nearest it)"),
 		wtime:      fs.Duration("window-time", 0, "event-time window size T (enables time windows)"),
 		htime:      fs.Duration("hop-time", 0, "event-time window hop S (default T/8)"),
 		late:       fs.Duration("lateness", 0, "allowed lateness of event times"),
+		maxFuture:  fs.Duration("max-future", 0, "how far ahead of the watermark an event time may be (default: the window length)"),
 		ert:        fs.Float64("ert", def.ERT, "target expected events per model between false alarms"),
 		hysteresis: fs.Int("hysteresis", def.Hysteresis, "consecutive drifting evaluations to fire (and clean ones to resolve)"),
+		minEvents:  fs.Int("min-events", def.MinEvents, "windows with fewer events are not evaluated; at most the window size"),
 		policy:     fs.String("policy", "", "policy `FILE` (JSON) with per-model and per-feature overrides"),
 	}
 }
 
 func (w *windowFlags) resolve() (detector.WindowConfig, *detector.Policies, error) {
-	cfg := detector.WindowConfig{Size: *w.size, Hop: *w.hop, Time: *w.wtime, TimeHop: *w.htime, Lateness: *w.late}
-	if cfg.Time > 0 {
-		if cfg.TimeHop == 0 {
-			cfg.TimeHop = cfg.Time / 8
-		}
-	} else if cfg.Hop == 0 {
-		cfg.Hop = max(1, cfg.Size/8)
-	}
+	cfg := detector.WindowConfig{Size: *w.size, Hop: *w.hop, Time: *w.wtime, TimeHop: *w.htime, Lateness: *w.late, MaxFuture: *w.maxFuture}
+	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return cfg, nil, usagef("%v", err)
 	}
 	base := detector.DefaultPolicy()
 	base.ERT = *w.ert
 	base.Hysteresis = *w.hysteresis
+	base.MinEvents = *w.minEvents
+	if err := base.Validate(); err != nil {
+		return cfg, nil, usagef("--min-events: %v", err)
+	}
 	ps, err := loadPolicies(*w.policy, base)
 	if err != nil {
 		return cfg, nil, usagef("%v", err)
+	}
+	if err := ps.CheckWindow(cfg); err != nil {
+		return cfg, nil, usagef("--window-size / --min-events (or --policy): %v", err)
 	}
 	return cfg, ps, nil
 }
@@ -86,6 +92,12 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	in := fs.String("input", "", "events `FILE` (JSON lines); - for stdin")
 	format := fs.String("format", string(codec.Canonical), "event format: canonical or flat")
 	quietEvals := fs.Bool("alerts-only", false, "print alerts only, not every evaluation")
+	segKeys := fs.String("segment-keys", "", "comma-separated features whose values give segments with their own windows (as DRIFTD_SEGMENT_KEYS)")
+	segMax := fs.Int("segment-max", 20, "segments kept per model version; later values go to \"other\" (as DRIFTD_SEGMENT_MAX)")
+	performance := fs.Bool("performance", false, "join predictions to labels by request_id and test the realized performance of models whose reference has a performance section")
+	horizon := fs.Duration("label-horizon", 24*time.Hour, "how long (event time) a prediction waits for its label")
+	maxPending := fs.Int("max-pending", 1_000_000, "predictions waiting for a label at most; past it the oldest is dropped (counted)")
+	perfWindow := fs.Int("performance-window", 1000, "joined pairs per performance window (hop: an eighth)")
 	wf := addWindowFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -97,6 +109,19 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
+	var pr *perfReplay
+	if *performance {
+		pcfg := perf.DefaultConfig()
+		pcfg.Window, pcfg.Hop = *perfWindow, max(1, *perfWindow/8)
+		if err := pcfg.Validate(); err != nil {
+			return usagef("replay: %v", err)
+		}
+		joiner, err := perf.NewJoiner(perf.JoinConfig{Horizon: *horizon, MaxPending: *maxPending})
+		if err != nil {
+			return usagef("replay: %v", err)
+		}
+		pr = &perfReplay{joiner: joiner, monitors: map[string]*perf.Monitor{}, cfg: pcfg}
+	}
 	registry := stream.NewRegistry()
 	for _, path := range splitList(*refs) {
 		ref, err := loadReferenceFile(path)
@@ -105,7 +130,13 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		}
 		registry.Set(ref)
 	}
-	proc, err := stream.NewProcessor(stream.ProcessorConfig{Format: codec.Format(*format), Policies: policies, Window: wcfg}, registry)
+	if pr != nil {
+		refs, _ := registry.Snapshot()
+		pr.refs = func(key string) *detector.Reference { return refs[key] }
+		pr.policies = policies
+	}
+	proc, err := stream.NewProcessor(stream.ProcessorConfig{Format: codec.Format(*format), Policies: policies, Window: wcfg,
+		Segments: detector.SegmentConfig{Keys: splitList(*segKeys), Max: *segMax}}, registry)
 	if err != nil {
 		return usagef("replay: %v", err)
 	}
@@ -123,7 +154,8 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	var line int64
 	var stats rowStats
-	var firing, resolved, evaluations int
+	var firing, resolved, evaluations, undefined int
+	var firstUndefined string
 	for sc.Scan() {
 		line++
 		if line%4096 == 0 && ctx.Err() != nil {
@@ -132,6 +164,15 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		text := sc.Bytes()
 		if strings.TrimSpace(string(text)) == "" {
 			continue
+		}
+		if pr != nil {
+			labelEvent := pr.line(text, line)
+			if err := pr.flush(enc, *quietEvals, &firing, &resolved); err != nil {
+				return err
+			}
+			if labelEvent {
+				continue
+			}
 		}
 		// Events without a timestamp are placed by their line number
 		// (milliseconds), so count windows work on any file.
@@ -143,6 +184,14 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		for i := range proc.Out.Evaluations {
 			e := &proc.Out.Evaluations[i]
 			evaluations++
+			for j := range e.Results {
+				if r := &e.Results[j]; r.Undefined != "" {
+					if undefined == 0 {
+						firstUndefined = fmt.Sprintf("%s/%s %s %s at event %d: %s", e.Model, e.Version, e.Feature, r.Test, e.Window.LastSeq, r.Undefined)
+					}
+					undefined++
+				}
+			}
 			if *quietEvals {
 				continue
 			}
@@ -172,8 +221,22 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return fmt.Errorf("replay: line %d: %w", line+1, err)
 	}
 	c := proc.Counters
+	var late, future uint64
+	for _, m := range task.Monitors() {
+		st := m.Stats()
+		late, future = late+st.Late, future+st.Future
+	}
 	fmt.Fprintf(stderr, "replay: %d lines, %d events processed, %d malformed, %d without a reference, %d evaluations, %d alerts firing, %d resolved\n",
 		line, c.Processed, stats.bad, c.NoReference, evaluations, firing, resolved)
+	if pr != nil {
+		pr.summary(stderr)
+	}
+	// Late and future count per group (features, prediction) of an event;
+	// dropped counts events applied to no window at all.
+	fmt.Fprintf(stderr, "replay: event time: %d late, %d future, %d events dropped\n", late, future, c.Skipped)
+	if undefined > 0 {
+		fmt.Fprintf(stderr, "replay: %d test results undefined (never drifting), the first %s\n", undefined, firstUndefined)
+	}
 	for key, n := range proc.UnknownModels() {
 		fmt.Fprintf(stderr, "replay: %d events for %s, which has no reference\n", n, key)
 	}

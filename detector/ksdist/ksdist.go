@@ -1538,7 +1538,7 @@ func TwoSampPValue(d float64, n1, n2 int, method Method) (p float64, used Method
 	if d > 1 {
 		d = 1
 	}
-	mode := ks2ResolveMethod(n1, n2, method)
+	mode := ResolveMethod(n1, n2, method)
 	if mode == Exact {
 		lcm := TwoSampLCM(n1, n2)
 		h := int64(math.RoundToEven(d * float64(lcm)))
@@ -1571,7 +1571,7 @@ func TwoSampPValueH(h int64, n1, n2 int, method Method) (p float64, used Method)
 	if h > lcm {
 		h = lcm
 	}
-	if ks2ResolveMethod(n1, n2, method) == Exact {
+	if ResolveMethod(n1, n2, method) == Exact {
 		if p, ok := ks2Exact(n1, n2, h); ok {
 			return clip01(p), Exact
 		}
@@ -1579,8 +1579,10 @@ func TwoSampPValueH(h int64, n1, n2 int, method Method) (p float64, used Method)
 	return ks2Asymp(float64(h)/float64(lcm), n1, n2), Asymp
 }
 
-// ks2ResolveMethod mirrors the mode selection in ks_2samp.
-func ks2ResolveMethod(n1, n2 int, method Method) Method {
+// ResolveMethod returns the method TwoSampPValue uses for sizes n1, n2: the
+// mode selection in ks_2samp (Auto becomes Exact or Asymp; Exact becomes
+// Asymp when the lcm is too large).
+func ResolveMethod(n1, n2 int, method Method) Method {
 	switch method {
 	case Asymp:
 		return Asymp
