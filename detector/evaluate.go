@@ -506,6 +506,12 @@ func (c *compiled) meanShift(s Snapshot, p *Policy) (Result, bool) {
 	if c.mean == nil {
 		return Result{}, false
 	}
+	if m := s.Moments; !isFinite(m.Mean) || !isFinite(m.M2) {
+		// The p-value below never sees the raw values, but the window
+		// mean reported alongside would be meaningless: say so.
+		return Result{N: int64(m.N), PValue: 1, Reference: c.ref.Mean,
+			Undefined: "window moments overflow float64: values too far from the reference mean"}, true
+	}
 	w := c.cellScores(&s).mean
 	if w.N < 2 {
 		return Result{}, false
