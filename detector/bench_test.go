@@ -2,6 +2,7 @@ package detector
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -15,6 +16,14 @@ import (
 // 100,000 N(0, 1) values, and the cell counts of a 1000-event window
 // shifted by shift reference standard deviations.
 func benchFeature(b *testing.B, shift float64) (*compiled, Snapshot) {
+	return benchFeatureAt(b, shift, 1)
+}
+
+func benchFeatureScaled(b *testing.B, variance float64) (*compiled, Snapshot) {
+	return benchFeatureAt(b, 0, math.Sqrt(variance))
+}
+
+func benchFeatureAt(b *testing.B, shift, sd float64) (*compiled, Snapshot) {
 	rng := rand.New(rand.NewPCG(31, 31))
 	xs := make([]float64, 100000)
 	for i := range xs {
@@ -27,7 +36,7 @@ func benchFeature(b *testing.B, shift float64) (*compiled, Snapshot) {
 	}
 	s := Snapshot{Counts: make([]uint32, c.layout.Cells())}
 	for range 1000 {
-		x := rng.NormFloat64() + shift
+		x := sd*rng.NormFloat64() + shift
 		s.Counts[c.breaks.Cell(x)]++
 		s.Moments.Add(x)
 	}
@@ -36,7 +45,9 @@ func benchFeature(b *testing.B, shift float64) (*compiled, Snapshot) {
 
 // BenchmarkEvaluateKSWelch is one evaluation of a numeric feature at
 // r = 1000: the exact KS distance scan over the 2001 cells, its p-value,
-// and Welch's test. "h0" is a stable window (D ≈ 0.03), "drift" a window
+// the mean test and the scale test, which share one pass over the cells
+// (named for the Welch test the mean test replaced, so figures stay
+// comparable). "h0" is a stable window (D ≈ 0.03), "drift" a window
 // shifted by 0.5 sd (D ≈ 0.2).
 func BenchmarkEvaluateKSWelch(b *testing.B) {
 	for _, tc := range []struct {
@@ -52,7 +63,61 @@ func BenchmarkEvaluateKSWelch(b *testing.B) {
 				if _, ok := c.ks(s, 1000, &p); !ok {
 					b.Fatal("no ks")
 				}
-				if _, ok := c.meanShift(s); !ok {
+				c.scores = cellScores{} // as evaluate does
+				if _, ok := c.meanShift(s, &p); !ok {
+					b.Fatal("no mean shift")
+				}
+				if _, ok := c.scaleTest(s, &p); !ok {
+					b.Fatal("no scale")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkScale is the scale test alone, its cell scores computed on
+// their own: "h0" below the resolve band, "drift" a window with its
+// variance × 1.5.
+func BenchmarkScale(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		scale float64
+	}{{"h0", 1}, {"drift", 1.5}} {
+		b.Run(tc.name, func(b *testing.B) {
+			c, s := benchFeatureScaled(b, tc.scale)
+			p := DefaultPolicy()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				c.scores = cellScores{}
+				if _, ok := c.scaleTest(s, &p); !ok {
+					b.Fatal("no scale")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkMeanShift is the mean test alone at r = 1000: "h0" a stable
+// window at the default gate (the effect is below the resolve band: the
+// cell scan and the normal approximation), "h0_gates_off" the same window
+// with the gate at 0 (the saddlepoint search runs), "drift" a window
+// shifted by 0.5 sd (saddlepoint).
+func BenchmarkMeanShift(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		shift float64
+		gate  float64
+	}{{"h0", 0, 0.1}, {"h0_gates_off", 0, 0}, {"drift", 0.5, 0.1}} {
+		b.Run(tc.name, func(b *testing.B) {
+			c, s := benchFeature(b, tc.shift)
+			p := DefaultPolicy()
+			p.MeanShiftMinEffect = tc.gate
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				c.scores = cellScores{} // as evaluate does
+				if _, ok := c.meanShift(s, &p); !ok {
 					b.Fatal("no mean shift")
 				}
 			}

@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"unsafe"
 
+	"github.com/driftd/driftd/detector/celltest"
 	"github.com/driftd/driftd/detector/ksdist"
 	"github.com/driftd/driftd/window"
 )
@@ -14,8 +15,9 @@ import (
 type Result struct {
 	Test Test `json:"test"`
 	// Statistic is the test statistic: KS D against the reference step
-	// CDF, Welch's t, the chi-square statistic, or the window ratio for
-	// the quality tests.
+	// CDF, the standardized cell-score mean difference z (mean_shift),
+	// the chi-square statistic, or the window ratio for the quality
+	// tests.
 	Statistic float64 `json:"statistic"`
 	PValue    float64 `json:"p_value"`
 	// Effect is the effect size the gate applies to: D − ε (KS),
@@ -43,7 +45,9 @@ type Result struct {
 	// Method is the KS method used: "exact" (the exact two-sample
 	// distribution of D; the reference is whole) or "asymp" (kstwo at
 	// n_eff on D − ε). The decision compares the effect with Critical,
-	// computed once from that distribution.
+	// computed once from that distribution. mean_shift and scale:
+	// "saddlepoint", "lattice_saddlepoint", "fisher" or "normal" (see
+	// celltest).
 	Method string `json:"method,omitempty"`
 	// Critical is the KS critical value at Threshold: the test is
 	// significant exactly when Effect >= Critical (see ksCritical). It is
@@ -121,13 +125,17 @@ type compiled struct {
 	layout window.Layout
 	breaks *window.Breaks // numeric with count > 0
 	cats   map[string]int // categorical: category → cell
-	props  []float64      // categorical: reference proportion per value cell
+	props  []float64      // categorical: expected share per value cell (other: see otherShare)
+	known  []float64      // categorical: kept categories' shares among themselves
 	tests  []Test         // tests that apply
 	scrat  *evalScratch   // reused buffers
 	nilRef bool           // numeric feature with no valid reference values
 	oorP0  float64        // reference out-of-range probability
 	refMs  window.Moments // reference moments (mean_shift)
+	mean   *celltest.Mean // null of the cell-score mean (mean_shift); nil: constant reference
+	scale  *celltest.Mean // null of the mean absolute deviation (scale); nil: no spread or two values
 	kscell []int64        // Ranks, for the KS scan
+	scores cellScores     // this evaluation's cell scores (mean_shift, scale)
 	centre float64        // numeric: the reference mean; windows hold moments of x − centre
 	crit   *critTable     // KS critical values, shared by a monitor's features
 }
@@ -157,6 +165,8 @@ func compile(f *FeatureRef) (*compiled, error) {
 		// reference values with probability 2/(m+1).
 		c.oorP0 = 2 / (float64(f.Count) + 1)
 		c.refMs = window.Moments{N: float64(f.Count), Mean: f.Mean, M2: f.Variance * float64(f.Count-1)}
+		c.mean = celltest.NewMean(f.Breakpoints, f.Ranks, f.Exact)
+		c.scale = celltest.NewScale(f.Breakpoints, f.Ranks, f.Exact)
 		c.centre = f.Mean
 	case Categorical:
 		c.tests = CategoricalTests
@@ -171,7 +181,18 @@ func compile(f *FeatureRef) (*compiled, error) {
 			}
 		}
 		if f.Count > 0 {
-			c.props[k] = float64(f.Other) / float64(f.Count)
+			// New categories have their own expected share in the
+			// other cell (see otherShare).
+			o := otherShare(f)
+			scale := (1 - o) / (1 - float64(f.Other)/float64(f.Count))
+			for i := range k {
+				c.props[i] *= scale
+			}
+			c.props[k] = o
+			c.known = make([]float64, k)
+			for i := range c.known {
+				c.known[i] = c.props[i] / (1 - c.props[k])
+			}
 		}
 	default:
 		return nil, fmt.Errorf("feature %q: unknown kind %q", f.Name, f.Kind)
@@ -189,6 +210,7 @@ func (c *compiled) otherCell() int { return len(c.ref.Categories) }
 // threshold for each test. It appends to out and returns it.
 func (c *compiled) evaluate(s Snapshot, p *Policy, alpha float64, out []Result) []Result {
 	l := c.layout
+	c.scores = cellScores{}
 	total := s.total()
 	missing := s.count(l.Missing())
 	invalid := s.count(l.Invalid())
@@ -203,7 +225,9 @@ func (c *compiled) evaluate(s Snapshot, p *Policy, alpha float64, out []Result) 
 		case TestKS:
 			r, ok = c.ks(s, valid, p)
 		case TestMeanShift:
-			r, ok = c.meanShift(s)
+			r, ok = c.meanShift(s, p)
+		case TestScale:
+			r, ok = c.scaleTest(s, p)
 		case TestChi2:
 			r, ok = c.chi2(s, valid)
 		case TestMissing:
@@ -467,41 +491,59 @@ func ksDistanceFloat[C uint16 | uint32](counts []C, ranks []int64, n, m int64) f
 	return best
 }
 
-// meanShift is Welch's t-test of the window mean against the reference
-// moments, with the standardized shift |Δμ|/σ_ref as effect size. Both
-// means are taken relative to the snapshot's centre (the reference mean),
-// so Δμ keeps its digits whatever the offset of the data. Window moments
-// that overflowed float64 (values of order 1e154 away from the centre)
-// make the result undefined, with the reason, rather than a p-value.
-func (c *compiled) meanShift(s Snapshot) (Result, bool) {
-	w := s.Moments
-	if c.breaks == nil || w.N < 2 {
+// meanShift tests the window's mean against the reference on the
+// reference cells (see celltest): each window value counts as its
+// reference interval's score (values outside the reference range as its
+// ends), and the window's cell-score mean is compared with the null
+// distribution derived from the reference's interval masses — a
+// saddlepoint tail (lattice-corrected for lattice-valued features) or
+// Fisher's exact test for two-valued ones, valid in the tails whatever the
+// feature's shape. The effect is the standardized shift |Δμ|/σ_ref of the
+// cell-score means. Below the resolve band of the effect gate the result
+// cannot drift or hold, so the p-value is the normal approximation
+// (method "normal"), which costs no saddlepoint search.
+func (c *compiled) meanShift(s Snapshot, p *Policy) (Result, bool) {
+	if c.mean == nil {
 		return Result{}, false
 	}
-	ref := c.refMs
-	if !isFinite(w.Mean) || !isFinite(w.M2) || !isFinite(w.Variance()) {
-		return Result{N: int64(w.N), PValue: 1, Reference: ref.Mean,
+	if m := s.Moments; !isFinite(m.Mean) || !isFinite(m.M2) {
+		// The p-value below never sees the raw values, but the window
+		// mean reported alongside would be meaningless: say so.
+		return Result{N: int64(m.N), PValue: 1, Reference: c.ref.Mean,
 			Undefined: "window moments overflow float64: values too far from the reference mean"}, true
 	}
-	refMean := ref.Mean - s.Centre // 0 when the centre is the reference mean
-	t, df, pv := WelchTTest(w.N, w.Mean, w.Variance(), ref.N, refMean, c.ref.Variance)
-	sd := c.ref.StdDev()
-	delta := math.Abs(w.Mean - refMean)
+	w := c.cellScores(&s).mean
+	if w.N < 2 {
+		return Result{}, false
+	}
+	delta := math.Abs(w.D) * c.mean.SD()
 	var effect float64
-	switch {
+	switch sd := c.ref.StdDev(); {
 	case sd > 0:
 		effect = delta / sd
 	case delta > 0:
 		effect = math.Inf(1)
 	}
-	return Result{Statistic: t, PValue: pv, Effect: effect, N: int64(w.N), DF: df, Reference: ref.Mean}, true
+	r := Result{
+		Statistic: w.D / math.Sqrt(1/float64(w.N)+1/float64(c.ref.Count)),
+		Effect:    effect, N: w.N, Reference: c.ref.Mean,
+	}
+	if gate := p.gate(TestMeanShift); gate > 0 && effect < p.ResolveFactor*gate {
+		r.PValue, r.Method = c.mean.NormalPValue(w), celltest.MethodNormal
+		return r, true
+	}
+	r.PValue, r.Method = c.mean.PValue(w)
+	return r, true
 }
 
 // chi2 is the chi-square goodness-of-fit test of the window's category
 // counts against the reference proportions over the top-K categories plus
 // "other". Cells whose expected count is below 5 are pooled (smallest
-// first) until the pool's is at least 5; categories the reference never
-// saw are in "other". The effect size is the Jensen–Shannon distance
+// first) until the pool's is at least 5. Categories the reference never
+// saw are in "other", which expects the reference's other share or, when
+// the reference kept every category, the unseen share (Good–Turing, see
+// otherShare); when that is below 5
+// values the other cell is tested on its own (see otherChi2). The effect size is the Jensen–Shannon distance
 // (base 2) over the unpooled cells; the PSI is reported alongside.
 func (c *compiled) chi2(s Snapshot, n int64) (Result, bool) {
 	if c.cats == nil || n == 0 || c.ref.Count == 0 {
@@ -515,8 +557,12 @@ func (c *compiled) chi2(s Snapshot, n int64) (Result, bool) {
 	}
 	js := JensenShannonDistance(sc.winP, c.props)
 	psi := PSI(c.props, sc.winP)
-	obs, exp := pool(&s, c.props, float64(n), sc)
 	r := Result{Effect: js, PSI: psi, N: n}
+	if c.props[k-1]*float64(n) < 5 {
+		c.otherChi2(&s, n, &r)
+		return r, true
+	}
+	obs, exp := pool(&s, c.props, float64(n), sc)
 	if len(obs) < 2 {
 		// One cell left: nothing to test; the distance still shows.
 		r.PValue = 1

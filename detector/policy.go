@@ -11,12 +11,13 @@ import (
 // Test names a statistical test run on a feature window.
 type Test string
 
-// Tests. Numeric features run ks, mean_shift, missing, invalid and
+// Tests. Numeric features run ks, mean_shift, scale, missing, invalid and
 // out_of_range; categorical features run chi2, missing and invalid. The
 // dataset-level alert uses the pseudo-test "dataset".
 const (
 	TestKS         Test = "ks"
 	TestMeanShift  Test = "mean_shift"
+	TestScale      Test = "scale"
 	TestChi2       Test = "chi2"
 	TestMissing    Test = "missing"
 	TestInvalid    Test = "invalid"
@@ -27,7 +28,7 @@ const (
 // NumericTests and CategoricalTests list the tests of each feature kind in
 // the order results are reported.
 var (
-	NumericTests     = []Test{TestKS, TestMeanShift, TestMissing, TestInvalid, TestOutOfRange}
+	NumericTests     = []Test{TestKS, TestMeanShift, TestScale, TestMissing, TestInvalid, TestOutOfRange}
 	CategoricalTests = []Test{TestChi2, TestMissing, TestInvalid}
 )
 
@@ -65,6 +66,11 @@ type Policy struct {
 	// MeanShiftMinEffect gates the mean-shift test: |Δμ|/σ_ref (default
 	// 0.1 reference standard deviations).
 	MeanShiftMinEffect float64 `json:"mean_shift_min_effect,omitempty" env:"MEAN_SHIFT_MIN_EFFECT"`
+	// ScaleMinEffect gates the scale test: |log(G_w/G_ref)|, the log
+	// ratio of the window's and the reference's mean absolute deviations
+	// from the reference median (default 0.1: spread up or down by
+	// about 10 %).
+	ScaleMinEffect float64 `json:"scale_min_effect,omitempty" env:"SCALE_MIN_EFFECT"`
 	// JSMinEffect gates chi-square: the Jensen–Shannon distance, base 2,
 	// between window and reference proportions (default 0.1).
 	JSMinEffect float64 `json:"js_min_effect,omitempty" env:"JS_MIN_EFFECT"`
@@ -118,6 +124,7 @@ func DefaultPolicy() Policy {
 		DatasetDriftShare:  0.2,
 		KSMinEffect:        0.1,
 		MeanShiftMinEffect: 0.1,
+		ScaleMinEffect:     0.1,
 		JSMinEffect:        0.1,
 		QualityMinEffect:   0.05,
 		ImmediateFactor:    5,
@@ -155,6 +162,8 @@ func (p Policy) Validate() error {
 		return policyErr("ks_min_effect", "must be in [0, 1], got %v", p.KSMinEffect)
 	case !(p.MeanShiftMinEffect >= 0) || math.IsInf(p.MeanShiftMinEffect, 0):
 		return policyErr("mean_shift_min_effect", "must be a finite number ≥ 0, got %v", p.MeanShiftMinEffect)
+	case !(p.ScaleMinEffect >= 0) || math.IsInf(p.ScaleMinEffect, 0):
+		return policyErr("scale_min_effect", "must be a finite number ≥ 0, got %v", p.ScaleMinEffect)
 	case !(p.JSMinEffect >= 0 && p.JSMinEffect <= 1):
 		return policyErr("js_min_effect", "must be in [0, 1], got %v", p.JSMinEffect)
 	case !(p.QualityMinEffect >= 0 && p.QualityMinEffect <= 1):
@@ -177,7 +186,7 @@ func (p Policy) Validate() error {
 	}
 	for _, t := range p.Disabled {
 		if !knownTest(t) {
-			return policyErr("disabled_tests", "has unknown test %q (tests: ks, mean_shift, chi2, missing, invalid, out_of_range)", t)
+			return policyErr("disabled_tests", "has unknown test %q (tests: ks, mean_shift, scale, chi2, missing, invalid, out_of_range)", t)
 		}
 	}
 	return nil
@@ -192,6 +201,8 @@ func (p Policy) gate(t Test) float64 {
 		return p.KSMinEffect
 	case TestMeanShift:
 		return p.MeanShiftMinEffect
+	case TestScale:
+		return p.ScaleMinEffect
 	case TestChi2:
 		return p.JSMinEffect
 	default:

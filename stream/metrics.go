@@ -269,7 +269,7 @@ func NewMetricsWith(reg prometheus.Registerer, o MetricsOptions) *Metrics {
 		InvalidRatio:       gauge("window_invalid_ratio", "Share of invalid values in the window.", mvf...),
 		OutOfRangeRatio:    gauge("window_out_of_range_ratio", "Share of valid values outside the reference [min, max].", mvf...),
 		PSI:                gauge("feature_psi", "Population stability index of a categorical feature's window.", mvf...),
-		TestStatistic:      gauge("test_statistic", "Test statistic at the last evaluation (KS D, Welch t, chi-square, ratio).", mvft...),
+		TestStatistic:      gauge("test_statistic", "Test statistic at the last evaluation (KS D, mean-shift z, chi-square, ratio).", mvft...),
 		TestPValue:         gauge("test_p_value", "P-value at the last evaluation.", mvft...),
 		TestEffect:         gauge("test_effect", "Effect size at the last evaluation (D−ε, |Δμ|/σ, JS distance, ratio increase).", mvft...),
 		TestThreshold:      gauge("test_threshold", "Calibrated p-value threshold of the test.", mvft...),

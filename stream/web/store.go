@@ -650,6 +650,8 @@ func gateOf(p detector.Policy, t detector.Test) float64 {
 		return p.KSMinEffect
 	case detector.TestMeanShift:
 		return p.MeanShiftMinEffect
+	case detector.TestScale:
+		return p.ScaleMinEffect
 	case detector.TestChi2:
 		return p.JSMinEffect
 	case detector.TestMissing, detector.TestInvalid, detector.TestOutOfRange:

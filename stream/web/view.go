@@ -329,7 +329,9 @@ func statName(t detector.Test) string {
 	case detector.TestKS:
 		return "D"
 	case detector.TestMeanShift:
-		return "Welch t"
+		return "z (cell-score mean)"
+	case detector.TestScale:
+		return "z (mean absolute deviation)"
 	case detector.TestChi2:
 		return "χ²"
 	case detector.TestMissing, detector.TestInvalid, detector.TestOutOfRange:
@@ -344,6 +346,8 @@ func effectName(t detector.Test) string {
 		return "effect D−ε"
 	case detector.TestMeanShift:
 		return "effect |Δμ|/σ"
+	case detector.TestScale:
+		return "effect |log(G/G_ref)|"
 	case detector.TestChi2:
 		return "effect JS distance"
 	case detector.TestMissing, detector.TestInvalid, detector.TestOutOfRange:
