@@ -114,6 +114,22 @@ func TestServiceLargeStateFitsTopic(t *testing.T) {
 				t.Errorf("state topic max.message.bytes %d (%v), want %d", got, err, limit)
 			}
 
+			want, _ := offlineRun(t, k.readAll(topic), ref, window)
+			opts, _ := cfg.ClientOpts()
+			id := TaskID{Topic: topic, Partition: 0}
+			restored, err := restoreState(t.Context(), opts, cfg.StateTopic, []TaskID{id}, map[string]*detector.Reference{ref.Key(): ref}, nil, window, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantState := snapshot(t, want.Tasks()[id])
+			if len(wantState) < 1<<20 {
+				t.Fatalf("state is %d bytes; the test wants more than 1 MiB", len(wantState))
+			}
+			if got := snapshot(t, &Task{monitors: restored[id].monitors}); !bytes.Equal(got, wantState) {
+				t.Errorf("restored state (%d bytes) differs from an uninterrupted run's (%d bytes)", len(got), len(wantState))
+			}
+			// Read after the restore, which waited for the transaction
+			// markers of exactly-once mode (written after EndTxn returns).
 			stateRecs := k.readAll(cfg.StateTopic)
 			chunks, biggest := 0, 0
 			for _, r := range stateRecs {
@@ -130,20 +146,6 @@ func TestServiceLargeStateFitsTopic(t *testing.T) {
 				t.Errorf("%d chunks: the state should not fit one record", chunks)
 			}
 
-			want, _ := offlineRun(t, k.readAll(topic), ref, window)
-			opts, _ := cfg.ClientOpts()
-			id := TaskID{Topic: topic, Partition: 0}
-			restored, err := restoreState(t.Context(), opts, cfg.StateTopic, []TaskID{id}, map[string]*detector.Reference{ref.Key(): ref}, nil, window, slog.New(slog.DiscardHandler))
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantState := snapshot(t, want.Tasks()[id])
-			if len(wantState) < 1<<20 {
-				t.Fatalf("state is %d bytes; the test wants more than 1 MiB", len(wantState))
-			}
-			if got := snapshot(t, &Task{monitors: restored[id].monitors}); !bytes.Equal(got, wantState) {
-				t.Errorf("restored state (%d bytes) differs from an uninterrupted run's (%d bytes)", len(got), len(wantState))
-			}
 		})
 	}
 }
