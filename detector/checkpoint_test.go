@@ -336,7 +336,7 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 
 func hasNaN(cps []FeatureCheckpoint) bool {
 	for _, c := range cps {
-		if c.Share != c.Share || c.Dataset.Effect != c.Dataset.Effect {
+		if c.Share != c.Share || c.Dataset.Effect != c.Dataset.Effect || c.Centre != nil && *c.Centre != *c.Centre {
 			return true
 		}
 		for _, a := range c.Alarms {

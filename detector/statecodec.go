@@ -21,9 +21,9 @@ import (
 //	dataset alarm, share, unexpected, duplicates
 //	count, then per feature:
 //	  feature name
-//	  group: seq, late, closed, pane times, current times, clock
+//	  group: seq, late, future, closed, pane times, current times, clock
 //	  alarms: count, then test name and alarm state each
-//	  evals, values, missing, invalid
+//	  evals, values, missing, invalid, centre of the moments (or none)
 //	  merge state (stage 2) or none
 //	  window state (see encodeCountState / encodeTimeState)
 //
@@ -38,10 +38,12 @@ const MaxModelStateBytes = 1 << 30
 
 type stateWriter struct{ b []byte }
 
-func (w *stateWriter) u8(v byte)       { w.b = append(w.b, v) }
-func (w *stateWriter) uvar(v uint64)   { w.b = binary.AppendUvarint(w.b, v) }
-func (w *stateWriter) svar(v int64)    { w.b = binary.AppendVarint(w.b, v) }
-func (w *stateWriter) f64(v float64)   { w.b = binary.LittleEndian.AppendUint64(w.b, math.Float64bits(v)) }
+func (w *stateWriter) u8(v byte)     { w.b = append(w.b, v) }
+func (w *stateWriter) uvar(v uint64) { w.b = binary.AppendUvarint(w.b, v) }
+func (w *stateWriter) svar(v int64)  { w.b = binary.AppendVarint(w.b, v) }
+func (w *stateWriter) f64(v float64) {
+	w.b = binary.LittleEndian.AppendUint64(w.b, math.Float64bits(v))
+}
 func (w *stateWriter) bytes(v []byte)  { w.uvar(uint64(len(v))); w.b = append(w.b, v...) }
 func (w *stateWriter) str(v string)    { w.uvar(uint64(len(v))); w.b = append(w.b, v...) }
 func (w *stateWriter) flag(v bool)     { w.u8(boolByte(v)) }
@@ -203,6 +205,7 @@ func EncodeModelState(cps []FeatureCheckpoint) ([]byte, error) {
 		g := &f.Group
 		w.uvar(g.Seq)
 		w.uvar(g.Late)
+		w.uvar(g.Future)
 		w.uvar(g.Closed)
 		w.uvar(uint64(len(g.PaneTimes)))
 		for _, p := range g.PaneTimes {
@@ -229,6 +232,10 @@ func EncodeModelState(cps []FeatureCheckpoint) ([]byte, error) {
 		w.uvar(f.Values)
 		w.uvar(f.Missing)
 		w.uvar(f.Invalid)
+		w.flag(f.Centre != nil)
+		if f.Centre != nil {
+			w.f64(*f.Centre)
+		}
 		w.flag(f.Merge != nil)
 		if mc := f.Merge; mc != nil {
 			sources := make([]string, 0, len(mc.Sources))
@@ -291,7 +298,7 @@ func DecodeModelState(data []byte) ([]FeatureCheckpoint, error) {
 		f.Features = n
 		f.Feature = r.str()
 		g := &f.Group
-		g.Seq, g.Late, g.Closed = r.uvar(), r.uvar(), r.uvar()
+		g.Seq, g.Late, g.Future, g.Closed = r.uvar(), r.uvar(), r.uvar(), r.uvar()
 		if k := r.count(2); k > 0 {
 			if k > 1<<16 {
 				r.fail("too many pane times")
@@ -316,6 +323,10 @@ func DecodeModelState(data []byte) ([]FeatureCheckpoint, error) {
 			f.Alarms = map[string]AlarmState{}
 		}
 		f.Evals, f.Values, f.Missing, f.Invalid = r.uvar(), r.uvar(), r.uvar(), r.uvar()
+		if r.flag() {
+			centre := r.f64()
+			f.Centre = &centre
+		}
 		if r.flag() {
 			mc := &MergeCheckpoint{Sources: map[string]uint64{}}
 			k := r.count(2)
