@@ -12,8 +12,13 @@ import (
 	"github.com/driftd/driftd/window"
 )
 
-// CheckpointSchema tags encoded checkpoints.
+// CheckpointSchema tags the JSON checkpoint records of driftd.state/v1,
+// one record per feature, which this build reads once at upgrade (see
+// DecodeLegacyCheckpoint); it writes driftd.state/v2 (EncodeModelState).
 const CheckpointSchema = "driftd.state/v1"
+
+// CheckpointSchemaV2 is the schema of checkpoints this build writes.
+const CheckpointSchemaV2 = "driftd.state/v2"
 
 // FeatureCheckpoint is the complete state of one feature of a monitor —
 // its window, alarm states and counters — plus the state of the feature's
@@ -95,7 +100,7 @@ func (m *Monitor) Checkpoint() []FeatureCheckpoint {
 	for _, f := range m.features {
 		gs := m.groups[f.group]
 		cp := FeatureCheckpoint{
-			Schema: CheckpointSchema, Model: m.ref.Model, Version: m.ref.Version, Feature: f.name, ReferenceID: m.ref.ID,
+			Schema: CheckpointSchemaV2, Model: m.ref.Model, Version: m.ref.Version, Feature: f.name, ReferenceID: m.ref.ID,
 			Group:  GroupCheckpoint{Seq: gs.seq, Late: gs.late, Future: gs.future, Closed: gs.closed, CurTimes: [2]int64{gs.curTimes.Min, gs.curTimes.Max}},
 			Alarms: map[string]AlarmState{}, Evals: f.evals, Values: f.values, Missing: f.missing, Invalid: f.invalid,
 			Centre:  &f.c.centre,
@@ -494,21 +499,24 @@ func decodeTimeState(b []byte) (window.TimeState, error) {
 	return s, r.finish()
 }
 
-// EncodeCheckpoint encodes a checkpoint record value.
-func EncodeCheckpoint(cp *FeatureCheckpoint) ([]byte, error) {
-	cp.Schema = CheckpointSchema
+// EncodeLegacyCheckpoint encodes one feature's checkpoint as a
+// driftd.state/v1 JSON record, the format of earlier releases (kept for
+// upgrade tests).
+func EncodeLegacyCheckpoint(cp *FeatureCheckpoint) ([]byte, error) {
 	c := *cp
+	c.Schema = CheckpointSchema
 	c.Share = finiteOr(c.Share, 0)
 	return json.Marshal(&c)
 }
 
-// MaxCheckpointBytes bounds a decoded checkpoint record.
+// MaxCheckpointBytes bounds a decoded driftd.state/v1 record.
 const MaxCheckpointBytes = 64 << 20
 
-// DecodeCheckpoint decodes a checkpoint record value, rejecting unknown
-// schemas and fields, and window state that does not parse. Semantic
-// consistency with a reference is checked by RestoreMonitor.
-func DecodeCheckpoint(data []byte) (*FeatureCheckpoint, error) {
+// DecodeLegacyCheckpoint decodes a driftd.state/v1 JSON record, rejecting
+// unknown schemas and fields, and window state that does not parse. The
+// result has Schema CheckpointSchemaV2, like a decoded model state.
+// Semantic consistency with a reference is checked by RestoreMonitor.
+func DecodeLegacyCheckpoint(data []byte) (*FeatureCheckpoint, error) {
 	if len(data) > MaxCheckpointBytes {
 		return nil, fmt.Errorf("checkpoint is %d bytes, more than %d", len(data), MaxCheckpointBytes)
 	}
@@ -527,23 +535,15 @@ func DecodeCheckpoint(data []byte) (*FeatureCheckpoint, error) {
 	if cp.Model == "" || cp.Feature == "" {
 		return nil, errors.New("checkpoint lacks model or feature")
 	}
-	if len(cp.Window) < 5 {
-		return nil, errors.New("checkpoint lacks window state")
-	}
-	var err error
-	switch cp.Window[4] {
-	case blobCount:
-		_, err = decodeCountState(cp.Window)
-	case blobTime:
-		_, err = decodeTimeState(cp.Window)
-	default:
-		err = fmt.Errorf("window state of unknown kind %q", cp.Window[4])
-	}
-	if err != nil {
+	if err := checkWindowBlob(cp.Window); err != nil {
 		return nil, err
 	}
 	if len(cp.Group.PaneTimes) > 1<<16 {
 		return nil, errors.New("checkpoint has too many pane times")
+	}
+	cp.Schema = CheckpointSchemaV2
+	if cp.Alarms == nil {
+		cp.Alarms = map[string]AlarmState{}
 	}
 	return &cp, nil
 }

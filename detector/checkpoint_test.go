@@ -74,19 +74,33 @@ func feed(m *Monitor, e ckptEvent, out *Output) {
 	m.End(out)
 }
 
-// roundTrip encodes and decodes every record, as the state topic would.
+// roundTrip encodes and decodes every record, as the state topic would:
+// each as a one-feature model state (records may come from different
+// points here), and through the legacy JSON format too, which must give
+// the same result.
 func roundTrip(t *testing.T, cps []FeatureCheckpoint) []FeatureCheckpoint {
 	out := make([]FeatureCheckpoint, len(cps))
 	for i := range cps {
-		data, err := EncodeCheckpoint(&cps[i])
+		data, err := EncodeModelState(cps[i : i+1])
 		if err != nil {
 			t.Fatal(err)
 		}
-		cp, err := DecodeCheckpoint(data)
+		got, err := DecodeModelState(data)
 		if err != nil {
 			t.Fatalf("decode: %v", err)
 		}
-		out[i] = *cp
+		out[i] = got[0]
+		legacy, err := EncodeLegacyCheckpoint(&cps[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, err := DecodeLegacyCheckpoint(legacy)
+		if err != nil {
+			t.Fatalf("decode legacy: %v", err)
+		}
+		if old.Features = 1; !reflect.DeepEqual(old, &out[i]) && !math.IsNaN(old.Share) {
+			t.Fatalf("legacy and binary round trips differ:\n%+v\n%+v", old, &out[i])
+		}
 	}
 	return out
 }
@@ -282,22 +296,34 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 		for _, e := range ckptEvents(120) {
 			feed(m, e, &o)
 		}
-		for _, cp := range m.Checkpoint() {
-			data, _ := EncodeCheckpoint(&cp)
-			f.Add(data, cfg.TimeBased())
-		}
+		cps := m.Checkpoint()
+		data, _ := EncodeModelState(cps)
+		f.Add(data, cfg.TimeBased())
+		data, _ = EncodeModelState(cps[1:2])
+		f.Add(data, cfg.TimeBased())
 	}
 	f.Fuzz(func(t *testing.T, data []byte, timeBased bool) {
-		cp, err := DecodeCheckpoint(data)
+		cps, err := DecodeModelState(data)
 		if err != nil {
 			return
+		}
+		// Whatever decodes encodes back to the same bytes (the
+		// encoding is canonical: alarms and sources sorted).
+		again, err := EncodeModelState(cps)
+		if err != nil {
+			t.Fatalf("re-encoding a decoded state: %v", err)
+		}
+		if back, err := DecodeModelState(again); err != nil || !reflect.DeepEqual(back, cps) && !hasNaN(cps) {
+			t.Fatalf("decode(encode(decode(x))) differs: %v", err)
 		}
 		cfg := WindowConfig{Size: 40, Hop: 10}
 		if timeBased {
 			cfg = WindowConfig{Time: 4 * time.Second, TimeHop: time.Second}
 		}
-		cp.ReferenceID = ref.ID
-		m, err := RestoreMonitor(ref, nil, cfg, []FeatureCheckpoint{*cp})
+		for i := range cps {
+			cps[i].ReferenceID = ref.ID
+		}
+		m, err := RestoreMonitor(ref, nil, cfg, cps)
 		if err != nil {
 			return
 		}
@@ -306,4 +332,150 @@ func FuzzDecodeCheckpoint(f *testing.F) {
 			feed(m, e, &o)
 		}
 	})
+}
+
+func hasNaN(cps []FeatureCheckpoint) bool {
+	for _, c := range cps {
+		if c.Share != c.Share || c.Dataset.Effect != c.Dataset.Effect || c.Centre != nil && *c.Centre != *c.Centre {
+			return true
+		}
+		for _, a := range c.Alarms {
+			if a.Effect != a.Effect {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// fillAll sets every field reachable from v (structs, pointers, slices,
+// maps) to a non-zero value derived from seed, so a field the encoding
+// forgets makes a round trip differ.
+func fillAll(v reflect.Value, seed *int) {
+	*seed++
+	n := *seed
+	switch v.Kind() {
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		v.SetInt(int64(n) * -7)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		v.SetUint(uint64(n) * 1_000_003)
+	case reflect.Float64:
+		v.SetFloat(float64(n) + 0.25)
+	case reflect.String:
+		v.SetString(fmt.Sprintf("s%d", n))
+	case reflect.Struct:
+		for i := range v.NumField() {
+			fillAll(v.Field(i), seed)
+		}
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fillAll(v.Elem(), seed)
+	case reflect.Array:
+		for i := range v.Len() {
+			fillAll(v.Index(i), seed)
+		}
+	case reflect.Slice:
+		s := reflect.MakeSlice(v.Type(), 2, 2)
+		for i := range 2 {
+			fillAll(s.Index(i), seed)
+		}
+		v.Set(s)
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		for range 2 {
+			k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+			fillAll(k, seed)
+			fillAll(e, seed)
+			m.SetMapIndex(k, e)
+		}
+		v.Set(m)
+	default:
+		panic("fillAll: unhandled kind " + v.Kind().String())
+	}
+}
+
+// TestModelStateKeepsEveryField fills every field of a checkpoint —
+// alarm states (effect, severe, updates, grow, ...), group, clock, merge
+// — with distinct values and checks the binary round trip keeps them
+// all: a field added to the structs but not to the encoding fails here.
+func TestModelStateKeepsEveryField(t *testing.T) {
+	ref := ckptReference(t)
+	m, _ := NewMonitor(ref, nil, WindowConfig{Size: 40, Hop: 10})
+	var o Output
+	for _, e := range ckptEvents(100) {
+		feed(m, e, &o)
+	}
+	window := m.Checkpoint()[0].Window
+	seed := 0
+	cps := make([]FeatureCheckpoint, 3)
+	for i := range cps {
+		fillAll(reflect.ValueOf(&cps[i]).Elem(), &seed)
+	}
+	for i := range cps {
+		c := &cps[i]
+		// Model-wide fields are stored once; the features share them.
+		c.Schema, c.Features = CheckpointSchemaV2, len(cps)
+		c.Topic, c.Partition, c.Offset, c.Gen = cps[0].Topic, cps[0].Partition, cps[0].Offset, cps[0].Gen
+		c.Model, c.Version, c.ReferenceID = cps[0].Model, cps[0].Version, cps[0].ReferenceID
+		c.Dataset, c.Share, c.Unexpected, c.Duplicates = cps[0].Dataset, cps[0].Share, cps[0].Unexpected, cps[0].Duplicates
+		c.Window = window
+	}
+	if a := cps[1].Alarms; len(a) != 2 {
+		t.Fatalf("filler made %d alarms", len(a))
+	}
+	for _, a := range cps[1].Alarms {
+		if !a.Firing || !a.Severe || a.Effect == 0 || a.Updates == 0 || a.Grow == 0 || a.Streak == 0 || a.Since == 0 {
+			t.Fatalf("filler left an alarm field zero: %+v", a)
+		}
+	}
+	data, err := EncodeModelState(cps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeModelState(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, cps) {
+		t.Fatalf("round trip differs:\n got %+v\nwant %+v", got, cps)
+	}
+	// Every strict prefix fails to decode, and so does any version
+	// other than 2.
+	for n := range len(data) {
+		if _, err := DecodeModelState(data[:n]); err == nil {
+			t.Fatalf("prefix of %d of %d bytes decoded", n, len(data))
+		}
+	}
+	other := append([]byte(nil), data...)
+	other[3] = 3
+	if _, err := DecodeModelState(other); err == nil {
+		t.Fatal("version 3 decoded")
+	}
+}
+
+// TestModelStateSmallerThanJSON: the binary state of a monitor is well
+// under the legacy JSON+base64 records it replaces.
+func TestModelStateSmallerThanJSON(t *testing.T) {
+	ref := ckptReference(t)
+	m, _ := NewMonitor(ref, nil, WindowConfig{Size: 2000, Hop: 200})
+	var o Output
+	for _, e := range ckptEvents(3000) {
+		feed(m, e, &o)
+	}
+	cps := m.Checkpoint()
+	bin, err := EncodeModelState(cps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := 0
+	for i := range cps {
+		b, _ := EncodeLegacyCheckpoint(&cps[i])
+		legacy += len(b)
+	}
+	t.Logf("binary %d bytes, JSON %d bytes", len(bin), legacy)
+	if float64(len(bin)) > 0.8*float64(legacy) {
+		t.Errorf("binary state %d bytes, JSON %d: not compact", len(bin), legacy)
+	}
 }

@@ -10,8 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/driftd/driftd/detector"
 )
 
 // maybeCheckpoint writes a checkpoint when one is due (or when forced)
@@ -30,16 +28,16 @@ func (s *Service) maybeCheckpoint(ctx context.Context, force bool) error {
 // checkpoint writes the state of the given tasks and commits their
 // offsets. A failure leaves the offsets uncommitted: the events will be
 // replayed, and the double-buffered state keeps the previous complete
-// checkpoint.
+// checkpoint (see state.go).
 func (s *Service) checkpoint(ctx context.Context, tasks map[TaskID]*Task) error {
 	start := time.Now()
 	s.lastCheckpoint = start
 	s.gen++
 	var recs []*kgo.Record
 	var size int
-	var written []*detector.Monitor
+	var written []stateWrite
 	for _, t := range tasks {
-		r, n, w, err := checkpointRecords(s.cfg.StateTopic, t, s.gen, false)
+		r, n, w, err := checkpointRecords(s.cfg.StateTopic, t, s.gen, false, s.stateLimit)
 		if err != nil {
 			return err
 		}
@@ -53,9 +51,7 @@ func (s *Service) checkpoint(ctx context.Context, tasks map[TaskID]*Task) error 
 			}
 			return fmt.Errorf("writing checkpoint: %w", err)
 		}
-		for _, m := range written {
-			m.MarkClean()
-		}
+		stateWritten(written)
 		s.metrics.CheckpointBytes.Add(float64(size))
 	}
 	s.metrics.Checkpoints.Inc()

@@ -54,6 +54,12 @@ type Config struct {
 	StatePartitions   int32 `env:"STATE_PARTITIONS"`   // 0: as many as the first input topic
 	ReferencesEnabled bool  `env:"REFERENCES_ENABLED"` // read the reference topic
 
+	// StateMaxMessageBytes is the max.message.bytes driftd sets on the
+	// state topic when it creates it (default 1 MiB, what any broker
+	// accepts). State records are cut to fit the state topic's
+	// effective max.message.bytes, read at start, whatever this says.
+	StateMaxMessageBytes int `env:"STATE_MAX_MESSAGE_BYTES"`
+
 	TLS  TLSConfig  `envPrefix:"TLS_"`
 	SASL SASLConfig `envPrefix:"SASL_"`
 
@@ -134,6 +140,8 @@ func Defaults() Config {
 		GroupLagInterval:   10 * time.Second,
 		MaxBufferedRecords: 100000,
 		Mode:               ModeSingle,
+
+		StateMaxMessageBytes: DefaultStateMaxMessageBytes,
 	}
 }
 
@@ -191,6 +199,9 @@ func (c *Config) Validate() error {
 	}
 	if c.StatePartitions < 0 {
 		return cfgErr("STATE_PARTITIONS", "is %d; accepted: 0 (as the input topic) or a positive count", c.StatePartitions)
+	}
+	if c.StateMaxMessageBytes < MinStateMaxMessageBytes || c.StateMaxMessageBytes > MaxStateMaxMessageBytes {
+		return cfgErr("STATE_MAX_MESSAGE_BYTES", "is %d; accepted: %d to %d", c.StateMaxMessageBytes, MinStateMaxMessageBytes, MaxStateMaxMessageBytes)
 	}
 	if !slices.Contains(saslMechanisms, c.SASL.Mechanism) {
 		return cfgErr("SASL_MECHANISM", "is %q; accepted: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (or empty for none)", c.SASL.Mechanism)

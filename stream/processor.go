@@ -110,6 +110,8 @@ type Task struct {
 	// committed is the last offset committed for the task.
 	committed int64
 	src       string
+	// stored is what the state topic holds per model (see state.go).
+	stored map[string]*storedModel
 }
 
 // Monitors returns the task's monitors by model/version key.

@@ -56,7 +56,7 @@ func (s *Service) restore(ctx context.Context, ids []TaskID) {
 		cancel()
 		if err == nil {
 			for id, rt := range restored {
-				s.laneOf(id).proc.InstallTask(id, rt.monitors, -1)
+				s.laneOf(id).proc.InstallTask(id, rt.monitors, -1).stored = rt.stored
 				s.gen = max(s.gen, rt.gen)
 				if len(rt.monitors) > 0 {
 					s.log.Info("restored window state", "task", id, "models", slices.Sorted(maps.Keys(rt.monitors)), "generation", rt.gen)

@@ -63,6 +63,7 @@ type Service struct {
 	alerts, dlq    []*kgo.Record
 	alertPending   []detector.Alert
 	gen            uint64
+	stateLimit     int // largest record batch the state topic accepts
 	lastCheckpoint time.Time
 	lastStats      time.Time
 	prevStats      map[*detector.Monitor]detector.ModelStats
@@ -182,7 +183,7 @@ func NewService(o ServiceOptions) (*Service, error) {
 	return &Service{
 		cfg: o.Config, pcfg: o.Processor, registry: o.Registry, metrics: o.Metrics, log: o.Log, opts: opts, hooks: o.Hooks, lanes: lanes,
 		observer: o.Observer, alertURL: o.AlertURL,
-		prevStats: map[*detector.Monitor]detector.ModelStats{},
+		prevStats: map[*detector.Monitor]detector.ModelStats{}, stateLimit: DefaultStateMaxMessageBytes,
 	}, nil
 }
 
@@ -216,6 +217,9 @@ func (s *Service) Run(ctx context.Context, shutdown time.Duration) error {
 		return err
 	}
 	_, err = EnsureTopics(ctx, kadm.NewClient(adm), &s.cfg)
+	if err == nil {
+		s.stateLimit, err = s.readStateLimit(ctx, kadm.NewClient(adm))
+	}
 	adm.Close()
 	if ctx.Err() != nil {
 		return nil // stopped while starting
@@ -302,7 +306,9 @@ func (s *Service) groupOpts() []kgo.Opt {
 		kgo.RecordPartitioner(statePartitioner{stateTopic: s.cfg.StateTopic, panesTopic: s.cfg.PanesTopic, keyed: keyed}),
 		kgo.MaxBufferedRecords(s.cfg.MaxBufferedRecords),
 		kgo.ProducerLinger(time.Millisecond),
-		kgo.ProducerBatchMaxBytes(16<<20),
+		// No batch larger than the state topic accepts (the other
+		// topics' records are small).
+		kgo.ProducerBatchMaxBytes(int32(s.stateLimit)),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 	)
 	opts = append(opts, kgo.WithLogger(kgoLogger{s.log.With("client", "group")}))
@@ -445,4 +451,21 @@ func graceContext(ctx context.Context, grace time.Duration) (context.Context, co
 		context.AfterFunc(gctx, func() { t.Stop() })
 	})
 	return gctx, func() { stop(); cancel() }
+}
+
+// readStateLimit reads the state topic's effective max.message.bytes;
+// state records are cut to fit it.
+func (s *Service) readStateLimit(ctx context.Context, adm *kadm.Client) (int, error) {
+	if s.cfg.CheckpointInterval == 0 {
+		return DefaultStateMaxMessageBytes, nil
+	}
+	limit, err := StateRecordLimit(ctx, adm, s.cfg.StateTopic)
+	if limit == 0 {
+		return 0, err
+	}
+	if err != nil {
+		s.log.Warn("assuming the broker default max.message.bytes for the state topic", "bytes", limit, "err", err)
+	}
+	s.log.Info("state records fit the state topic", "topic", s.cfg.StateTopic, "max_message_bytes", limit)
+	return limit, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -18,6 +19,8 @@ type TopicSpec struct {
 	Compacted  bool
 	// Input topics are never created by driftd: producers own them.
 	Input bool
+	// Configs are further topic settings at creation.
+	Configs map[string]string
 }
 
 // Topics lists the topics of the configuration. The state topic gets as
@@ -40,7 +43,8 @@ func (c *Config) Topics(inputPartitions int32) []TopicSpec {
 		TopicSpec{Name: c.AlertTopic, Partitions: c.TopicPartitions, Compacted: true},
 		TopicSpec{Name: c.DLQTopic, Partitions: c.TopicPartitions},
 		TopicSpec{Name: c.ReferenceTopic, Partitions: 1, Compacted: true},
-		TopicSpec{Name: c.StateTopic, Partitions: state, Compacted: true},
+		TopicSpec{Name: c.StateTopic, Partitions: state, Compacted: true,
+			Configs: map[string]string{"max.message.bytes": strconv.Itoa(c.StateMaxMessageBytes)}},
 	)
 	if c.Mode != ModeSingle {
 		specs = append(specs, TopicSpec{Name: c.PanesTopic, Partitions: c.TopicPartitions})
@@ -101,9 +105,12 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, c *Config) (int32, erro
 		return 0, fmt.Errorf("missing topics with DRIFTD_CREATE_TOPICS=false: %s — create them or allow creation", strings.Join(list, ", "))
 	}
 	for _, s := range missing {
-		var cfg map[string]*string
+		cfg := map[string]*string{}
 		if s.Compacted {
-			cfg = map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
+			cfg["cleanup.policy"] = kadm.StringPtr("compact")
+		}
+		for k, v := range s.Configs {
+			cfg[k] = kadm.StringPtr(v)
 		}
 		parts := s.Partitions
 		if s.Input {
@@ -133,4 +140,51 @@ func (c *Config) firstInput() string {
 		return ""
 	}
 	return c.InputTopics[0]
+}
+
+// State record sizes.
+const (
+	// DefaultStateMaxMessageBytes is the max.message.bytes of a state
+	// topic driftd creates: 1 MiB, which every broker accepts.
+	DefaultStateMaxMessageBytes = 1 << 20
+	// MinStateMaxMessageBytes and MaxStateMaxMessageBytes bound the
+	// setting and the effective value driftd works with.
+	MinStateMaxMessageBytes = 64 << 10
+	MaxStateMaxMessageBytes = 16 << 20
+	// brokerDefaultMaxMessageBytes is Kafka's message.max.bytes default,
+	// assumed when the topic's configuration cannot be read.
+	brokerDefaultMaxMessageBytes = 1048588
+)
+
+// StateRecordLimit returns the largest record batch, in bytes, the state
+// topic accepts: its effective max.message.bytes (a topic override or
+// the broker's message.max.bytes), capped at MaxStateMaxMessageBytes.
+// When the configuration cannot be read (no DescribeConfigs permission)
+// it returns the broker default, 1 MiB, and the error to log; when the
+// topic accepts less than MinStateMaxMessageBytes, 0 and the error.
+func StateRecordLimit(ctx context.Context, adm *kadm.Client, topic string) (int, error) {
+	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err == nil {
+		var rc kadm.ResourceConfig
+		if rc, err = rcs.On(topic, nil); err == nil {
+			err = rc.Err
+		}
+		if err == nil {
+			for _, c := range rc.Configs {
+				if c.Key != "max.message.bytes" || c.Value == nil {
+					continue
+				}
+				n, perr := strconv.Atoi(*c.Value)
+				if perr != nil || n <= 0 {
+					return brokerDefaultMaxMessageBytes, fmt.Errorf("state topic %s: max.message.bytes is %q", topic, *c.Value)
+				}
+				if n < MinStateMaxMessageBytes {
+					return 0, fmt.Errorf("state topic %s: max.message.bytes is %d, less than the %d driftd needs; raise it (kafka-configs --alter --add-config max.message.bytes=1048576)", topic, n, MinStateMaxMessageBytes)
+				}
+				return min(n, MaxStateMaxMessageBytes), nil
+			}
+			err = errors.New("no max.message.bytes in its configuration")
+		}
+	}
+	return brokerDefaultMaxMessageBytes, fmt.Errorf("reading max.message.bytes of state topic %s: %w", topic, err)
 }

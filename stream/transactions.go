@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/driftd/driftd/detector"
 )
 
 // produceInTxn produces the queued alerts and dead letters inside the
@@ -39,10 +37,10 @@ func (s *Service) produceInTxn(ctx context.Context) error {
 func (s *Service) endTransaction(ctx context.Context) error {
 	s.lastCheckpoint = time.Now()
 	s.gen++
-	var written []*detector.Monitor
+	var written []stateWrite
 	e := kgo.AbortingFirstErrPromise(s.cl)
 	for _, t := range s.tasks() {
-		recs, n, w, err := checkpointRecords(s.cfg.StateTopic, t, s.gen, false)
+		recs, n, w, err := checkpointRecords(s.cfg.StateTopic, t, s.gen, false, s.stateLimit)
 		if err != nil {
 			return err
 		}
@@ -56,9 +54,7 @@ func (s *Service) endTransaction(ctx context.Context) error {
 	s.txnErr = nil
 	committed, err := s.sess.End(ctx, kgo.TransactionEndTry(txnErr == nil))
 	if committed {
-		for _, m := range written {
-			m.MarkClean()
-		}
+		stateWritten(written)
 		s.metrics.Checkpoints.Inc()
 		s.metrics.Commits.Inc()
 		s.alertsPublished()
