@@ -351,10 +351,10 @@ func decodeStrict(data []byte, v any) error {
 		return &FieldError{Field: "$", Err: err}
 	}
 	if dec.More() {
-		return fieldErr("$", "trailing data after the reference")
+		return fieldErr("$", "trailing data after the JSON value")
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return fieldErr("$", "trailing data after the reference")
+		return fieldErr("$", "trailing data after the JSON value")
 	}
 	return nil
 }

@@ -29,12 +29,12 @@ func TestConfigErrors(t *testing.T) {
 		want string // in the message
 	}{
 		{map[string]string{"DRIFTD_SASL_MECHANISM": "GSSAPI"}, "DRIFTD_SASL_MECHANISM: is \"GSSAPI\"; accepted: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"},
-		{map[string]string{"DRIFTD_ERT": "lots"}, "DRIFTD_ERT: want a number, got \"lots\""},
-		{map[string]string{"DRIFTD_ERT": "0.5"}, "DRIFTD_ERT: must be a finite number ≥ 1"},
-		{map[string]string{"DRIFTD_CHECKPOINT_INTERVAL": "soon"}, "DRIFTD_CHECKPOINT_INTERVAL: want a duration"},
+		{map[string]string{"DRIFTD_ERT": "lots"}, "DRIFTD_ERT: is \"lots\"; accepted: a number"},
+		{map[string]string{"DRIFTD_ERT": "0.5"}, "DRIFTD_ERT: is 0.5; accepted: a finite number ≥ 1"},
+		{map[string]string{"DRIFTD_CHECKPOINT_INTERVAL": "soon"}, "DRIFTD_CHECKPOINT_INTERVAL: is \"soon\"; accepted: a duration"},
 		{map[string]string{"DRIFTD_INPUT_FORMAT": "avro"}, "DRIFTD_INPUT_FORMAT: is \"avro\"; accepted: canonical, flat"},
-		{map[string]string{"DRIFTD_WINDOW_SIZE": "1000", "DRIFTD_WINDOW_HOP": "300"}, "DRIFTD_WINDOW_SIZE / DRIFTD_WINDOW_HOP: window: size 1000 must be a multiple of hop 300"},
-		{map[string]string{"DRIFTD_BROKERS": "kafka"}, "DRIFTD_BROKERS: \"kafka\" is not host:port"},
+		{map[string]string{"DRIFTD_WINDOW_SIZE": "1000", "DRIFTD_WINDOW_HOP": "300"}, "DRIFTD_WINDOW_HOP: is 300, which does not divide DRIFTD_WINDOW_SIZE (1000)"},
+		{map[string]string{"DRIFTD_BROKERS": "kafka"}, "DRIFTD_BROKERS: entry 1 \"kafka\" is not host:port"},
 		{map[string]string{"DRIFTD_LOG_LEVEL": "loud"}, "DRIFTD_LOG_LEVEL: is \"loud\"; accepted: debug, info, warn, error"},
 		{map[string]string{"DRIFTD_WINDOW_SIZ": "10"}, "DRIFTD_WINDOW_SIZ: unknown variable"},
 		{map[string]string{"DRIFTD_REFERENCE_FILE": "/nonexistent/ref.json"}, "DRIFTD_REFERENCE_FILE:"},
