@@ -20,9 +20,13 @@ import (
 
 func cmdReference(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
+		fmt.Fprint(stderr, referenceUsage)
 		return usagef("reference: want a subcommand: build, show or publish")
 	}
 	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, referenceUsage)
+		return nil
 	case "build":
 		return cmdReferenceBuild(ctx, args[1:], stdin, stdout, stderr)
 	case "show":
@@ -33,6 +37,16 @@ func cmdReference(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		return usagef("reference: unknown subcommand %q (want build, show or publish)", args[0])
 	}
 }
+
+const referenceUsage = `usage: driftd reference <subcommand> [flags]
+
+Subcommands:
+  build      build a reference from a training set (CSV or JSON lines)
+  show       summarise a reference file
+  publish    publish a reference to the compacted reference topic
+
+Run "driftd reference <subcommand> -h" for its flags.
+`
 
 // newFlagSet returns a flag set that reports errors instead of exiting.
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
@@ -91,7 +105,7 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	}
 	src, err := openInput(*input, stdin)
 	if err != nil {
-		return err
+		return usagef("reference build: --input: %v", err)
 	}
 	defer src.Close()
 	kind := *format
@@ -367,7 +381,7 @@ func cmdReferenceShow(args []string, stdout, stderr io.Writer) error {
 	}
 	ref, err := loadReferenceFile(*path)
 	if err != nil {
-		return err
+		return usagef("reference show: --reference: %v", err)
 	}
 	fmt.Fprintf(stdout, "model %s version %q  id %s  rows %d  created %s  source %s\n",
 		ref.Model, ref.Version, ref.ID, ref.Rows, ref.Created.Format(time.RFC3339), ref.Source)

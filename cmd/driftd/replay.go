@@ -101,7 +101,7 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	for _, path := range splitList(*refs) {
 		ref, err := loadReferenceFile(path)
 		if err != nil {
-			return usagef("replay: %v", err)
+			return usagef("replay: --reference: %v", err)
 		}
 		registry.Set(ref)
 	}
@@ -111,7 +111,7 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	src, err := openInput(*in, stdin)
 	if err != nil {
-		return usagef("replay: %v", err)
+		return usagef("replay: --input: %v", err)
 	}
 	defer src.Close()
 

@@ -44,7 +44,7 @@ func cmdReport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	for _, path := range splitList(*refs) {
 		ref, err := loadReferenceFile(path)
 		if err != nil {
-			return usagef("report: %v", err)
+			return usagef("report: --reference: %v", err)
 		}
 		registry.Set(ref)
 	}
@@ -54,7 +54,7 @@ func cmdReport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	src, err := openInput(*in, stdin)
 	if err != nil {
-		return usagef("report: %v", err)
+		return usagef("report: --input: %v", err)
 	}
 	defer src.Close()
 
