@@ -10,9 +10,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/driftd/driftd/detector"
 	"github.com/driftd/driftd/stream/codec"
@@ -90,11 +92,18 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	topK := fs.Int("top-k", 64, "categories kept per categorical feature")
 	out := fs.String("out", "", "output `FILE` (default: stdout)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	exclude := fs.String("exclude", "", "comma-separated `COLUMNS` not to use as features")
+	include := fs.String("include", "", "comma-separated `COLUMNS` to use as features although events treat them specially (model, model_version, timestamp, request_id, label)")
+	rename := fs.String("rename", "", "comma-separated `OLD=NEW` column renames, e.g. score=prediction (exclude and include match either name)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *input == "" || *model == "" {
 		return usagef("reference build: --input and --model are required")
+	}
+	plan, err := newColumnPlan(*exclude, *include, *rename)
+	if err != nil {
+		return usagef("reference build: %v", err)
 	}
 	b, err := detector.NewBuilder(*model, *ver, detector.BuildOptions{
 		Breakpoints: *breakpoints, TopK: *topK,
@@ -119,9 +128,9 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	var stats rowStats
 	switch kind {
 	case "csv":
-		err = readCSV(ctx, src, b, prog, stderr, &stats)
+		err = readCSV(ctx, src, b, plan, prog, stderr, &stats)
 	case "jsonl", "json":
-		err = readJSONL(ctx, src, b, prog, stderr, &stats)
+		err = readJSONL(ctx, src, b, plan, prog, stderr, &stats)
 	default:
 		return usagef("reference build: --format must be auto, csv or jsonl, got %q", kind)
 	}
@@ -134,6 +143,9 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	}
 	if stats.rows == 0 {
 		return fmt.Errorf("reference build: no usable rows in %s", *input)
+	}
+	if err := plan.unused(); err != nil {
+		return usagef("reference build: %v", err)
 	}
 	ref, err := b.Reference()
 	if err != nil {
@@ -246,7 +258,109 @@ func reportBad(stderr io.Writer, stats *rowStats, line int64, err error) {
 	}
 }
 
-func readCSV(ctx context.Context, src *input, b *detector.Builder, prog *progress, stderr io.Writer, stats *rowStats) error {
+// eventFields are the top-level fields of an event that are not
+// features (the codec's flat rows skip the same ones); a training column
+// of one of these names is not a feature unless --include names it.
+// "prediction" is not among them: it is the prediction feature, as in
+// events.
+var eventFields = []string{"model", "model_version", "timestamp", "request_id", "label"}
+
+// columnPlan is what reference build does with each input column or field:
+// rename it, skip it, or use it as a feature.
+type columnPlan struct {
+	exclude, include map[string]bool
+	rename           map[string]string
+	seen             map[string]bool // names of --exclude, --include, --rename found in the input
+	noted            map[string]bool // event fields skipped (reported once)
+	stderr           io.Writer
+	// eventFields: skip columns named like eventFields (CSV columns; in
+	// JSON lines the decoder has already set the event's fields apart,
+	// and a "label" inside "features" is a feature).
+	eventFields bool
+}
+
+func newColumnPlan(exclude, include, rename string) (*columnPlan, error) {
+	p := &columnPlan{exclude: map[string]bool{}, include: map[string]bool{}, rename: map[string]string{}, seen: map[string]bool{}, noted: map[string]bool{}}
+	for _, c := range splitList(exclude) {
+		p.exclude[c] = true
+	}
+	for _, c := range splitList(include) {
+		if p.exclude[c] {
+			return nil, fmt.Errorf("--include and --exclude both name %q", c)
+		}
+		p.include[c] = true
+	}
+	for _, kv := range splitList(rename) {
+		old, nw, ok := strings.Cut(kv, "=")
+		old, nw = strings.TrimSpace(old), strings.TrimSpace(nw)
+		if !ok || old == "" || nw == "" {
+			return nil, fmt.Errorf("--rename: %q is not OLD=NEW", kv)
+		}
+		if _, dup := p.rename[old]; dup {
+			return nil, fmt.Errorf("--rename: %q is renamed twice", old)
+		}
+		if err := detector.CheckFeatureName(nw); err != nil {
+			return nil, fmt.Errorf("--rename: new name %q: %v", nw, err)
+		}
+		p.rename[old] = nw
+	}
+	return p, nil
+}
+
+// feature returns the feature name of an input column, or false when the
+// column is not a feature.
+func (p *columnPlan) feature(name string) (string, bool) {
+	final := name
+	if nw, ok := p.rename[name]; ok {
+		p.seen[name] = true
+		final = nw
+	}
+	for _, n := range []string{name, final} {
+		if p.exclude[n] {
+			p.seen[n] = true
+			return "", false
+		}
+	}
+	for _, n := range []string{name, final} {
+		if p.include[n] {
+			p.seen[n] = true
+			return final, true
+		}
+	}
+	if p.eventFields && slices.Contains(eventFields, final) {
+		if !p.noted[final] && p.stderr != nil {
+			fmt.Fprintf(p.stderr, "reference build: column %q is not a feature (events carry it as %s; --include %s to use it as one)\n", name, final, name)
+		}
+		p.noted[final] = true
+		return "", false
+	}
+	return final, true
+}
+
+// unused reports names given to --exclude, --include or --rename that the
+// input never had: most likely a typo.
+func (p *columnPlan) unused() error {
+	var missing []string
+	for _, m := range []map[string]bool{p.exclude, p.include} {
+		for n := range m {
+			if !p.seen[n] {
+				missing = append(missing, n)
+			}
+		}
+	}
+	for n := range p.rename {
+		if !p.seen[n] {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return fmt.Errorf("--exclude, --include or --rename name columns the input does not have: %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func readCSV(ctx context.Context, src *input, b *detector.Builder, plan *columnPlan, prog *progress, stderr io.Writer, stats *rowStats) error {
 	r := csv.NewReader(bufio.NewReaderSize(src, 1<<20))
 	r.ReuseRecord = true
 	r.FieldsPerRecord = -1
@@ -254,12 +368,36 @@ func readCSV(ctx context.Context, src *input, b *detector.Builder, prog *progres
 	if err != nil {
 		return fmt.Errorf("reference build: reading the CSV header: %w", err)
 	}
+	plan.stderr, plan.eventFields = stderr, true
+	// names[i] is column i's feature name, "" when it is not a feature.
 	names := make([]string, len(header))
+	first := map[string]int{}
 	for i, h := range header {
-		names[i] = strings.TrimSpace(h)
-		if names[i] == "" {
-			return fmt.Errorf("reference build: CSV header column %d is empty", i+1)
+		h = strings.TrimSpace(h)
+		if i == 0 {
+			h = strings.TrimPrefix(h, "\ufeff") // a byte-order mark (spreadsheet exports)
 		}
+		if h == "" {
+			return usagef("reference build: CSV header: column %d has no name", i+1)
+		}
+		if !utf8.ValidString(h) {
+			return usagef("reference build: CSV header: column %d name %q is not valid UTF-8 (convert the file to UTF-8)", i+1, h)
+		}
+		name, ok := plan.feature(h)
+		if !ok {
+			continue
+		}
+		if err := detector.CheckFeatureName(name); err != nil {
+			return usagef("reference build: CSV header: column %d %q: %v", i+1, h, err)
+		}
+		if j, dup := first[name]; dup {
+			return usagef("reference build: CSV header: columns %d and %d are both feature %q (use --rename or --exclude)", j+1, i+1, name)
+		}
+		first[name] = i
+		names[i] = name
+	}
+	if len(first) == 0 {
+		return usagef("reference build: CSV header: no column is a feature")
 	}
 	for {
 		if stats.rows%4096 == 0 && ctx.Err() != nil {
@@ -284,6 +422,9 @@ func readCSV(ctx context.Context, src *input, b *detector.Builder, prog *progres
 		}
 		b.BeginRow()
 		for i, cell := range rec {
+			if names[i] == "" {
+				continue
+			}
 			if err := b.Add(names[i], csvValue(cell)); err != nil {
 				return fmt.Errorf("reference build: line %d: %w", line, err)
 			}
@@ -307,7 +448,7 @@ func csvValue(cell string) detector.Value {
 	return detector.Value{Kind: detector.String, Text: []byte(cell)}
 }
 
-func readJSONL(ctx context.Context, src *input, b *detector.Builder, prog *progress, stderr io.Writer, stats *rowStats) error {
+func readJSONL(ctx context.Context, src *input, b *detector.Builder, plan *columnPlan, prog *progress, stderr io.Writer, stats *rowStats) error {
 	canonical, _ := codec.NewRowDecoder(codec.Canonical, 64<<20)
 	flat, _ := codec.NewRowDecoder(codec.Flat, 64<<20)
 	sc := bufio.NewScanner(src)
@@ -337,14 +478,15 @@ func readJSONL(ctx context.Context, src *input, b *detector.Builder, prog *progr
 			continue
 		}
 		b.BeginRow()
-		for _, f := range ev.Features {
-			if err := b.Add(string(f.Name), f.Value); err != nil {
-				return fmt.Errorf("reference build: line %d: %w", line, err)
-			}
-		}
-		for _, f := range ev.Prediction {
-			if err := b.Add(string(f.Name), f.Value); err != nil {
-				return fmt.Errorf("reference build: line %d: %w", line, err)
+		for _, fs := range [][]codec.Field{ev.Features, ev.Prediction} {
+			for _, f := range fs {
+				name, ok := plan.feature(string(f.Name))
+				if !ok {
+					continue
+				}
+				if err := b.Add(name, f.Value); err != nil {
+					return fmt.Errorf("reference build: line %d: feature %q: %w", line, name, err)
+				}
 			}
 		}
 		b.EndRow()

@@ -77,6 +77,29 @@ func TestDecodeCanonical(t *testing.T) {
 	}
 }
 
+// TestDecodeInvalidUTF8: a string value that is not valid UTF-8 (raw or
+// after unescaping) is an invalid value (Kind Other, counted as invalid
+// for its feature), not a category, and the event's other fields decode;
+// valid multi-byte UTF-8 and escapes stay strings.
+func TestDecodeInvalidUTF8(t *testing.T) {
+	for _, f := range Formats {
+		d := mustDecoder(t, f)
+		body := "\"bad\":\"a\xff\xfeb\",\"esc\":\"\\n\xc3\",\"ok\":\"caf\xc3\xa9\",\"u\":\"\\u00e9\",\"n\":1"
+		rec := `{"model":"m",` + body + `}`
+		if f == Canonical {
+			rec = `{"model":"m","features":{` + body + `}}`
+		}
+		ev, err := d.Decode([]byte(rec))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		want := []string{"bad=other:", "esc=other:", "ok=str:café", "u=str:é", "n=num:1"}
+		if got := fieldsString(ev.Features); !slices.Equal(got, want) {
+			t.Errorf("%s: features %q, want %q", f, got, want)
+		}
+	}
+}
+
 func TestDecodeFlat(t *testing.T) {
 	d := mustDecoder(t, Flat)
 	ev, err := d.Decode([]byte(`{"model":"m","request_id":"x","tenure_days":1.5e2,"plan":"pro","prediction":{"a":1},"label":0}`))
@@ -264,6 +287,14 @@ func checkValue(t *testing.T, fl Field, v any) {
 			t.Fatalf("%q: kind %d, want null", fl.Name, fl.Value.Kind)
 		}
 	case string:
+		if fl.Value.Kind == detector.Other {
+			// Invalid UTF-8 is an invalid value; encoding/json has
+			// replaced the bad bytes with U+FFFD.
+			if !strings.ContainsRune(x, 0xFFFD) {
+				t.Fatalf("%q: invalid, but encoding/json reads the valid string %q", fl.Name, x)
+			}
+			return
+		}
 		if fl.Value.Kind != detector.String || string(fl.Value.Text) != x {
 			if !bytes.ContainsRune(fl.Value.Text, 0xFFFD) {
 				t.Fatalf("%q: %q, want string %q", fl.Name, fl.Value.Text, x)

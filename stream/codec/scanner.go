@@ -362,6 +362,11 @@ func (s *scanner) readFieldValue() (detector.Value, error) {
 	switch c := s.peek(); {
 	case c == '"':
 		b, err := s.readString()
+		if err == nil && !utf8.Valid(b) {
+			// Bytes that are not UTF-8 are not a category: the value
+			// is invalid (counted per feature), as in reference build.
+			return detector.Value{Kind: detector.Other}, nil
+		}
 		return detector.Value{Kind: detector.String, Text: b}, err
 	case c == '-' || (c >= '0' && c <= '9'):
 		b, x, err := s.readNumber()

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/driftd/driftd/detector"
+)
+
+// wineCSV writes a training set shaped like scikit-learn's wine data
+// exported with its target: a byte-order mark, a '/' and non-ASCII in
+// feature names, and label, request_id, timestamp and score columns.
+func wineCSV(t *testing.T, path string, rows int, rng *rand.Rand) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("\ufeffalcohol,od280/od315_of_diluted_wines,label,request_id,timestamp,score,Größe ° (cm),batch\n")
+	for i := range rows {
+		fmt.Fprintf(&b, "%.3f,%.3f,%d,r%d,%d,%.3f,%.2f,b%d\n", 13+0.8*rng.NormFloat64(), 2.6+0.7*rng.NormFloat64(), rng.IntN(3), i,
+			1764100800000+int64(i)*1000, rng.Float64(), 100+10*rng.NormFloat64(), rng.IntN(4))
+	}
+	writeFile(t, path, b.String())
+}
+
+func featureNames(t *testing.T, path string) []string {
+	t.Helper()
+	ref, err := loadReferenceFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range ref.Features {
+		names = append(names, f.Name)
+	}
+	return names
+}
+
+// TestReferenceBuildColumns: columns that events do not carry as features
+// (label, request_id, timestamp, model, model_version) are left out by
+// default and reported; --include keeps one, --exclude drops one, --rename
+// renames one (score=prediction makes it the prediction feature); names
+// of --exclude/--include/--rename the input lacks are an error. Then the
+// whole path with such a reference: replaying events from the same
+// distribution with a label raises no alert (before, label was a feature
+// no event carries and "missing" fired at the first evaluation), and a
+// shift of od280/od315_of_diluted_wines is reported under its name.
+func TestReferenceBuildColumns(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(12, 13))
+	train := filepath.Join(dir, "wine.csv")
+	wineCSV(t, train, 4000, rng)
+	ref := filepath.Join(dir, "ref.json")
+	code, _, stderr := runCmd(t, "reference", "build", "--input", train, "--model", "wine", "--version", "1", "--out", ref,
+		"--exclude", "batch", "--rename", "score=prediction", "--quiet")
+	if code != 0 {
+		t.Fatalf("build: exit %d: %s", code, stderr)
+	}
+	want := []string{"Größe ° (cm)", "alcohol", "od280/od315_of_diluted_wines", "prediction"}
+	if got := featureNames(t, ref); !slices.Equal(got, want) {
+		t.Fatalf("features %q, want %q", got, want)
+	}
+	for _, c := range []string{"label", "request_id", "timestamp"} {
+		if !strings.Contains(stderr, fmt.Sprintf("column %q is not a feature", c)) {
+			t.Errorf("build does not say why %s is left out: %s", c, stderr)
+		}
+	}
+
+	ref2 := filepath.Join(dir, "ref2.json")
+	if code, _, stderr := runCmd(t, "reference", "build", "--input", train, "--model", "wine", "--out", ref2,
+		"--include", "label", "--rename", "Größe ° (cm)=size", "--quiet"); code != 0 {
+		t.Fatalf("build --include: exit %d: %s", code, stderr)
+	}
+	want2 := []string{"alcohol", "batch", "label", "od280/od315_of_diluted_wines", "score", "size"}
+	if got := featureNames(t, ref2); !slices.Equal(got, want2) {
+		t.Fatalf("--include label: features %q, want %q", got, want2)
+	}
+	for _, bad := range [][]string{
+		{"--exclude", "bacth"},
+		{"--include", "lable"},
+		{"--rename", "scroe=prediction"},
+		{"--rename", "score"},
+		{"--rename", "alcohol=batch"}, // two columns would be feature "batch"
+		{"--include", "label", "--exclude", "label"},
+	} {
+		args := append([]string{"reference", "build", "--input", train, "--model", "wine", "--out", filepath.Join(dir, "x.json"), "--quiet"}, bad...)
+		if code, _, stderr := runCmd(t, args...); code != 2 || !strings.Contains(stderr, "reference build: ") {
+			t.Errorf("%v: exit %d, %q; want 2", bad, code, stderr)
+		}
+	}
+
+	// Events of the same distribution, carrying a label and a request ID,
+	// then od280 shifted.
+	var ev strings.Builder
+	for i := range 6000 {
+		od := 2.6 + 0.7*rng.NormFloat64()
+		if i >= 3000 {
+			od += 1.5
+		}
+		fmt.Fprintf(&ev, `{"model":"wine","model_version":"1","request_id":"q%d","label":%d,"features":{"alcohol":%.3f,"od280/od315_of_diluted_wines":%.3f,"Größe ° (cm)":%.2f},"prediction":%.3f}`+"\n",
+			i, rng.IntN(3), 13+0.8*rng.NormFloat64(), od, 100+10*rng.NormFloat64(), rng.Float64())
+	}
+	events := filepath.Join(dir, "events.jsonl")
+	writeFile(t, events, ev.String())
+	code, out, stderr := runCmd(t, "replay", "--reference", ref, "--input", events, "--alerts-only")
+	if code != 0 {
+		t.Fatalf("replay: exit %d: %s", code, stderr)
+	}
+	var firing []string
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var a struct {
+			Status  string `json:"status"`
+			Feature string `json:"feature"`
+			Test    string `json:"test"`
+			Window  struct {
+				LastSeq int64 `json:"last_seq"`
+			} `json:"window"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
+			t.Fatal(err)
+		}
+		if a.Status == string(detector.Firing) {
+			firing = append(firing, a.Feature+" "+a.Test)
+		}
+	}
+	if len(firing) == 0 {
+		t.Fatalf("the od280 shift raised no alert:\n%s", stderr)
+	}
+	for _, f := range firing {
+		// The dataset alert: one of four features (a share above
+		// DRIFTD_DATASET_DRIFT_SHARE) is drifting.
+		if !strings.HasPrefix(f, "od280/od315_of_diluted_wines ") && f != "* dataset" {
+			t.Errorf("unexpected alert %s", f)
+		}
+	}
+}
+
+// TestReferenceBuildHeaderErrors: problems with a CSV header's names are
+// blamed on the header and its column, not on the first data line.
+func TestReferenceBuildHeaderErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ header, want string }{
+		{"a,b,a", "CSV header: columns 1 and 3 are both feature \"a\""},
+		{"a,,b", "CSV header: column 2 has no name"},
+		{"a," + strings.Repeat("x", 300), "CSV header: column 2 \"" + strings.Repeat("x", 300) + "\": is 300 bytes long"},
+		{"a,b\xff", "CSV header: column 2 name \"b\\xff\" is not valid UTF-8"},
+		{"label,request_id", "CSV header: no column is a feature"},
+	} {
+		path := filepath.Join(dir, "t.csv")
+		writeFile(t, path, c.header+"\n1,2,3\n")
+		code, _, stderr := runCmd(t, "reference", "build", "--input", path, "--model", "m", "--out", filepath.Join(dir, "r.json"), "--quiet")
+		if code != 2 || !strings.Contains(stderr, c.want) || strings.Contains(stderr, "line 2") {
+			t.Errorf("header %q: exit %d, %q; want 2 and %q", c.header, code, stderr, c.want)
+		}
+	}
+}
+
+// TestReferenceBuildInvalidUTF8: a training value that is not valid UTF-8
+// is an invalid value, not a category (events treat it the same way).
+func TestReferenceBuildInvalidUTF8(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "t.csv")
+	writeFile(t, path, "plan\npro\nbasic\npro\nbas\xffic\n")
+	ref := filepath.Join(dir, "r.json")
+	if code, _, stderr := runCmd(t, "reference", "build", "--input", path, "--model", "m", "--out", ref, "--quiet"); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	r, err := loadReferenceFile(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := r.Features[0]
+	if f.Invalid != 1 || f.Count != 3 || len(f.Categories) != 2 {
+		t.Fatalf("plan: count %d invalid %d categories %+v; want 3 valid in 2 categories and 1 invalid", f.Count, f.Invalid, f.Categories)
+	}
+	_ = os.Remove(ref)
+}
