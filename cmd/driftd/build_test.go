@@ -181,3 +181,40 @@ func TestReferenceBuildInvalidUTF8(t *testing.T) {
 	}
 	_ = os.Remove(ref)
 }
+
+// TestReplayInvalidUTF8: events whose categorical value is not valid
+// UTF-8 count as invalid for the feature — the invalid test fires — and
+// are neither dead-lettered nor a new category (chi2 stays quiet).
+func TestReplayInvalidUTF8(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(3, 4))
+	var train strings.Builder
+	train.WriteString("plan,x\n")
+	for range 3000 {
+		fmt.Fprintf(&train, "%s,%.3f\n", []string{"basic", "pro"}[rng.IntN(2)], rng.NormFloat64())
+	}
+	writeFile(t, filepath.Join(dir, "t.csv"), train.String())
+	ref := filepath.Join(dir, "r.json")
+	if code, _, stderr := runCmd(t, "reference", "build", "--input", filepath.Join(dir, "t.csv"), "--model", "m", "--out", ref, "--quiet"); code != 0 {
+		t.Fatalf("build: %d %s", code, stderr)
+	}
+	var ev strings.Builder
+	for i := range 4000 {
+		plan := []string{"basic", "pro"}[rng.IntN(2)]
+		if i >= 2000 && i%3 == 0 {
+			plan = "pr\xffo"
+		}
+		fmt.Fprintf(&ev, `{"model":"m","features":{"plan":"%s","x":%.3f}}`+"\n", plan, rng.NormFloat64())
+	}
+	writeFile(t, filepath.Join(dir, "e.jsonl"), ev.String())
+	code, out, stderr := runCmd(t, "replay", "--reference", ref, "--input", filepath.Join(dir, "e.jsonl"), "--alerts-only")
+	if code != 0 || !strings.Contains(stderr, "4000 events processed, 0 malformed") {
+		t.Fatalf("replay: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(out, `"feature":"plan","test":"invalid"`) {
+		t.Errorf("no invalid alert for plan:\n%s", out)
+	}
+	if strings.Contains(out, `"test":"chi2"`) {
+		t.Errorf("invalid UTF-8 values changed the category mix:\n%s", out)
+	}
+}
