@@ -36,14 +36,16 @@ type Config struct {
 	// before moving its partitions.
 	SessionTimeout time.Duration `env:"SESSION_TIMEOUT"`
 
-	InputTopics    []string     `env:"INPUT_TOPICS" envSeparator:","`
-	InputFormat    codec.Format `env:"INPUT_FORMAT"`
-	MaxEventBytes  int          `env:"MAX_EVENT_BYTES"`
-	AlertTopic     string       `env:"ALERT_TOPIC"`
-	DLQTopic       string       `env:"DLQ_TOPIC"`
-	ReferenceTopic string       `env:"REFERENCE_TOPIC"`
-	StateTopic     string       `env:"STATE_TOPIC"`
-	PanesTopic     string       `env:"PANES_TOPIC"`
+	InputTopics []string     `env:"INPUT_TOPICS" envSeparator:","`
+	InputFormat codec.Format `env:"INPUT_FORMAT"`
+	// TimestampUnit is the unit of numeric event timestamps: ms or s.
+	TimestampUnit  codec.TimeUnit `env:"TIMESTAMP_UNIT"`
+	MaxEventBytes  int            `env:"MAX_EVENT_BYTES"`
+	AlertTopic     string         `env:"ALERT_TOPIC"`
+	DLQTopic       string         `env:"DLQ_TOPIC"`
+	ReferenceTopic string         `env:"REFERENCE_TOPIC"`
+	StateTopic     string         `env:"STATE_TOPIC"`
+	PanesTopic     string         `env:"PANES_TOPIC"`
 
 	// CreateTopics creates missing topics with kadm; when false, missing
 	// topics are reported and driftd exits.
@@ -118,6 +120,7 @@ func Defaults() Config {
 		SessionTimeout:     45 * time.Second,
 		InputTopics:        []string{"inference.events"},
 		InputFormat:        codec.Canonical,
+		TimestampUnit:      codec.Millis,
 		MaxEventBytes:      codec.DefaultMaxBytes,
 		AlertTopic:         "drift.alerts",
 		DLQTopic:           "inference.events.dlq",
@@ -186,6 +189,9 @@ func (c *Config) Validate() error {
 	}
 	if !slices.Contains(codec.Formats, c.InputFormat) {
 		return cfgErr("INPUT_FORMAT", "is %q; accepted: canonical, flat", c.InputFormat)
+	}
+	if !slices.Contains(codec.TimeUnits, c.TimestampUnit) {
+		return cfgErr("TIMESTAMP_UNIT", "is %q; accepted: ms (Unix milliseconds), s (Unix seconds)", c.TimestampUnit)
 	}
 	if c.MaxEventBytes < 64 || c.MaxEventBytes > 64<<20 {
 		return cfgErr("MAX_EVENT_BYTES", "is %d; accepted: 64 to 67108864", c.MaxEventBytes)

@@ -126,6 +126,10 @@ type Counters struct {
 	// BadTimestamp counts events whose timestamp could not be parsed; the
 	// record timestamp was used.
 	BadTimestamp uint64
+	// TimeUnitSuspect counts events whose numeric timestamp looks like
+	// the other unit (seconds read as milliseconds, or the reverse); see
+	// DRIFTD_TIMESTAMP_UNIT.
+	TimeUnitSuspect uint64
 	// Skipped counts events applied to no window: already applied before
 	// the checkpoint a task was restored from, or late for an event-time
 	// window (see detector.ModelStats.Late).
@@ -169,6 +173,7 @@ type Processor struct {
 type ProcessorConfig struct {
 	Format   codec.Format
 	MaxBytes int
+	TimeUnit codec.TimeUnit     // of numeric timestamps; "" is milliseconds
 	Policies *detector.Policies // nil: defaults
 	Window   detector.WindowConfig
 }
@@ -177,6 +182,9 @@ type ProcessorConfig struct {
 func NewProcessor(cfg ProcessorConfig, registry *Registry) (*Processor, error) {
 	dec, err := codec.NewDecoder(cfg.Format, cfg.MaxBytes)
 	if err != nil {
+		return nil, err
+	}
+	if err := dec.SetTimeUnit(cfg.TimeUnit); err != nil {
 		return nil, err
 	}
 	if err := cfg.Window.Validate(); err != nil {
@@ -279,6 +287,9 @@ func (p *Processor) Process(t *Task, value []byte, recordMS, offset int64) *code
 	ts := recordMS
 	if ev.HasTime {
 		ts = ev.TimeMS
+		if ev.UnitSuspect {
+			p.Counters.TimeUnitSuspect++
+		}
 	} else if ev.BadTime {
 		p.Counters.BadTimestamp++
 	}

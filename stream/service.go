@@ -105,6 +105,7 @@ func NewService(o ServiceOptions) (*Service, error) {
 	}
 	o.Processor.Format = o.Config.InputFormat
 	o.Processor.MaxBytes = o.Config.MaxEventBytes
+	o.Processor.TimeUnit = o.Config.TimestampUnit
 	switch o.Config.Mode {
 	case ModeStage1:
 		o.Processor.Window.Stage = detector.StageEmit

@@ -218,3 +218,53 @@ func TestReplayInvalidUTF8(t *testing.T) {
 		t.Errorf("invalid UTF-8 values changed the category mix:\n%s", out)
 	}
 }
+
+// TestReplayTimestampSeconds: events stamped in Unix seconds, replayed
+// with event-time windows. Read as milliseconds (the default) they are
+// placed in January 1970 and a warning says so; with --timestamp-unit s
+// their windows are where the events are, in November 2026.
+func TestReplayTimestampSeconds(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(5, 6))
+	var train strings.Builder
+	train.WriteString("x\n")
+	for range 2000 {
+		fmt.Fprintf(&train, "%.3f\n", rng.NormFloat64())
+	}
+	writeFile(t, filepath.Join(dir, "t.csv"), train.String())
+	ref := filepath.Join(dir, "r.json")
+	if code, _, stderr := runCmd(t, "reference", "build", "--input", filepath.Join(dir, "t.csv"), "--model", "m", "--out", ref, "--quiet"); code != 0 {
+		t.Fatalf("build: %d %s", code, stderr)
+	}
+	var ev strings.Builder
+	start := int64(1795636800) // 2026-11-25T20:00:00Z, in seconds
+	for i := range 3000 {
+		fmt.Fprintf(&ev, `{"model":"m","timestamp":%d,"features":{"x":%.3f}}`+"\n", start+int64(i), rng.NormFloat64())
+	}
+	events := filepath.Join(dir, "e.jsonl")
+	writeFile(t, events, ev.String())
+	code, out, stderr := runCmd(t, "replay", "--reference", ref, "--input", events, "--window-time", "10m")
+	if code != 0 {
+		t.Fatalf("replay: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "warning: 3000 numeric timestamps look like Unix seconds") {
+		t.Errorf("no warning about seconds read as milliseconds: %s", stderr)
+	}
+	// Read as milliseconds, 3000 s of events span 3 s: not one 10m window closes.
+	if strings.Contains(out, `"type":"evaluation"`) {
+		t.Errorf("read as milliseconds, the events still closed a 10-minute window")
+	}
+	code, out, stderr = runCmd(t, "replay", "--reference", ref, "--input", events, "--window-time", "10m", "--timestamp-unit", "s")
+	if code != 0 {
+		t.Fatalf("replay -timestamp-unit s: exit %d: %s", code, stderr)
+	}
+	if strings.Contains(stderr, "warning") {
+		t.Errorf("warning with the right unit: %s", stderr)
+	}
+	if !strings.Contains(out, `"type":"evaluation"`) {
+		t.Fatalf("with seconds, 50 minutes of events closed no 10-minute window:\n%s", stderr)
+	}
+	if code, _, stderr := runCmd(t, "replay", "--reference", ref, "--input", events, "--timestamp-unit", "us"); code != 2 || !strings.Contains(stderr, "accepted: ms, s") {
+		t.Errorf("--timestamp-unit us: exit %d, %q", code, stderr)
+	}
+}

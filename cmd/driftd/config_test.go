@@ -102,6 +102,7 @@ func TestConfigEveryVariable(t *testing.T) {
 		{one("DRIFTD_SHUTDOWN_TIMEOUT", "100ms"), "DRIFTD_SHUTDOWN_TIMEOUT", "at least 1s"},
 		{one("DRIFTD_STATE_PARTITIONS", "-1"), "DRIFTD_STATE_PARTITIONS", "positive count"},
 		{one("DRIFTD_STATE_TOPIC", "drift state"), "DRIFTD_STATE_TOPIC", ""},
+		{one("DRIFTD_TIMESTAMP_UNIT", "us"), "DRIFTD_TIMESTAMP_UNIT", "ms (Unix milliseconds), s (Unix seconds)"},
 		{one("DRIFTD_TLS_CA_FILE", missing), "DRIFTD_TLS_CA_FILE", "no such file"},
 		{one("DRIFTD_TLS_CA_FILE", notPEM), "DRIFTD_TLS_CA_FILE", "no PEM certificate"},
 		{map[string]string{"DRIFTD_TLS_CERT_FILE": notPEM, "DRIFTD_TLS_KEY_FILE": notPEM}, "DRIFTD_TLS_CERT_FILE", ""},

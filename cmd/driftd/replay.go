@@ -85,6 +85,7 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	refs := fs.String("reference", "", "reference `FILES`, comma-separated (one per model version)")
 	in := fs.String("input", "", "events `FILE` (JSON lines); - for stdin")
 	format := fs.String("format", string(codec.Canonical), "event format: canonical or flat")
+	unit := fs.String("timestamp-unit", string(codec.Millis), "unit of numeric event timestamps: ms (Unix milliseconds) or s (Unix seconds)")
 	quietEvals := fs.Bool("alerts-only", false, "print alerts only, not every evaluation")
 	wf := addWindowFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -105,7 +106,7 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		}
 		registry.Set(ref)
 	}
-	proc, err := stream.NewProcessor(stream.ProcessorConfig{Format: codec.Format(*format), Policies: policies, Window: wcfg}, registry)
+	proc, err := stream.NewProcessor(stream.ProcessorConfig{Format: codec.Format(*format), TimeUnit: codec.TimeUnit(*unit), Policies: policies, Window: wcfg}, registry)
 	if err != nil {
 		return usagef("replay: %v", err)
 	}
@@ -172,10 +173,22 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return fmt.Errorf("replay: line %d: %w", line+1, err)
 	}
 	c := proc.Counters
+	if n := proc.Counters.TimeUnitSuspect; n > 0 {
+		fmt.Fprintf(stderr, "replay: warning: %d numeric timestamps look like %s; check --timestamp-unit (now %s)\n", n, suspectUnit(*unit), *unit)
+	}
 	fmt.Fprintf(stderr, "replay: %d lines, %d events processed, %d malformed, %d without a reference, %d evaluations, %d alerts firing, %d resolved\n",
 		line, c.Processed, stats.bad, c.NoReference, evaluations, firing, resolved)
 	for key, n := range proc.UnknownModels() {
 		fmt.Fprintf(stderr, "replay: %d events for %s, which has no reference\n", n, key)
 	}
 	return nil
+}
+
+// suspectUnit is what numeric timestamps look like when they look like the
+// other unit than unit.
+func suspectUnit(unit string) string {
+	if unit == string(codec.Seconds) {
+		return "Unix milliseconds (after the year 5138 as seconds)"
+	}
+	return "Unix seconds (1970-1973 as milliseconds)"
 }

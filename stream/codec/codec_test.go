@@ -100,6 +100,42 @@ func TestDecodeInvalidUTF8(t *testing.T) {
 	}
 }
 
+// TestDecodeTimestampUnit: numeric timestamps are milliseconds by
+// default and seconds with SetTimeUnit(Seconds); a number that looks like
+// the other unit is still used but flagged (UnitSuspect).
+func TestDecodeTimestampUnit(t *testing.T) {
+	cases := []struct {
+		unit    TimeUnit
+		ts      string
+		ms      int64
+		suspect bool
+	}{
+		{Millis, "1764100800123", 1764100800123, false},
+		{Millis, "1764100800", 1764100800, true}, // seconds read as ms: 1970-01-21
+		{Millis, "1e8", 100000000, true},
+		{Millis, "99999999", 99999999, false}, // below the range: small synthetic times
+		{Millis, "1000", 1000, false},
+		{Seconds, "1764100800", 1764100800000, false},
+		{Seconds, "1764100800.25", 1764100800250, false},
+		{Seconds, "1764100800123", 1764100800123000, true}, // ms read as seconds
+		{Seconds, `"2026-11-25T20:00:00Z"`, 1795636800000, false},
+		{Millis, `"2026-11-25T20:00:00Z"`, 1795636800000, false},
+	}
+	for _, c := range cases {
+		d := mustDecoder(t, Canonical)
+		if err := d.SetTimeUnit(c.unit); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := d.Decode([]byte(`{"model":"m","timestamp":` + c.ts + `,"features":{"x":1}}`))
+		if err != nil || !ev.HasTime || ev.TimeMS != c.ms || ev.UnitSuspect != c.suspect {
+			t.Errorf("%s %s: %v time %v %d suspect %v; want %d suspect %v", c.unit, c.ts, err, ev != nil && ev.HasTime, ev.TimeMS, ev.UnitSuspect, c.ms, c.suspect)
+		}
+	}
+	if err := mustDecoder(t, Canonical).SetTimeUnit("us"); err == nil {
+		t.Error("SetTimeUnit accepts us")
+	}
+}
+
 func TestDecodeFlat(t *testing.T) {
 	d := mustDecoder(t, Flat)
 	ev, err := d.Decode([]byte(`{"model":"m","request_id":"x","tenure_days":1.5e2,"plan":"pro","prediction":{"a":1},"label":0}`))
