@@ -268,3 +268,31 @@ func TestReplayTimestampSeconds(t *testing.T) {
 		t.Errorf("--timestamp-unit us: exit %d, %q", code, stderr)
 	}
 }
+
+// TestReferenceBuildWarnsSmall: a feature with fewer valid values than
+// the KS gate needs ((1.36/0.1)² = 185) is warned about, with its
+// out-of-range baseline 2/(m+1); enough rows, no warning.
+func TestReferenceBuildWarnsSmall(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var b strings.Builder
+	b.WriteString("x,c,sparse\n")
+	for i := range 500 {
+		sparse := ""
+		if i < 89 {
+			sparse = fmt.Sprint(rng.NormFloat64())
+		}
+		fmt.Fprintf(&b, "%.3f,%s,%s\n", rng.NormFloat64(), []string{"a", "b"}[rng.IntN(2)], sparse)
+	}
+	writeFile(t, filepath.Join(dir, "t.csv"), b.String())
+	code, _, stderr := runCmd(t, "reference", "build", "--input", filepath.Join(dir, "t.csv"), "--model", "m", "--out", filepath.Join(dir, "r.json"), "--quiet")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, `warning: feature "sparse" has 89 valid values, fewer than 185`) || !strings.Contains(stderr, "2.2% of events fall outside its range") {
+		t.Errorf("no warning for the 89-value feature: %s", stderr)
+	}
+	if strings.Contains(stderr, `feature "x"`) || strings.Contains(stderr, `feature "c"`) {
+		t.Errorf("warning for a 500-value feature: %s", stderr)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -151,6 +152,7 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	if err != nil {
 		return fmt.Errorf("reference build: %w", err)
 	}
+	warnSmallReference(stderr, ref, detector.DefaultPolicy())
 	ref.Created = time.Now().UTC().Truncate(time.Second)
 	ref.Source = filepath.Base(*input)
 	data, err := ref.Encode()
@@ -167,6 +169,45 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	}
 	fmt.Fprintf(stderr, "reference build: wrote %s (%s/%s, %d rows, %d features, id %s)\n", *out, ref.Model, ref.Version, ref.Rows, len(ref.Features), ref.ID)
 	return nil
+}
+
+// minReferenceRows is the fewest valid values a feature needs so that the
+// reference's own sampling error stays below the KS gate: the 95% band of
+// an empirical CDF of m values is about 1.36/√m wide (Kolmogorov), which
+// is the gate (DRIFTD_KS_MIN_EFFECT) at m = (1.36/gate)².
+func minReferenceRows(p detector.Policy) int64 {
+	if p.KSMinEffect <= 0 {
+		return 0
+	}
+	return int64(math.Ceil(math.Pow(1.36/p.KSMinEffect, 2)))
+}
+
+// warnSmallReference warns about features with too few valid values for
+// the tests to tell drift from the reference's own sampling error.
+func warnSmallReference(w io.Writer, ref *detector.Reference, p detector.Policy) {
+	need := minReferenceRows(p)
+	shown := 0
+	for _, f := range ref.Features {
+		if f.Count >= need {
+			continue
+		}
+		if shown++; shown > 20 {
+			continue
+		}
+		band := math.Inf(1)
+		if f.Count > 0 {
+			band = 1.36 / math.Sqrt(float64(f.Count))
+		}
+		msg := fmt.Sprintf("reference build: warning: feature %q has %d valid values, fewer than %d: the reference CDF is only known to ±%.2f (95%%), more than the KS gate of %.2f",
+			f.Name, f.Count, need, band, p.KSMinEffect)
+		if f.Kind == detector.Numeric && f.Count > 0 {
+			msg += fmt.Sprintf(", and %.1f%% of events fall outside its range by chance (2/(m+1))", 200/float64(f.Count+1))
+		}
+		fmt.Fprintln(w, msg+"; small drifts will go unnoticed: use more rows")
+	}
+	if shown > 20 {
+		fmt.Fprintf(w, "reference build: warning: %d more features have fewer than %d valid values\n", shown-20, need)
+	}
 }
 
 type rowStats struct{ rows, bad int64 }
