@@ -59,6 +59,7 @@ func TestMissingInputFile(t *testing.T) {
 		{[]string{"reference", "build", "--input", missing + ".csv", "--model", "m"}, "--input"},
 		{[]string{"reference", "build", "--input", missing + ".jsonl", "--model", "m"}, "--input"},
 		{[]string{"reference", "show", "--reference", missing}, "--reference"},
+		{[]string{"reference", "publish", "--reference", missing, "--brokers", "127.0.0.1:1"}, "--reference"},
 		{[]string{"replay", "--reference", missing, "--input", csv}, "--reference"},
 		{[]string{"replay", "--reference", ref, "--input", missing}, "--input"},
 		{[]string{"report", "--reference", missing, "--input", csv, "--out", filepath.Join(dir, "r.html")}, "--reference"},
