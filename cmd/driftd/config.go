@@ -49,7 +49,8 @@ func defaultConfig() config {
 	return config{
 		Stream: stream.Defaults(),
 		Policy: detector.DefaultPolicy(),
-		Window: detector.DefaultWindow(),
+		// Hop 0: the default hop, chosen for the size (detector.DefaultHop).
+		Window: detector.WindowConfig{Size: detector.DefaultWindow().Size},
 		Web:    web.Defaults(),
 		Server: serverConfig{
 			HTTPAddr:        ":9108",
@@ -218,13 +219,18 @@ func (c *config) validate() error {
 	if err := c.Window.Validate(); err != nil {
 		v := "DRIFTD_WINDOW_SIZE / DRIFTD_WINDOW_HOP"
 		if c.Window.TimeBased() {
-			v = "DRIFTD_WINDOW_TIME / DRIFTD_WINDOW_TIME_HOP / DRIFTD_WINDOW_LATENESS"
+			v = "DRIFTD_WINDOW_TIME / DRIFTD_WINDOW_TIME_HOP / DRIFTD_WINDOW_LATENESS / DRIFTD_WINDOW_MAX_FUTURE"
 		}
 		return usagef("%s: %v; accepted: see Windows in the README", v, err)
 	}
 	if !c.Window.TimeBased() && c.Policy.MinEvents > c.Window.Size {
 		return usagef("DRIFTD_MIN_EVENTS: is %d, more than the %d events of a window (DRIFTD_WINDOW_SIZE): no window would be evaluated; accepted: 1 to %d",
 			c.Policy.MinEvents, c.Window.Size, c.Window.Size)
+	}
+	if ps, err := detector.NewPolicies(c.Policy); err == nil {
+		if err := ps.CheckWindow(c.Window); err != nil {
+			return usagef("DRIFTD_MIN_EVENTS / DRIFTD_WINDOW_SIZE: %v", err)
+		}
 	}
 	if err := c.Web.Validate(); err != nil {
 		return usagef("%v", err)
@@ -281,6 +287,7 @@ func (c *config) validateWindow() error {
 		{"DRIFTD_WINDOW_TIME", w.Time, "0 (count windows) or a positive duration like 10m"},
 		{"DRIFTD_WINDOW_TIME_HOP", w.TimeHop, "0 (a default of DRIFTD_WINDOW_TIME/8) or a positive duration dividing DRIFTD_WINDOW_TIME"},
 		{"DRIFTD_WINDOW_LATENESS", w.Lateness, "0 or a positive duration of at most 64 hops"},
+		{"DRIFTD_WINDOW_MAX_FUTURE", w.MaxFuture, "0 (one window length) or a positive duration"},
 	} {
 		if d.v < 0 {
 			return usagef("%s: is %s; accepted: %s", d.name, d.v, d.what)
@@ -289,6 +296,8 @@ func (c *config) validateWindow() error {
 	switch {
 	case w.Time == 0 && w.TimeHop > 0:
 		return usagef("DRIFTD_WINDOW_TIME_HOP: is %s but DRIFTD_WINDOW_TIME is 0 (count windows); accepted: 0, or set DRIFTD_WINDOW_TIME", w.TimeHop)
+	case w.Time == 0 && w.MaxFuture > 0:
+		return usagef("DRIFTD_WINDOW_MAX_FUTURE: is %s but DRIFTD_WINDOW_TIME is 0 (count windows); accepted: 0, or set DRIFTD_WINDOW_TIME", w.MaxFuture)
 	case w.Time == 0 && w.Lateness > 0:
 		return usagef("DRIFTD_WINDOW_LATENESS: is %s but DRIFTD_WINDOW_TIME is 0 (count windows); accepted: 0, or set DRIFTD_WINDOW_TIME", w.Lateness)
 	case w.Size < 1 || w.Size > math.MaxUint16:
