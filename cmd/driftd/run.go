@@ -59,6 +59,9 @@ type daemon struct {
 }
 
 func newDaemon(cfg config, log *slog.Logger) (*daemon, error) {
+	// The default hop (N/8 or T/8) when the configuration left it at 0
+	// (validate does the same; callers that build a config need not).
+	cfg.Window = cfg.Window.WithDefaults()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	bi := currentBuild()
