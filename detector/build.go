@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // ValueKind is the JSON type of one feature value as it arrived.
@@ -165,8 +166,8 @@ func (b *Builder) BeginRow() {
 // Add records the value of feature name in the current row. A feature
 // given twice in one row keeps the first value.
 func (b *Builder) Add(name string, v Value) error {
-	if err := checkName("feature", name); err != nil {
-		return err
+	if err := CheckFeatureName(name); err != nil {
+		return fmt.Errorf("feature name %w", err)
 	}
 	if b.seg != nil {
 		b.seg.add(name, v)
@@ -210,6 +211,11 @@ func (b *Builder) Add(name string, v Value) error {
 		}
 	case String, Bool:
 		f.nonNum++
+		if !utf8.Valid(v.Text) {
+			// Not text: invalid, like an event's (see codec).
+			f.other++
+			return nil
+		}
 		f.addCat(string(v.Text))
 	default:
 		f.nonNum++

@@ -240,6 +240,11 @@ func (c *compiled) evaluate(s Snapshot, p *Policy, alpha float64, out []Result) 
 			}
 			oor := s.count(0) + s.count(l.Valid-1)
 			r, ok = rateTestP(oor, valid, c.oorP0)
+			if ok {
+				// The window's values share one reference range: the
+				// null count is beta-binomial, not binomial.
+				r.PValue = OutOfRangeSF(oor, valid, c.ref.Count)
+			}
 		}
 		if !ok {
 			continue

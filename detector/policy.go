@@ -2,6 +2,7 @@ package detector
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -153,40 +154,40 @@ func policyErr(field, format string, args ...any) error {
 func (p Policy) Validate() error {
 	switch {
 	case !(p.ERT >= 1) || math.IsInf(p.ERT, 0):
-		return policyErr("ert", "must be a finite number ≥ 1, got %v", p.ERT)
+		return policyErr("ert", "is %v; accepted: a finite number ≥ 1", p.ERT)
 	case p.Hysteresis < 1 || p.Hysteresis > 1000:
-		return policyErr("hysteresis", "must be in 1..1000, got %d", p.Hysteresis)
+		return policyErr("hysteresis", "is %d; accepted: 1 to 1000", p.Hysteresis)
 	case !(p.DatasetDriftShare > 0 && p.DatasetDriftShare <= 1):
-		return policyErr("dataset_drift_share", "must be in (0, 1], got %v", p.DatasetDriftShare)
+		return policyErr("dataset_drift_share", "is %v; accepted: a number in (0, 1]", p.DatasetDriftShare)
 	case !(p.KSMinEffect >= 0 && p.KSMinEffect <= 1):
-		return policyErr("ks_min_effect", "must be in [0, 1], got %v", p.KSMinEffect)
+		return policyErr("ks_min_effect", "is %v; accepted: a number in [0, 1]", p.KSMinEffect)
 	case !(p.MeanShiftMinEffect >= 0) || math.IsInf(p.MeanShiftMinEffect, 0):
-		return policyErr("mean_shift_min_effect", "must be a finite number ≥ 0, got %v", p.MeanShiftMinEffect)
+		return policyErr("mean_shift_min_effect", "is %v; accepted: a finite number ≥ 0", p.MeanShiftMinEffect)
 	case !(p.ScaleMinEffect >= 0) || math.IsInf(p.ScaleMinEffect, 0):
-		return policyErr("scale_min_effect", "must be a finite number ≥ 0, got %v", p.ScaleMinEffect)
+		return policyErr("scale_min_effect", "is %v; accepted: a finite number ≥ 0", p.ScaleMinEffect)
 	case !(p.JSMinEffect >= 0 && p.JSMinEffect <= 1):
-		return policyErr("js_min_effect", "must be in [0, 1], got %v", p.JSMinEffect)
+		return policyErr("js_min_effect", "is %v; accepted: a number in [0, 1]", p.JSMinEffect)
 	case !(p.QualityMinEffect >= 0 && p.QualityMinEffect <= 1):
-		return policyErr("quality_min_effect", "must be in [0, 1], got %v", p.QualityMinEffect)
+		return policyErr("quality_min_effect", "is %v; accepted: a number in [0, 1]", p.QualityMinEffect)
 	case math.IsNaN(p.ImmediateFactor) || math.IsInf(p.ImmediateFactor, 0):
-		return policyErr("immediate_factor", "must be finite, got %v", p.ImmediateFactor)
+		return policyErr("immediate_factor", "is %v; accepted: a finite number (0 or less: no immediate firing)", p.ImmediateFactor)
 	case !(p.ResolveFactor >= 0 && p.ResolveFactor <= 1):
-		return policyErr("resolve_factor", "must be in [0, 1], got %v", p.ResolveFactor)
+		return policyErr("resolve_factor", "is %v; accepted: a number in [0, 1]", p.ResolveFactor)
 	case p.ResolveHysteresis < 1 || p.ResolveHysteresis > 1000:
-		return policyErr("resolve_hysteresis", "must be in 1..1000, got %d", p.ResolveHysteresis)
+		return policyErr("resolve_hysteresis", "is %d; accepted: 1 to 1000", p.ResolveHysteresis)
 	case p.UpdateFactor != 0 && !(p.UpdateFactor > 1) || math.IsInf(p.UpdateFactor, 0):
-		return policyErr("update_factor", "must be 0 (no updates) or a finite number > 1, got %v", p.UpdateFactor)
+		return policyErr("update_factor", "is %v; accepted: 0 (no updates) or a finite number > 1", p.UpdateFactor)
 	case p.MinEvents < 1:
-		return policyErr("min_events", "must be ≥ 1, got %d", p.MinEvents)
+		return policyErr("min_events", "is %d; accepted: a whole number ≥ 1", p.MinEvents)
 	}
 	switch p.KSMethod {
 	case KSMethodAuto, KSMethodExact, KSMethodAsymp:
 	default:
-		return policyErr("ks_method", "must be auto, exact or asymp, got %q", p.KSMethod)
+		return policyErr("ks_method", "is %q; accepted: auto, exact, asymp", p.KSMethod)
 	}
 	for _, t := range p.Disabled {
 		if !knownTest(t) {
-			return policyErr("disabled_tests", "has unknown test %q (tests: ks, mean_shift, scale, chi2, missing, invalid, out_of_range)", t)
+			return policyErr("disabled_tests", "has unknown test %q; accepted: a comma-separated list of ks, mean_shift, scale, chi2, missing, invalid, out_of_range", t)
 		}
 	}
 	return nil
@@ -252,7 +253,7 @@ func NewPolicies(base Policy) (*Policies, error) {
 func ParsePolicies(data []byte, base Policy) (*Policies, error) {
 	var f PolicyFile
 	if err := decodeStrict(data, &f); err != nil {
-		return nil, fmt.Errorf("policy: %w", err)
+		return nil, policyDecodeErr("", err)
 	}
 	if len(f.Defaults) > 0 {
 		if err := overlay(&base, f.Defaults, "defaults"); err != nil {
@@ -283,9 +284,29 @@ func ParsePolicies(data []byte, base Policy) (*Policies, error) {
 	return ps, nil
 }
 
+// policyDecodeErr words a JSON error of the policy file at path (a
+// dotted path into the file, "" for the top level): "policy: path.field:
+// error", without the "reference:" of reference decoding errors.
+func policyDecodeErr(path string, err error) error {
+	var fe *FieldError
+	if !errors.As(err, &fe) {
+		return fmt.Errorf("policy: %s: %w", path, err)
+	}
+	field := fe.Field
+	switch {
+	case field == "$" && path == "":
+		field = "file"
+	case field == "$":
+		field = path
+	case path != "":
+		field = path + "." + field
+	}
+	return fmt.Errorf("policy: %s: %w", field, fe.Err)
+}
+
 func overlay(p *Policy, raw json.RawMessage, path string) error {
 	if err := decodeStrict(raw, p); err != nil {
-		return fmt.Errorf("policy: %s: %w", path, err)
+		return policyDecodeErr(path, err)
 	}
 	if err := p.Validate(); err != nil {
 		return fmt.Errorf("policy: %s: %w", path, err)

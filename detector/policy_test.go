@@ -40,9 +40,18 @@ func TestPolicies(t *testing.T) {
 		{`{"models": {"m": {"features": {"f": {"ks_min_effect": 2}}}}}`, "models.m.features.f"},
 		{`{"models": {"m": {"policy": {"hysteresiss": 2}}}}`, "hysteresiss"},
 		{`{"models": {"m": {"features": {"f": {"disabled_tests": ["t"]}}}}}`, "unknown test"},
+		// JSON errors name the policy file's path, not "reference:".
+		{`{"defaults": {"ert": "x"}}`, "policy: defaults.ert: cannot hold a JSON string"},
+		{`{"model": {}}`, "policy: file: json: unknown field \"model\""},
+		{`{"defaults": {}} {}`, "policy: file: trailing data"},
+		{`{"models": {"m": {"policy": []}}}`, "policy: models.m.policy: json: cannot unmarshal array"},
 	} {
-		if _, err := ParsePolicies([]byte(bad.file), DefaultPolicy()); err == nil || !strings.Contains(err.Error(), bad.want) {
+		_, err := ParsePolicies([]byte(bad.file), DefaultPolicy())
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%s: error %v, want it to mention %q", bad.file, err, bad.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "reference") {
+			t.Errorf("%s: policy error %q speaks of a reference", bad.file, err)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ReferenceSchema is the schema tag of encoded references.
@@ -161,11 +162,8 @@ func (r *Reference) Validate() error {
 		if f == nil {
 			return fieldErr(path, "is null")
 		}
-		if f.Name == "" {
-			return fieldErr(path+".name", "is empty")
-		}
-		if err := checkName(path+".name", f.Name); err != nil {
-			return err
+		if err := CheckFeatureName(f.Name); err != nil {
+			return &FieldError{Field: path + ".name", Err: err}
 		}
 		if seen[f.Name] {
 			return fieldErr(path+".name", "%q appears twice", f.Name)
@@ -192,12 +190,36 @@ func (r *Reference) Validate() error {
 	return nil
 }
 
+// checkName checks a model name or version: they make up record keys
+// (model/version/...), so they exclude '/', and NUL and newlines.
 func checkName(field, s string) error {
 	if len(s) > MaxNameLen {
 		return fieldErr(field, "is %d bytes long, more than %d", len(s), MaxNameLen)
 	}
 	if strings.ContainsAny(s, "/\x00\n") {
 		return fieldErr(field, "%q contains '/', NUL or a newline", s)
+	}
+	if !utf8.ValidString(s) {
+		return fieldErr(field, "%q is not valid UTF-8", s)
+	}
+	return nil
+}
+
+// CheckFeatureName checks a feature name. Feature names are user data:
+// any non-empty valid UTF-8 string of at most MaxNameLen bytes — '/'
+// included (od280/od315_of_diluted_wines). Keys that contain a feature
+// name stay unambiguous: the feature is the only part of a record key that
+// may contain '/' (model and version cannot, nor the test names, topic
+// names and numbers after it), metric label values and JSON escape any
+// character, and the view passes names as query parameters.
+func CheckFeatureName(s string) error {
+	switch {
+	case s == "":
+		return errors.New("is empty")
+	case len(s) > MaxNameLen:
+		return fmt.Errorf("is %d bytes long, more than %d", len(s), MaxNameLen)
+	case !utf8.ValidString(s):
+		return fmt.Errorf("%q is not valid UTF-8", s)
 	}
 	return nil
 }
@@ -382,10 +404,10 @@ func decodeStrict(data []byte, v any) error {
 		return &FieldError{Field: "$", Err: err}
 	}
 	if dec.More() {
-		return fieldErr("$", "trailing data after the reference")
+		return fieldErr("$", "trailing data after the JSON value")
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return fieldErr("$", "trailing data after the reference")
+		return fieldErr("$", "trailing data after the JSON value")
 	}
 	return nil
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"slices"
-	"strings"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -38,13 +40,15 @@ type Config struct {
 	// InputFormat is one format for every input topic, or topic=format
 	// pairs (see codec.ParseTopicFormats). The built-in formats are
 	// canonical and flat; others are given in ServiceOptions.Formats.
-	InputFormat    string `env:"INPUT_FORMAT"`
-	MaxEventBytes  int    `env:"MAX_EVENT_BYTES"`
-	AlertTopic     string `env:"ALERT_TOPIC"`
-	DLQTopic       string `env:"DLQ_TOPIC"`
-	ReferenceTopic string `env:"REFERENCE_TOPIC"`
-	StateTopic     string `env:"STATE_TOPIC"`
-	PanesTopic     string `env:"PANES_TOPIC"`
+	InputFormat string `env:"INPUT_FORMAT"`
+	// TimestampUnit is the unit of numeric event timestamps: ms or s.
+	TimestampUnit  codec.TimeUnit `env:"TIMESTAMP_UNIT"`
+	MaxEventBytes  int            `env:"MAX_EVENT_BYTES"`
+	AlertTopic     string         `env:"ALERT_TOPIC"`
+	DLQTopic       string         `env:"DLQ_TOPIC"`
+	ReferenceTopic string         `env:"REFERENCE_TOPIC"`
+	StateTopic     string         `env:"STATE_TOPIC"`
+	PanesTopic     string         `env:"PANES_TOPIC"`
 
 	// CreateTopics creates missing topics with kadm; when false, missing
 	// topics are reported and driftd exits.
@@ -125,6 +129,7 @@ func Defaults() Config {
 		SessionTimeout:     45 * time.Second,
 		InputTopics:        []string{"inference.events"},
 		InputFormat:        string(codec.Canonical),
+		TimestampUnit:      codec.Millis,
 		MaxEventBytes:      codec.DefaultMaxBytes,
 		AlertTopic:         "drift.alerts",
 		DLQTopic:           "inference.events.dlq",
@@ -163,32 +168,51 @@ func (c *Config) Validate() error {
 	if len(c.Brokers) == 0 {
 		return cfgErr("BROKERS", "must list at least one host:port")
 	}
-	for _, b := range c.Brokers {
-		if !strings.Contains(b, ":") {
-			return cfgErr("BROKERS", "%q is not host:port", b)
+	for i, b := range c.Brokers {
+		if err := checkHostPort(b); err != nil {
+			return cfgErr("BROKERS", "entry %d %q %v; accepted: a comma-separated list of host:port (port 1 to 65535)", i+1, b, err)
 		}
 	}
+	if c.ClientID == "" {
+		return cfgErr("CLIENT_ID", "must not be empty; accepted: a client ID")
+	}
 	if c.Group == "" {
-		return cfgErr("GROUP", "must not be empty")
+		return cfgErr("GROUP", "must not be empty; accepted: a consumer group name")
+	}
+	if c.InstanceID != "" {
+		if err := checkKafkaName(c.InstanceID); err != nil {
+			return cfgErr("INSTANCE_ID", "%q %v; accepted: empty (dynamic membership) or up to 249 of a-z A-Z 0-9 . _ -", c.InstanceID, err)
+		}
 	}
 	if c.SessionTimeout < time.Second || c.SessionTimeout > 30*time.Minute {
 		return cfgErr("SESSION_TIMEOUT", "is %s; accepted: 1s to 30m (and within the broker's group.min/max.session.timeout.ms)", c.SessionTimeout)
 	}
 	if len(c.InputTopics) == 0 && c.Mode != ModeStage2 {
-		return cfgErr("INPUT_TOPICS", "must list at least one topic")
+		return cfgErr("INPUT_TOPICS", "must list at least one topic; accepted: a comma-separated list of topic names")
+	}
+	for i, t := range c.InputTopics {
+		if err := checkKafkaName(t); err != nil {
+			return cfgErr("INPUT_TOPICS", "entry %d %q %v; accepted: a comma-separated list of topic names, each up to 249 of a-z A-Z 0-9 . _ -", i+1, t, err)
+		}
+		if slices.Contains(c.InputTopics[:i], t) {
+			return cfgErr("INPUT_TOPICS", "lists %q twice; accepted: distinct topic names", t)
+		}
 	}
 	if _, _, err := codec.ParseTopicFormats(c.InputFormat, c.InputTopics); err != nil {
 		return cfgErr("INPUT_FORMAT", "%v", err)
+	}
+	if !slices.Contains(codec.TimeUnits, c.TimestampUnit) {
+		return cfgErr("TIMESTAMP_UNIT", "is %q; accepted: ms (Unix milliseconds), s (Unix seconds)", c.TimestampUnit)
 	}
 	if c.MaxEventBytes < 64 || c.MaxEventBytes > 64<<20 {
 		return cfgErr("MAX_EVENT_BYTES", "is %d; accepted: 64 to 67108864", c.MaxEventBytes)
 	}
 	for v, t := range map[string]string{"ALERT_TOPIC": c.AlertTopic, "DLQ_TOPIC": c.DLQTopic, "REFERENCE_TOPIC": c.ReferenceTopic, "STATE_TOPIC": c.StateTopic, "PANES_TOPIC": c.PanesTopic} {
-		if t == "" {
-			return cfgErr(v, "must not be empty")
+		if err := checkKafkaName(t); err != nil {
+			return cfgErr(v, "%q %v; accepted: a topic name of up to 249 of a-z A-Z 0-9 . _ -", t, err)
 		}
 		if slices.Contains(c.InputTopics, t) {
-			return cfgErr(v, "%q is also an input topic", t)
+			return cfgErr(v, "%q is also an input topic; accepted: a topic not in DRIFTD_INPUT_TOPICS", t)
 		}
 	}
 	if c.TopicPartitions == 0 || c.TopicPartitions < -1 {
@@ -207,10 +231,21 @@ func (c *Config) Validate() error {
 		return cfgErr("SASL_MECHANISM", "is %q; accepted: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (or empty for none)", c.SASL.Mechanism)
 	}
 	if c.SASL.Mechanism != "" && c.SASL.Username == "" {
-		return cfgErr("SASL_USERNAME", "must be set with DRIFTD_SASL_MECHANISM=%s", c.SASL.Mechanism)
+		return cfgErr("SASL_USERNAME", "must be set with DRIFTD_SASL_MECHANISM=%s; accepted: a non-empty user name", c.SASL.Mechanism)
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		return cfgErr("TLS_CERT_FILE", "and DRIFTD_TLS_KEY_FILE must be set together")
+		return cfgErr("TLS_CERT_FILE", "and DRIFTD_TLS_KEY_FILE must be set together; accepted: both set (a client certificate) or both empty")
+	}
+	for v, f := range map[string]string{"TLS_CA_FILE": c.TLS.CAFile, "TLS_CERT_FILE": c.TLS.CertFile, "TLS_KEY_FILE": c.TLS.KeyFile} {
+		if f == "" {
+			continue
+		}
+		if _, err := os.Stat(f); err != nil {
+			return cfgErr(v, "%v; accepted: a readable PEM file", err)
+		}
+	}
+	if _, err := c.tlsConfig(); err != nil {
+		return err
 	}
 	if c.MaxPollRecords < 1 || c.MaxPollRecords > 1_000_000 {
 		return cfgErr("MAX_POLL_RECORDS", "is %d; accepted: 1 to 1000000", c.MaxPollRecords)
@@ -233,7 +268,44 @@ func (c *Config) Validate() error {
 		return cfgErr("MODE", "is %q; accepted: single, stage1, stage2", c.Mode)
 	}
 	if c.ExactlyOnce && c.CheckpointInterval == 0 {
-		return cfgErr("EXACTLY_ONCE", "needs state: set DRIFTD_CHECKPOINT_INTERVAL > 0")
+		return cfgErr("EXACTLY_ONCE", "needs state: set DRIFTD_CHECKPOINT_INTERVAL > 0; accepted: false, or true with DRIFTD_CHECKPOINT_INTERVAL > 0")
+	}
+	return nil
+}
+
+// checkHostPort checks a broker address: host:port with a host and a
+// port number in 1..65535.
+func checkHostPort(hp string) error {
+	host, port, err := net.SplitHostPort(hp)
+	if err != nil {
+		return errors.New("is not host:port")
+	}
+	if host == "" {
+		return errors.New("has no host")
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("has port %q, not a number in 1..65535", port)
+	}
+	return nil
+}
+
+// checkKafkaName checks a topic name (or group instance ID) the way the
+// brokers do: 1 to 249 characters of ASCII letters, digits, '.', '_' and
+// '-', and neither "." nor "..".
+func checkKafkaName(s string) error {
+	switch {
+	case s == "":
+		return errors.New("is empty")
+	case s == "." || s == "..":
+		return errors.New("is not a legal name")
+	case len(s) > 249:
+		return fmt.Errorf("is %d characters long", len(s))
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return fmt.Errorf("contains %q", r)
+		}
 	}
 	return nil
 }
@@ -248,18 +320,18 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 	if t.CAFile != "" {
 		pem, err := os.ReadFile(t.CAFile)
 		if err != nil {
-			return nil, cfgErr("TLS_CA_FILE", "%v", err)
+			return nil, cfgErr("TLS_CA_FILE", "%v; accepted: a readable PEM file", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, cfgErr("TLS_CA_FILE", "%s holds no PEM certificate", t.CAFile)
+			return nil, cfgErr("TLS_CA_FILE", "%s holds no PEM certificate; accepted: a PEM file of CA certificates", t.CAFile)
 		}
 		cfg.RootCAs = pool
 	}
 	if t.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
 		if err != nil {
-			return nil, cfgErr("TLS_CERT_FILE", "%v", err)
+			return nil, cfgErr("TLS_CERT_FILE", "%v; accepted: a PEM certificate whose key is DRIFTD_TLS_KEY_FILE", err)
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}

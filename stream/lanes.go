@@ -49,6 +49,7 @@ func (s *Service) Counters() Counters {
 		c.Processed += p.Processed
 		c.NoReference += p.NoReference
 		c.BadTimestamp += p.BadTimestamp
+		c.TimeUnitSuspect += p.TimeUnitSuspect
 		c.Skipped += p.Skipped
 		c.MonitorErrors += p.MonitorErrors
 		c.PanesDuplicate += p.PanesDuplicate

@@ -124,5 +124,9 @@ func (s *Service) maybeObserveStats() {
 	s.metrics.WindowMemory.Set(float64(mem))
 	s.metrics.EventsNoReference.Add(float64(c.NoReference - s.reported.NoReference))
 	s.metrics.BadTimestamps.Add(float64(c.BadTimestamp - s.reported.BadTimestamp))
+	if c.TimeUnitSuspect > 0 && s.reported.TimeUnitSuspect == 0 && s.log != nil {
+		s.log.Warn("numeric event timestamps look like the other unit: check DRIFTD_TIMESTAMP_UNIT (Unix seconds read as milliseconds fall in 1970-1973)",
+			"timestamp_unit", string(s.pcfg.TimeUnit), "events", c.TimeUnitSuspect)
+	}
 	s.reported = c
 }

@@ -129,6 +129,10 @@ type Counters struct {
 	// BadTimestamp counts events whose timestamp could not be parsed; the
 	// record timestamp was used.
 	BadTimestamp uint64
+	// TimeUnitSuspect counts events whose numeric timestamp looks like
+	// the other unit (seconds read as milliseconds, or the reverse); see
+	// DRIFTD_TIMESTAMP_UNIT.
+	TimeUnitSuspect uint64
 	// Skipped counts events applied to no window: already applied before
 	// the checkpoint a task was restored from, or late for an event-time
 	// window (see detector.ModelStats.Late).
@@ -182,6 +186,7 @@ type Processor struct {
 type ProcessorConfig struct {
 	Format   codec.Format
 	MaxBytes int
+	TimeUnit codec.TimeUnit     // of numeric timestamps; "" is milliseconds
 	Policies *detector.Policies // nil: defaults
 	Window   detector.WindowConfig
 	// TopicDecoders gives the decoder of each topic whose format is not
@@ -211,6 +216,9 @@ type RecordHook interface {
 func NewProcessor(cfg ProcessorConfig, registry *Registry) (*Processor, error) {
 	dec, err := codec.NewDecoder(cfg.Format, cfg.MaxBytes)
 	if err != nil {
+		return nil, err
+	}
+	if err := dec.SetTimeUnit(cfg.TimeUnit); err != nil {
 		return nil, err
 	}
 	if err := cfg.Window.Validate(); err != nil {
@@ -400,6 +408,9 @@ func (p *Processor) applyEvent(t *Task, ev *codec.Event, recordMS, offset int64)
 	ts := recordMS
 	if ev.HasTime {
 		ts = ev.TimeMS
+		if ev.UnitSuspect {
+			p.Counters.TimeUnitSuspect++
+		}
 	} else if ev.BadTime {
 		p.Counters.BadTimestamp++
 	}

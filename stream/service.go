@@ -157,6 +157,7 @@ func NewService(o ServiceOptions) (*Service, error) {
 	if err := resolveFormats(&o); err != nil {
 		return nil, err
 	}
+	o.Processor.TimeUnit = o.Config.TimestampUnit
 	switch o.Config.Mode {
 	case ModeStage1:
 		o.Processor.Window.Stage = detector.StageEmit

@@ -77,7 +77,8 @@ func referenceFromFile(ctx context.Context, path, model, ver string, categorical
 	}
 	defer src.Close()
 	var stats rowStats
-	if err := readJSONL(ctx, src, b, newProgress(stderr, src.size, true), stderr, &stats); err != nil {
+	plan, _ := newColumnPlan("", "", "")
+	if err := readJSONL(ctx, src, b, plan, newProgress(stderr, src.size, true), stderr, &stats); err != nil {
 		return nil, err
 	}
 	if stats.rows == 0 {

@@ -19,11 +19,16 @@ import (
 // anything. Both print NAME=value lines, sorted, so the output of `vars`
 // is an env file of the defaults.
 func cmdConfig(args []string, stdout, stderr io.Writer) error {
+	const configUsage = "usage: driftd config <subcommand>\n\nSubcommands:\n  vars     every DRIFTD_* variable with its default\n  check    validate the DRIFTD_* environment and print the effective configuration\n"
 	if len(args) == 0 {
+		fmt.Fprint(stderr, configUsage)
 		return usagef("config: want a subcommand: vars or check")
 	}
 	fs := newFlagSet("config "+args[0], stderr)
 	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, configUsage)
+		return nil
 	case "vars":
 		fs.Usage = func() {
 			fmt.Fprintln(stderr, "usage: driftd config vars\n\nEvery DRIFTD_* variable of `driftd run` with its default, as NAME=value lines.")

@@ -280,7 +280,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		cfg.Stream.TopicReplication = 1
 	}
 	if err := cfg.validate(); err != nil {
-		return err
+		// The demo's settings come from its flags: name them.
+		return usagef("demo: %s", strings.NewReplacer("DRIFTD_HTTP_ADDR", "--http-addr", "DRIFTD_BROKERS", "--brokers",
+			"DRIFTD_INPUT_TOPICS", "--topic").Replace(err.Error()))
 	}
 	out := &syncWriter{w: stdout}
 	out.printf("driftd demo — %s\n", version())

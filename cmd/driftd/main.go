@@ -26,6 +26,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -57,7 +58,11 @@ Commands:
   config check         validate the DRIFTD_* environment and print the effective configuration
   version              print the version
 
-Run "driftd <command> -h" for a command's flags.
+Run "driftd <command> -h" for a command's flags (help exits 0).
+
+Exit status: 0 success; 1 failure while running; 2 bad usage or configuration
+(unknown flag or variable, invalid value, an input file that cannot be opened
+or read as its kind), with a message naming the flag or variable.
 `
 
 func main() {
@@ -73,6 +78,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var ue *usageError
 	switch {
 	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		// -h or --help: the flag set printed the command's usage.
 		return 0
 	case errors.As(err, &ue):
 		fmt.Fprintln(stderr, "driftd:", err)

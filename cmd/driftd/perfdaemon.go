@@ -30,11 +30,14 @@ func defaultPerformanceConfig() performanceConfig {
 }
 
 func (c performanceConfig) validate() error {
+	if c.Horizon <= 0 {
+		return usagef("DRIFTD_LABEL_HORIZON: is %s; accepted: a positive duration like 24h", c.Horizon)
+	}
 	if err := (perf.JoinConfig{Horizon: c.Horizon, MaxPending: c.MaxPending}).Validate(); err != nil {
-		return usagef("DRIFTD_LABEL_HORIZON / DRIFTD_MAX_PENDING_PREDICTIONS: %v", err)
+		return usagef("DRIFTD_MAX_PENDING_PREDICTIONS: %v; accepted: 1 to 268435456", err)
 	}
 	if err := c.perf().Validate(); err != nil {
-		return usagef("DRIFTD_PERFORMANCE_WINDOW: %v", err)
+		return usagef("DRIFTD_PERFORMANCE_WINDOW: %v; accepted: 2 to 1048576 pairs", err)
 	}
 	return nil
 }

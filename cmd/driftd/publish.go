@@ -40,7 +40,7 @@ func cmdReferencePublish(ctx context.Context, args []string, stdout, stderr io.W
 	}
 	ref, err := loadReferenceFile(*path)
 	if err != nil {
-		return usagef("reference publish: %v", err)
+		return usagef("reference publish: --reference: %v", err)
 	}
 	opts, err := cfg.Stream.ClientOpts()
 	if err != nil {

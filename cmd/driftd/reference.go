@@ -11,9 +11,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/driftd/driftd/detector"
 	"github.com/driftd/driftd/detector/perf"
@@ -22,9 +24,13 @@ import (
 
 func cmdReference(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
+		fmt.Fprint(stderr, referenceUsage)
 		return usagef("reference: want a subcommand: build, show or publish")
 	}
 	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, referenceUsage)
+		return nil
 	case "build":
 		return cmdReferenceBuild(ctx, args[1:], stdin, stdout, stderr)
 	case "show":
@@ -35,6 +41,16 @@ func cmdReference(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		return usagef("reference: unknown subcommand %q (want build, show or publish)", args[0])
 	}
 }
+
+const referenceUsage = `usage: driftd reference <subcommand> [flags]
+
+Subcommands:
+  build      build a reference from a training set (CSV or JSON lines)
+  show       summarise a reference file
+  publish    publish a reference to the compacted reference topic
+
+Run "driftd reference <subcommand> -h" for its flags.
+`
 
 // newFlagSet returns a flag set that reports errors instead of exiting.
 func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
@@ -89,11 +105,18 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	task := fs.String("task", "binary", "the model's task with --label: binary (0/1 labels, the prediction a probability) or regression (numeric labels)")
 	out := fs.String("out", "", "output `FILE` (default: stdout)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	exclude := fs.String("exclude", "", "comma-separated `COLUMNS` not to use as features")
+	include := fs.String("include", "", "comma-separated `COLUMNS` to use as features although events treat them specially (model, model_version, timestamp, request_id, label)")
+	rename := fs.String("rename", "", "comma-separated `OLD=NEW` column renames, e.g. score=prediction (exclude and include match either name)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *input == "" || *model == "" {
 		return usagef("reference build: --input and --model are required")
+	}
+	plan, err := newColumnPlan(*exclude, *include, *rename)
+	if err != nil {
+		return usagef("reference build: %v", err)
 	}
 	opts := detector.BuildOptions{
 		Breakpoints: *breakpoints, TopK: *topK,
@@ -124,11 +147,12 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 			return usagef("reference build: --task must be binary or regression, got %q", *task)
 		}
 		collector = &perfCollector{next: b, label: *label, prediction: *prediction, regression: *task == detector.PerformanceRegression}
+		plan.pass[*label] = true // to the collector, which keeps it out of the features
 		sink = collector
 	}
 	src, err := openInput(*input, stdin)
 	if err != nil {
-		return err
+		return usagef("reference build: --input: %v", err)
 	}
 	defer src.Close()
 	kind := *format
@@ -147,13 +171,15 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	var stats rowStats
 	switch kind {
 	case "csv":
-		err = readCSV(ctx, src, sink, prog, stderr, &stats)
+		err = readCSV(ctx, src, sink, plan, prog, stderr, &stats)
 	case "jsonl", "json":
-		err = readJSONL(ctx, src, sink, prog, stderr, &stats)
+		err = readJSONL(ctx, src, sink, plan, prog, stderr, &stats)
 	case "avro":
-		err = readAvroFile(ctx, *input, sink, &stats)
+		plan.stderr, plan.eventFields = stderr, true
+		err = readAvroFile(ctx, *input, plannedSink{sink, plan}, &stats)
 	case "parquet":
-		err = readParquetFile(ctx, *input, sink, &stats)
+		plan.stderr, plan.eventFields = stderr, true
+		err = readParquetFile(ctx, *input, plannedSink{sink, plan}, &stats)
 	default:
 		return usagef("reference build: --format must be auto, csv, jsonl, avro or parquet, got %q", kind)
 	}
@@ -167,6 +193,9 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	if stats.rows == 0 {
 		return fmt.Errorf("reference build: no usable rows in %s", *input)
 	}
+	if err := plan.unused(); err != nil {
+		return usagef("reference build: %v", err)
+	}
 	ref, err := b.Reference()
 	for _, s := range b.Skipped() {
 		fmt.Fprintf(stderr, "reference build: column %q left out of the reference: %s\n", s.Name, s.Reason)
@@ -174,6 +203,7 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	if err != nil {
 		return fmt.Errorf("reference build: %w", err)
 	}
+	warnSmallReference(stderr, ref, detector.DefaultPolicy())
 	for _, note := range b.SegmentNotes() {
 		fmt.Fprintf(stderr, "reference build: %s\n", note)
 	}
@@ -228,6 +258,45 @@ func skippedErr(skipped []detector.SkippedFeature) error {
 		names[i] = strconv.Quote(s.Name)
 	}
 	return fmt.Errorf("reference build: %d column(s) left out of the reference: %s", len(skipped), strings.Join(names, ", "))
+}
+
+// minReferenceRows is the fewest valid values a feature needs so that the
+// reference's own sampling error stays below the KS gate: the 95% band of
+// an empirical CDF of m values is about 1.36/√m wide (Kolmogorov), which
+// is the gate (DRIFTD_KS_MIN_EFFECT) at m = (1.36/gate)².
+func minReferenceRows(p detector.Policy) int64 {
+	if p.KSMinEffect <= 0 {
+		return 0
+	}
+	return int64(math.Ceil(math.Pow(1.36/p.KSMinEffect, 2)))
+}
+
+// warnSmallReference warns about features with too few valid values for
+// the tests to tell drift from the reference's own sampling error.
+func warnSmallReference(w io.Writer, ref *detector.Reference, p detector.Policy) {
+	need := minReferenceRows(p)
+	shown := 0
+	for _, f := range ref.Features {
+		if f.Count >= need {
+			continue
+		}
+		if shown++; shown > 20 {
+			continue
+		}
+		band := math.Inf(1)
+		if f.Count > 0 {
+			band = 1.36 / math.Sqrt(float64(f.Count))
+		}
+		msg := fmt.Sprintf("reference build: warning: feature %q has %d valid values, fewer than %d: the reference CDF is only known to ±%.2f (95%%), more than the KS gate of %.2f",
+			f.Name, f.Count, need, band, p.KSMinEffect)
+		if f.Kind == detector.Numeric && f.Count > 0 {
+			msg += fmt.Sprintf(", and %.1f%% of events fall outside its range by chance (2/(m+1))", 200/float64(f.Count+1))
+		}
+		fmt.Fprintln(w, msg+"; small drifts will go unnoticed: use more rows")
+	}
+	if shown > 20 {
+		fmt.Fprintf(w, "reference build: warning: %d more features have fewer than %d valid values\n", shown-20, need)
+	}
 }
 
 type rowStats struct{ rows, bad int64 }
@@ -319,7 +388,125 @@ func reportBad(stderr io.Writer, stats *rowStats, line int64, err error) {
 	}
 }
 
-func readCSV(ctx context.Context, src *input, b rowSink, prog *progress, stderr io.Writer, stats *rowStats) error {
+// eventFields are the top-level fields of an event that are not
+// features (the codec's flat rows skip the same ones); a training column
+// of one of these names is not a feature unless --include names it.
+// "prediction" is not among them: it is the prediction feature, as in
+// events.
+var eventFields = []string{"model", "model_version", "timestamp", "request_id", "label"}
+
+// columnPlan is what reference build does with each input column or field:
+// rename it, skip it, or use it as a feature.
+type columnPlan struct {
+	exclude, include map[string]bool
+	rename           map[string]string
+	seen             map[string]bool // names of --exclude, --include, --rename found in the input
+	noted            map[string]bool // event fields skipped (reported once)
+	pass             map[string]bool // passed on whatever their name (the --label column)
+	stderr           io.Writer
+	// eventFields: skip columns named like eventFields (CSV columns; in
+	// JSON lines the decoder has already set the event's fields apart,
+	// and a "label" inside "features" is a feature).
+	eventFields bool
+}
+
+func newColumnPlan(exclude, include, rename string) (*columnPlan, error) {
+	p := &columnPlan{exclude: map[string]bool{}, include: map[string]bool{}, rename: map[string]string{}, seen: map[string]bool{}, noted: map[string]bool{}, pass: map[string]bool{}}
+	for _, c := range splitList(exclude) {
+		p.exclude[c] = true
+	}
+	for _, c := range splitList(include) {
+		if p.exclude[c] {
+			return nil, fmt.Errorf("--include and --exclude both name %q", c)
+		}
+		p.include[c] = true
+	}
+	for _, kv := range splitList(rename) {
+		old, nw, ok := strings.Cut(kv, "=")
+		old, nw = strings.TrimSpace(old), strings.TrimSpace(nw)
+		if !ok || old == "" || nw == "" {
+			return nil, fmt.Errorf("--rename: %q is not OLD=NEW", kv)
+		}
+		if _, dup := p.rename[old]; dup {
+			return nil, fmt.Errorf("--rename: %q is renamed twice", old)
+		}
+		if err := detector.CheckFeatureName(nw); err != nil {
+			return nil, fmt.Errorf("--rename: new name %q: %v", nw, err)
+		}
+		p.rename[old] = nw
+	}
+	return p, nil
+}
+
+// feature returns the feature name of an input column, or false when the
+// column is not a feature.
+func (p *columnPlan) feature(name string) (string, bool) {
+	final := name
+	if nw, ok := p.rename[name]; ok {
+		p.seen[name] = true
+		final = nw
+	}
+	for _, n := range []string{name, final} {
+		if p.exclude[n] {
+			p.seen[n] = true
+			return "", false
+		}
+	}
+	for _, n := range []string{name, final} {
+		if p.include[n] {
+			p.seen[n] = true
+			return final, true
+		}
+	}
+	if p.eventFields && slices.Contains(eventFields, final) && !p.pass[final] {
+		if !p.noted[final] && p.stderr != nil {
+			fmt.Fprintf(p.stderr, "reference build: column %q is not a feature (events carry it as %s; --include %s to use it as one)\n", name, final, name)
+		}
+		p.noted[final] = true
+		return "", false
+	}
+	return final, true
+}
+
+// plannedSink applies the column plan (--exclude, --include, --rename and
+// the event fields left out) to the columns of Avro and Parquet files.
+type plannedSink struct {
+	rowSink
+	plan *columnPlan
+}
+
+func (s plannedSink) Add(name string, v detector.Value) error {
+	final, ok := s.plan.feature(name)
+	if !ok {
+		return nil
+	}
+	return s.rowSink.Add(final, v)
+}
+
+// unused reports names given to --exclude, --include or --rename that the
+// input never had: most likely a typo.
+func (p *columnPlan) unused() error {
+	var missing []string
+	for _, m := range []map[string]bool{p.exclude, p.include} {
+		for n := range m {
+			if !p.seen[n] {
+				missing = append(missing, n)
+			}
+		}
+	}
+	for n := range p.rename {
+		if !p.seen[n] {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return fmt.Errorf("--exclude, --include or --rename name columns the input does not have: %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func readCSV(ctx context.Context, src *input, b rowSink, plan *columnPlan, prog *progress, stderr io.Writer, stats *rowStats) error {
 	r := csv.NewReader(bufio.NewReaderSize(src, 1<<20))
 	r.ReuseRecord = true
 	r.FieldsPerRecord = -1
@@ -327,12 +514,36 @@ func readCSV(ctx context.Context, src *input, b rowSink, prog *progress, stderr 
 	if err != nil {
 		return fmt.Errorf("reference build: reading the CSV header: %w", err)
 	}
+	plan.stderr, plan.eventFields = stderr, true
+	// names[i] is column i's feature name, "" when it is not a feature.
 	names := make([]string, len(header))
+	first := map[string]int{}
 	for i, h := range header {
-		names[i] = strings.TrimSpace(h)
-		if names[i] == "" {
-			return fmt.Errorf("reference build: CSV header column %d is empty", i+1)
+		h = strings.TrimSpace(h)
+		if i == 0 {
+			h = strings.TrimPrefix(h, "\ufeff") // a byte-order mark (spreadsheet exports)
 		}
+		if h == "" {
+			return usagef("reference build: CSV header: column %d has no name", i+1)
+		}
+		if !utf8.ValidString(h) {
+			return usagef("reference build: CSV header: column %d name %q is not valid UTF-8 (convert the file to UTF-8)", i+1, h)
+		}
+		name, ok := plan.feature(h)
+		if !ok {
+			continue
+		}
+		if err := detector.CheckFeatureName(name); err != nil {
+			return usagef("reference build: CSV header: column %d %q: %v", i+1, h, err)
+		}
+		if j, dup := first[name]; dup {
+			return usagef("reference build: CSV header: columns %d and %d are both feature %q (use --rename or --exclude)", j+1, i+1, name)
+		}
+		first[name] = i
+		names[i] = name
+	}
+	if len(first) == 0 {
+		return usagef("reference build: CSV header: no column is a feature")
 	}
 	for {
 		if stats.rows%4096 == 0 && ctx.Err() != nil {
@@ -357,6 +568,9 @@ func readCSV(ctx context.Context, src *input, b rowSink, prog *progress, stderr 
 		}
 		b.BeginRow()
 		for i, cell := range rec {
+			if names[i] == "" {
+				continue
+			}
 			if err := b.Add(names[i], csvValue(cell)); err != nil {
 				return fmt.Errorf("reference build: line %d: %w", line, err)
 			}
@@ -380,7 +594,7 @@ func csvValue(cell string) detector.Value {
 	return detector.Value{Kind: detector.String, Text: []byte(cell)}
 }
 
-func readJSONL(ctx context.Context, src *input, b rowSink, prog *progress, stderr io.Writer, stats *rowStats) error {
+func readJSONL(ctx context.Context, src *input, b rowSink, plan *columnPlan, prog *progress, stderr io.Writer, stats *rowStats) error {
 	canonical, _ := codec.NewRowDecoder(codec.Canonical, 64<<20)
 	flat, _ := codec.NewRowDecoder(codec.Flat, 64<<20)
 	sc := bufio.NewScanner(src)
@@ -413,14 +627,15 @@ func readJSONL(ctx context.Context, src *input, b rowSink, prog *progress, stder
 		if c, ok := b.(*perfCollector); ok {
 			c.rawLine(text)
 		}
-		for _, f := range ev.Features {
-			if err := b.Add(string(f.Name), f.Value); err != nil {
-				return fmt.Errorf("reference build: line %d: %w", line, err)
-			}
-		}
-		for _, f := range ev.Prediction {
-			if err := b.Add(string(f.Name), f.Value); err != nil {
-				return fmt.Errorf("reference build: line %d: %w", line, err)
+		for _, fs := range [][]codec.Field{ev.Features, ev.Prediction} {
+			for _, f := range fs {
+				name, ok := plan.feature(string(f.Name))
+				if !ok {
+					continue
+				}
+				if err := b.Add(name, f.Value); err != nil {
+					return fmt.Errorf("reference build: line %d: feature %q: %w", line, name, err)
+				}
 			}
 		}
 		b.EndRow()
@@ -457,7 +672,7 @@ func cmdReferenceShow(args []string, stdout, stderr io.Writer) error {
 	}
 	ref, err := loadReferenceFile(*path)
 	if err != nil {
-		return err
+		return usagef("reference show: --reference: %v", err)
 	}
 	fmt.Fprintf(stdout, "model %s version %q  id %s  rows %d  created %s  source %s\n",
 		ref.Model, ref.Version, ref.ID, ref.Rows, ref.Created.Format(time.RFC3339), ref.Source)

@@ -91,6 +91,7 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	refs := fs.String("reference", "", "reference `FILES`, comma-separated (one per model version)")
 	in := fs.String("input", "", "events `FILE` (JSON lines); - for stdin")
 	format := fs.String("format", string(codec.Canonical), "event format: canonical or flat")
+	unit := fs.String("timestamp-unit", string(codec.Millis), "unit of numeric event timestamps: ms (Unix milliseconds) or s (Unix seconds)")
 	quietEvals := fs.Bool("alerts-only", false, "print alerts only, not every evaluation")
 	segKeys := fs.String("segment-keys", "", "comma-separated features whose values give segments with their own windows (as DRIFTD_SEGMENT_KEYS)")
 	segMax := fs.Int("segment-max", 20, "segments kept per model version; later values go to \"other\" (as DRIFTD_SEGMENT_MAX)")
@@ -126,7 +127,7 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	for _, path := range splitList(*refs) {
 		ref, err := loadReferenceFile(path)
 		if err != nil {
-			return usagef("replay: %v", err)
+			return usagef("replay: --reference: %v", err)
 		}
 		registry.Set(ref)
 	}
@@ -135,14 +136,14 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		pr.refs = func(key string) *detector.Reference { return refs[key] }
 		pr.policies = policies
 	}
-	proc, err := stream.NewProcessor(stream.ProcessorConfig{Format: codec.Format(*format), Policies: policies, Window: wcfg,
+	proc, err := stream.NewProcessor(stream.ProcessorConfig{Format: codec.Format(*format), TimeUnit: codec.TimeUnit(*unit), Policies: policies, Window: wcfg,
 		Segments: detector.SegmentConfig{Keys: splitList(*segKeys), Max: *segMax}}, registry)
 	if err != nil {
 		return usagef("replay: %v", err)
 	}
 	src, err := openInput(*in, stdin)
 	if err != nil {
-		return usagef("replay: %v", err)
+		return usagef("replay: --input: %v", err)
 	}
 	defer src.Close()
 
@@ -221,6 +222,9 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return fmt.Errorf("replay: line %d: %w", line+1, err)
 	}
 	c := proc.Counters
+	if n := proc.Counters.TimeUnitSuspect; n > 0 {
+		fmt.Fprintf(stderr, "replay: warning: %d numeric timestamps look like %s; check --timestamp-unit (now %s)\n", n, suspectUnit(*unit), *unit)
+	}
 	var late, future uint64
 	for _, m := range task.Monitors() {
 		st := m.Stats()
@@ -241,4 +245,13 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		fmt.Fprintf(stderr, "replay: %d events for %s, which has no reference\n", n, key)
 	}
 	return nil
+}
+
+// suspectUnit is what numeric timestamps look like when they look like the
+// other unit than unit.
+func suspectUnit(unit string) string {
+	if unit == string(codec.Seconds) {
+		return "Unix milliseconds (after the year 5138 as seconds)"
+	}
+	return "Unix seconds (1970-1973 as milliseconds)"
 }

@@ -23,6 +23,7 @@ func cmdReport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	refs := fs.String("reference", "", "reference `FILES`, comma-separated (one per model version)")
 	in := fs.String("input", "", "events `FILE` (JSON lines); - for stdin")
 	format := fs.String("format", string(codec.Canonical), "event format: canonical or flat")
+	unit := fs.String("timestamp-unit", string(codec.Millis), "unit of numeric event timestamps: ms (Unix milliseconds) or s (Unix seconds)")
 	out := fs.String("out", "driftd-report.html", "HTML report `FILE`; - for stdout")
 	jsonOut := fs.String("json", "", "also write the report as JSON to `FILE`")
 	points := fs.Int("points", 200, "history points per feature (the whole input is spread over them)")
@@ -44,17 +45,17 @@ func cmdReport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	for _, path := range splitList(*refs) {
 		ref, err := loadReferenceFile(path)
 		if err != nil {
-			return usagef("report: %v", err)
+			return usagef("report: --reference: %v", err)
 		}
 		registry.Set(ref)
 	}
-	proc, err := stream.NewProcessor(stream.ProcessorConfig{Format: codec.Format(*format), Policies: policies, Window: wcfg}, registry)
+	proc, err := stream.NewProcessor(stream.ProcessorConfig{Format: codec.Format(*format), TimeUnit: codec.TimeUnit(*unit), Policies: policies, Window: wcfg}, registry)
 	if err != nil {
 		return usagef("report: %v", err)
 	}
 	src, err := openInput(*in, stdin)
 	if err != nil {
-		return usagef("report: %v", err)
+		return usagef("report: --input: %v", err)
 	}
 	defer src.Close()
 
@@ -110,6 +111,9 @@ func cmdReport(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		}
 	}
 	c := proc.Counters
+	if n := proc.Counters.TimeUnitSuspect; n > 0 {
+		fmt.Fprintf(stderr, "report: warning: %d numeric timestamps look like %s; check --timestamp-unit (now %s)\n", n, suspectUnit(*unit), *unit)
+	}
 	fmt.Fprintf(stderr, "report: %d lines, %d events processed, %d malformed, %d without a reference, %d evaluations, %d alerts; wrote %s\n",
 		line, c.Processed, stats.bad, c.NoReference, evaluations, alerts, *out)
 	for key, n := range proc.UnknownModels() {

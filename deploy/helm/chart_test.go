@@ -11,10 +11,17 @@ package helm
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -527,6 +534,7 @@ func resolveEnv(t *testing.T, m manifests, sts *appsv1.StatefulSet, podName stri
 	root := t.TempDir()
 	existingSecrets := []string{m.str("kafka", "sasl", "existingSecret"), m.str("kafka", "tls", "existingSecret"), m.str("web", "existingSecret")}
 	mountOf := map[string]string{}
+	secretPlaceholder := secretPlaceholders(t)
 	for _, vm := range c.VolumeMounts {
 		mountOf[vm.Name] = vm.MountPath
 		if err := os.MkdirAll(filepath.Join(root, vm.MountPath), 0o755); err != nil {
@@ -574,11 +582,13 @@ func resolveEnv(t *testing.T, m manifests, sts *appsv1.StatefulSet, podName stri
 			if !slices.Contains(existingSecrets, v.Secret.SecretName) {
 				t.Fatalf("%s: volume from Secret %q, which the values do not name", sts.Name, v.Secret.SecretName)
 			}
+			// Secrets hold what driftd reads at start: PEM certificates
+			// and keys, a web configuration.
 			for _, it := range v.Secret.Items {
-				write(dir, it.Path, "placeholder")
+				write(dir, it.Path, secretPlaceholder(it.Path))
 			}
 			if len(v.Secret.Items) == 0 {
-				write(dir, m.str("web", "configKey"), "placeholder")
+				write(dir, m.str("web", "configKey"), "# placeholder web configuration\n{}\n")
 			}
 		default:
 			t.Fatalf("%s: volume %s of an unexpected kind", sts.Name, v.Name)
@@ -625,6 +635,35 @@ func resolveEnv(t *testing.T, m manifests, sts *appsv1.StatefulSet, podName stri
 		env[e.Name] = val
 	}
 	return env, root
+}
+
+// secretPlaceholders returns the content of a Secret item by its path: a
+// PEM key (*.key) or certificate (anything else) of one self-signed pair,
+// so that driftd's start-up checks of TLS files pass.
+func secretPlaceholders(t *testing.T) func(path string) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "placeholder"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
+	certPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	return func(path string) string {
+		if strings.HasSuffix(path, ".key") {
+			return keyPEM
+		}
+		return certPEM
+	}
 }
 
 // checkServices: the metrics Service selects the driftd pods and reaches

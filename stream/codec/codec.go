@@ -10,6 +10,7 @@ package codec
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/driftd/driftd/detector"
 )
@@ -83,6 +84,10 @@ type Event struct {
 	// BadTime is set when the event carried a timestamp that could not
 	// be parsed (the caller falls back to the record timestamp).
 	BadTime bool
+	// UnitSuspect is set when a numeric timestamp looks like the other
+	// unit: Unix seconds read as milliseconds (1970–1973), or milliseconds
+	// read as seconds (after the year 5138). TimeMS is still set.
+	UnitSuspect bool
 	// HasFeatures and HasPrediction tell which groups the event carries.
 	HasFeatures   bool
 	HasPrediction bool
@@ -92,7 +97,7 @@ type Event struct {
 
 func (e *Event) reset() {
 	e.Model, e.Version = nil, nil
-	e.TimeMS, e.HasTime, e.BadTime = 0, false, false
+	e.TimeMS, e.HasTime, e.BadTime, e.UnitSuspect = 0, false, false, false
 	e.HasFeatures, e.HasPrediction = false, false
 	e.Features = e.Features[:0]
 	e.Prediction = e.Prediction[:0]
@@ -115,6 +120,38 @@ const (
 // Formats lists the supported formats.
 var Formats = []Format{Canonical, Flat}
 
+// TimeUnit is the unit of numeric event timestamps (RFC 3339 strings
+// carry their own).
+type TimeUnit string
+
+// Time units.
+const (
+	Millis  TimeUnit = "ms" // Unix milliseconds (the default)
+	Seconds TimeUnit = "s"  // Unix seconds, fractions allowed
+)
+
+// TimeUnits lists the supported units.
+var TimeUnits = []TimeUnit{Millis, Seconds}
+
+// secondsLike bounds the numbers that look like Unix seconds when read
+// as milliseconds: 1e8 ms is 1970-01-02, 1e11 ms 1973-03-03, while 1e8 s
+// is 1973 and 1e11 s the year 5138. Event times in milliseconds fall
+// above the range, in seconds inside it.
+const secondsLikeMin, secondsLikeMax = 1e8, 1e11
+
+// SetTimeUnit sets the unit of numeric timestamps ("" is milliseconds).
+func (d *Decoder) SetTimeUnit(u TimeUnit) error {
+	switch u {
+	case "":
+		u = Millis
+	case Millis, Seconds:
+	default:
+		return fmt.Errorf("unknown timestamp unit %q (accepted: ms, s)", u)
+	}
+	d.unit = u
+	return nil
+}
+
 // Decoder decodes record values of one format. It keeps buffers between
 // calls and is not safe for concurrent use.
 type Decoder struct {
@@ -122,6 +159,7 @@ type Decoder struct {
 	maxBytes int
 	// rows: training rows need no model (see NewRowDecoder).
 	rows bool
+	unit TimeUnit
 	s    scanner
 	ev   Event
 	// pending is a semantic failure found mid-value; it is reported
@@ -155,7 +193,7 @@ func NewDecoder(format Format, maxBytes int) (*Decoder, error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBytes
 	}
-	return &Decoder{format: format, maxBytes: maxBytes}, nil
+	return &Decoder{format: format, maxBytes: maxBytes, unit: Millis}, nil
 }
 
 // Decode decodes one record value. The returned event is the decoder's
@@ -334,8 +372,18 @@ func (d *Decoder) timestamp(ev *Event) error {
 		if err != nil {
 			return err
 		}
+		if d.unit == Seconds {
+			if ms, ok := parseEpochSeconds(v.Text); ok {
+				ev.TimeMS, ev.HasTime = ms, true
+				ev.UnitSuspect = math.Abs(float64(ms)) >= secondsLikeMax*1000
+			} else {
+				ev.BadTime = true
+			}
+			return nil
+		}
 		if ms, ok := parseEpochMillis(v.Text); ok {
 			ev.TimeMS, ev.HasTime = ms, true
+			ev.UnitSuspect = ms >= secondsLikeMin && ms < secondsLikeMax
 		} else {
 			ev.BadTime = true
 		}

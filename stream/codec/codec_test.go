@@ -77,6 +77,65 @@ func TestDecodeCanonical(t *testing.T) {
 	}
 }
 
+// TestDecodeInvalidUTF8: a string value that is not valid UTF-8 (raw or
+// after unescaping) is an invalid value (Kind Other, counted as invalid
+// for its feature), not a category, and the event's other fields decode;
+// valid multi-byte UTF-8 and escapes stay strings.
+func TestDecodeInvalidUTF8(t *testing.T) {
+	for _, f := range Formats {
+		d := mustDecoder(t, f)
+		body := "\"bad\":\"a\xff\xfeb\",\"esc\":\"\\n\xc3\",\"ok\":\"caf\xc3\xa9\",\"u\":\"\\u00e9\",\"n\":1"
+		rec := `{"model":"m",` + body + `}`
+		if f == Canonical {
+			rec = `{"model":"m","features":{` + body + `}}`
+		}
+		ev, err := d.Decode([]byte(rec))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		want := []string{"bad=other:", "esc=other:", "ok=str:café", "u=str:é", "n=num:1"}
+		if got := fieldsString(ev.Features); !slices.Equal(got, want) {
+			t.Errorf("%s: features %q, want %q", f, got, want)
+		}
+	}
+}
+
+// TestDecodeTimestampUnit: numeric timestamps are milliseconds by
+// default and seconds with SetTimeUnit(Seconds); a number that looks like
+// the other unit is still used but flagged (UnitSuspect).
+func TestDecodeTimestampUnit(t *testing.T) {
+	cases := []struct {
+		unit    TimeUnit
+		ts      string
+		ms      int64
+		suspect bool
+	}{
+		{Millis, "1764100800123", 1764100800123, false},
+		{Millis, "1764100800", 1764100800, true}, // seconds read as ms: 1970-01-21
+		{Millis, "1e8", 100000000, true},
+		{Millis, "99999999", 99999999, false}, // below the range: small synthetic times
+		{Millis, "1000", 1000, false},
+		{Seconds, "1764100800", 1764100800000, false},
+		{Seconds, "1764100800.25", 1764100800250, false},
+		{Seconds, "1764100800123", 1764100800123000, true}, // ms read as seconds
+		{Seconds, `"2026-11-25T20:00:00Z"`, 1795636800000, false},
+		{Millis, `"2026-11-25T20:00:00Z"`, 1795636800000, false},
+	}
+	for _, c := range cases {
+		d := mustDecoder(t, Canonical)
+		if err := d.SetTimeUnit(c.unit); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := d.Decode([]byte(`{"model":"m","timestamp":` + c.ts + `,"features":{"x":1}}`))
+		if err != nil || !ev.HasTime || ev.TimeMS != c.ms || ev.UnitSuspect != c.suspect {
+			t.Errorf("%s %s: %v time %v %d suspect %v; want %d suspect %v", c.unit, c.ts, err, ev != nil && ev.HasTime, ev.TimeMS, ev.UnitSuspect, c.ms, c.suspect)
+		}
+	}
+	if err := mustDecoder(t, Canonical).SetTimeUnit("us"); err == nil {
+		t.Error("SetTimeUnit accepts us")
+	}
+}
+
 func TestDecodeFlat(t *testing.T) {
 	d := mustDecoder(t, Flat)
 	ev, err := d.Decode([]byte(`{"model":"m","request_id":"x","tenure_days":1.5e2,"plan":"pro","prediction":{"a":1},"label":0}`))
@@ -264,6 +323,14 @@ func checkValue(t *testing.T, fl Field, v any) {
 			t.Fatalf("%q: kind %d, want null", fl.Name, fl.Value.Kind)
 		}
 	case string:
+		if fl.Value.Kind == detector.Other {
+			// Invalid UTF-8 is an invalid value; encoding/json has
+			// replaced the bad bytes with U+FFFD.
+			if !strings.ContainsRune(x, 0xFFFD) {
+				t.Fatalf("%q: invalid, but encoding/json reads the valid string %q", fl.Name, x)
+			}
+			return
+		}
 		if fl.Value.Kind != detector.String || string(fl.Value.Text) != x {
 			if !bytes.ContainsRune(fl.Value.Text, 0xFFFD) {
 				t.Fatalf("%q: %q, want string %q", fl.Name, fl.Value.Text, x)

@@ -362,6 +362,11 @@ func (s *scanner) readFieldValue() (detector.Value, error) {
 	switch c := s.peek(); {
 	case c == '"':
 		b, err := s.readString()
+		if err == nil && !validUTF8(b) {
+			// Bytes that are not UTF-8 are not a category: the value
+			// is invalid (counted per feature), as in reference build.
+			return detector.Value{Kind: detector.Other}, nil
+		}
 		return detector.Value{Kind: detector.String, Text: b}, err
 	case c == '-' || (c >= '0' && c <= '9'):
 		b, x, err := s.readNumber()
@@ -430,4 +435,15 @@ func (s *scanner) skipValue(depth int) error {
 		_, err := s.readFieldValue()
 		return err
 	}
+}
+
+// validUTF8 is utf8.Valid with an ASCII loop first: category values are
+// short and mostly ASCII, and the loop costs less than the call.
+func validUTF8(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return utf8.Valid(b)
+		}
+	}
+	return true
 }

@@ -138,3 +138,16 @@ func parseEpochMillis(b []byte) (int64, bool) {
 	}
 	return int64(math.Round(f)), true
 }
+
+// parseEpochSeconds reads a JSON number of Unix seconds (fractions
+// allowed) as milliseconds.
+func parseEpochSeconds(b []byte) (int64, bool) {
+	if v, err := strconv.ParseInt(string(b), 10, 64); err == nil && v > -1<<52 && v < 1<<52 {
+		return v * 1000, true
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || math.IsNaN(f) || math.Abs(f) > 1<<52 {
+		return 0, false
+	}
+	return int64(math.Round(f * 1000)), true
+}
