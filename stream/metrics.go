@@ -22,6 +22,7 @@ import (
 //	events_processed_total{model,version}          events applied or counted
 //	events_no_reference_total                      events of models without a reference
 //	records_dlq_total{topic,reason}                records dead-lettered
+//	dead_letters_truncated_total                   dead letters cut to fit the DLQ topic's max.message.bytes
 //	events_bad_timestamp_total                     unparseable timestamps (record time used)
 //	events_late_total{model,version}               late for an event-time window
 //	unexpected_features_total{model,version}       values of features not in the reference
@@ -52,15 +53,18 @@ import (
 //	window_memory_bytes                            memory held by windows
 //	metric_series_overflow_total{model,version}
 type Metrics struct {
-	RecordsConsumed    *prometheus.CounterVec
-	EventsProcessed    *prometheus.CounterVec
-	EventsNoReference  prometheus.Counter
-	RecordsDLQ         *prometheus.CounterVec
-	BadTimestamps      prometheus.Counter
-	LateEvents         *prometheus.CounterVec
-	UnexpectedFeatures *prometheus.CounterVec
-	FeatureMissing     *prometheus.CounterVec
-	FeatureInvalid     *prometheus.CounterVec
+	RecordsConsumed   *prometheus.CounterVec
+	EventsProcessed   *prometheus.CounterVec
+	EventsNoReference prometheus.Counter
+	RecordsDLQ        *prometheus.CounterVec
+	// DeadLettersTruncated counts dead letters whose value was cut to
+	// fit the DLQ topic.
+	DeadLettersTruncated prometheus.Counter
+	BadTimestamps        prometheus.Counter
+	LateEvents           *prometheus.CounterVec
+	UnexpectedFeatures   *prometheus.CounterVec
+	FeatureMissing       *prometheus.CounterVec
+	FeatureInvalid       *prometheus.CounterVec
 
 	WindowEvents      *prometheus.GaugeVec
 	WindowMean        *prometheus.GaugeVec
@@ -136,10 +140,12 @@ func NewMetrics(reg prometheus.Registerer, maxFeatures int) *Metrics {
 	}
 	single := func(c prometheus.Collector) { reg.MustRegister(c) }
 	m := &Metrics{
-		RecordsConsumed:    counter("records_consumed_total", "Records read from the input topics.", "topic"),
-		EventsProcessed:    counter("events_processed_total", "Decoded events of models with a reference.", mv...),
-		EventsNoReference:  prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "events_no_reference_total", Help: "Decoded events of model versions without a reference (counted, no state kept)."}),
-		RecordsDLQ:         counter("records_dlq_total", "Records sent to the dead-letter topic, by reason.", "topic", "reason"),
+		RecordsConsumed:   counter("records_consumed_total", "Records read from the input topics.", "topic"),
+		EventsProcessed:   counter("events_processed_total", "Decoded events of models with a reference.", mv...),
+		EventsNoReference: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "events_no_reference_total", Help: "Decoded events of model versions without a reference (counted, no state kept)."}),
+		RecordsDLQ:        counter("records_dlq_total", "Records sent to the dead-letter topic, by reason.", "topic", "reason"),
+		DeadLettersTruncated: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "dead_letters_truncated_total",
+			Help: "Dead letters whose value was truncated to fit the DLQ topic's max.message.bytes."}),
 		BadTimestamps:      prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "events_bad_timestamp_total", Help: "Events whose timestamp could not be parsed; the record timestamp was used."}),
 		LateEvents:         counter("events_late_total", "Events too late for their event-time window.", mv...),
 		UnexpectedFeatures: counter("unexpected_features_total", "Values of features that are not in the reference (schema changes).", mv...),
@@ -187,7 +193,7 @@ func NewMetrics(reg prometheus.Registerer, maxFeatures int) *Metrics {
 		exported:        map[string]map[string]*featureGauges{},
 		overflow:        map[string]prometheus.Counter{},
 	}
-	for _, c := range []prometheus.Collector{m.EventsNoReference, m.BadTimestamps, m.EvaluationSeconds, m.References, m.ProduceBuffered,
+	for _, c := range []prometheus.Collector{m.EventsNoReference, m.DeadLettersTruncated, m.BadTimestamps, m.EvaluationSeconds, m.References, m.ProduceBuffered,
 		m.Checkpoints, m.CheckpointErrors, m.CheckpointSeconds, m.CheckpointBytes, m.Commits, m.CommitErrors, m.AssignedParts, m.WindowMemory} {
 		single(c)
 	}

@@ -25,15 +25,18 @@ func (s *Service) dlqRecord(r *kgo.Record, derr *codec.Error) *kgo.Record {
 		kgo.RecordHeader{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
 	)
 	s.metrics.RecordsDLQ.WithLabelValues(s.cfg.DLQTopic, string(derr.Reason)).Inc()
-	return &kgo.Record{Topic: s.cfg.DLQTopic, Key: r.Key, Value: r.Value, Headers: headers, Timestamp: r.Timestamp}
+	dl := &kgo.Record{Topic: s.cfg.DLQTopic, Key: r.Key, Value: r.Value, Headers: headers, Timestamp: r.Timestamp}
+	s.fitDeadLetter(dl, s.wasRefused(sourceKey(r.Topic, r.Partition, r.Offset)))
+	return dl
 }
 
 // publish produces the queued alerts and dead letters and waits until the
 // brokers acknowledged all of them. Retriable errors are retried by the
 // client without limit (a slow or unavailable output stops the pipeline:
 // backpressure, nothing dropped); a record the broker refuses for good
-// fails the run, except a dead letter too large for the DLQ topic, which
-// is re-sent without its value (the headers keep where to find it).
+// fails the run, except a dead letter the DLQ topic refuses for its size
+// (several truncated dead letters batched together), which is re-sent
+// without its value (the headers keep where to find it).
 func (s *Service) publish(ctx context.Context) error {
 	recs := append(s.alerts, s.dlq...)
 	if len(recs) == 0 {
@@ -51,10 +54,17 @@ func (s *Service) publish(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if res.Record.Topic == s.cfg.DLQTopic && errors.Is(res.Err, kerr.MessageTooLarge) {
+		if res.Record.Topic == s.cfg.DLQTopic && (errors.Is(res.Err, kerr.MessageTooLarge) || errors.Is(res.Err, kerr.RecordListTooLarge)) {
 			r := res.Record
-			r.Headers = append(r.Headers, kgo.RecordHeader{Key: "driftd-value-dropped", Value: []byte(strconv.Itoa(len(r.Value)))})
-			r.Value = nil
+			if len(r.Value) > 0 {
+				r.Headers = slices.DeleteFunc(r.Headers, func(h kgo.RecordHeader) bool {
+					return h.Key == HeaderValueTruncated || h.Key == HeaderTruncation
+				})
+				r.Headers = append(r.Headers,
+					kgo.RecordHeader{Key: HeaderValueTruncated, Value: []byte(strconv.Itoa(len(r.Value)))},
+					kgo.RecordHeader{Key: HeaderTruncation, Value: []byte(TruncationRecordTooLarge)})
+				r.Value = nil
+			}
 			retry = append(retry, r)
 			continue
 		}

@@ -65,6 +65,7 @@ type Service struct {
 	prevStats      map[*detector.Monitor]detector.ModelStats
 	refGen         uint64
 	txnErr         error    // produce failures in the open transaction
+	dlqMaxBytes    int      // the DLQ topic's max.message.bytes
 	reported       Counters // processor counters already exported
 
 	mu sync.Mutex // guards failure and assigned
@@ -74,6 +75,10 @@ type Service struct {
 	// assigned are the input partitions this replica owns, for the lag
 	// watcher.
 	assigned map[TaskID]bool
+	// dlqRefused are the source records (topic/partition/offset) whose
+	// dead letter the DLQ topic refused for its size in an aborted
+	// transaction: replayed, they are dead-lettered without their value.
+	dlqRefused map[string]bool
 }
 
 // ServiceOptions are the dependencies of a Service.
@@ -131,7 +136,8 @@ func NewService(o ServiceOptions) (*Service, error) {
 	return &Service{
 		cfg: o.Config, pcfg: o.Processor, registry: o.Registry, metrics: o.Metrics, log: o.Log, opts: opts, hooks: o.Hooks, lanes: lanes,
 		observer: o.Observer, alertURL: o.AlertURL,
-		prevStats: map[*detector.Monitor]detector.ModelStats{},
+		prevStats:  map[*detector.Monitor]detector.ModelStats{},
+		dlqRefused: map[string]bool{},
 	}, nil
 }
 
@@ -165,6 +171,16 @@ func (s *Service) Run(ctx context.Context, shutdown time.Duration) error {
 		return err
 	}
 	_, err = EnsureTopics(ctx, kadm.NewClient(adm), &s.cfg)
+	if err == nil {
+		// Dead letters are truncated to fit the DLQ topic: a record it
+		// refuses would otherwise fail the run (or, in a transaction,
+		// abort it again at every replay).
+		s.dlqMaxBytes, err = maxMessageBytes(ctx, kadm.NewClient(adm), s.cfg.DLQTopic)
+		if err != nil {
+			s.log.Warn("reading the DLQ topic's max.message.bytes; assuming the Kafka default", "topic", s.cfg.DLQTopic, "default", defaultMaxMessageBytes, "err", err)
+			s.dlqMaxBytes, err = defaultMaxMessageBytes, nil
+		}
+	}
 	adm.Close()
 	if ctx.Err() != nil {
 		return nil // stopped while starting

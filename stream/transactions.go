@@ -24,7 +24,11 @@ func (s *Service) produceInTxn(ctx context.Context) error {
 	}
 	e := kgo.AbortingFirstErrPromise(s.cl)
 	for _, r := range recs {
-		s.sess.Produce(ctx, r, e.Promise())
+		p := e.Promise()
+		if r.Topic == s.cfg.DLQTopic {
+			p = s.refusedPromise(p)
+		}
+		s.sess.Produce(ctx, r, p)
 	}
 	s.alerts, s.dlq = s.alerts[:0], s.dlq[:0]
 	s.txnErr = errors.Join(s.txnErr, e.Err())
