@@ -146,4 +146,3 @@ func TestServiceDeadLettersRefusedTogether(t *testing.T) {
 		})
 	}
 }
-
