@@ -75,6 +75,16 @@ type Config struct {
 	// per CPU, GOMAXPROCS). Each partition's events stay in order on one
 	// worker.
 	Workers int `env:"WORKERS"`
+	// StartupTimeout bounds how long start-up retries, with backoff,
+	// brokers that cannot be reached (a service started before its
+	// brokers); 0: fail at the first error.
+	StartupTimeout time.Duration `env:"STARTUP_TIMEOUT"`
+	// ReadinessBrokerTimeout: /ready fails when no broker answered for
+	// this long; 0 disables the check.
+	ReadinessBrokerTimeout time.Duration `env:"READINESS_BROKER_TIMEOUT"`
+	// LivenessTimeout: /healthz fails when the pipeline made no progress
+	// for this long with work pending; 0 disables the check.
+	LivenessTimeout time.Duration `env:"LIVENESS_TIMEOUT"`
 	// Mode is single (default), stage1 (events → panes) or stage2
 	// (panes → tests); see two-stage mode in the README.
 	Mode string `env:"MODE"`
@@ -110,27 +120,30 @@ var saslMechanisms = []string{"", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
 // Defaults returns the default configuration.
 func Defaults() Config {
 	return Config{
-		Brokers:            []string{"localhost:9092"},
-		ClientID:           "driftd",
-		Group:              "driftd",
-		SessionTimeout:     45 * time.Second,
-		InputTopics:        []string{"inference.events"},
-		InputFormat:        codec.Canonical,
-		MaxEventBytes:      codec.DefaultMaxBytes,
-		AlertTopic:         "drift.alerts",
-		DLQTopic:           "inference.events.dlq",
-		ReferenceTopic:     "drift.references",
-		StateTopic:         "drift.state",
-		PanesTopic:         "drift.panes",
-		CreateTopics:       true,
-		TopicPartitions:    -1,
-		TopicReplication:   -1,
-		ReferencesEnabled:  true,
-		MaxPollRecords:     10000,
-		CheckpointInterval: 10 * time.Second,
-		GroupLagInterval:   10 * time.Second,
-		MaxBufferedRecords: 100000,
-		Mode:               ModeSingle,
+		Brokers:                []string{"localhost:9092"},
+		ClientID:               "driftd",
+		Group:                  "driftd",
+		SessionTimeout:         45 * time.Second,
+		InputTopics:            []string{"inference.events"},
+		InputFormat:            codec.Canonical,
+		MaxEventBytes:          codec.DefaultMaxBytes,
+		AlertTopic:             "drift.alerts",
+		DLQTopic:               "inference.events.dlq",
+		ReferenceTopic:         "drift.references",
+		StateTopic:             "drift.state",
+		PanesTopic:             "drift.panes",
+		CreateTopics:           true,
+		TopicPartitions:        -1,
+		TopicReplication:       -1,
+		ReferencesEnabled:      true,
+		MaxPollRecords:         10000,
+		CheckpointInterval:     10 * time.Second,
+		GroupLagInterval:       10 * time.Second,
+		MaxBufferedRecords:     100000,
+		Mode:                   ModeSingle,
+		StartupTimeout:         5 * time.Minute,
+		ReadinessBrokerTimeout: 30 * time.Second,
+		LivenessTimeout:        5 * time.Minute,
 	}
 }
 
@@ -212,6 +225,15 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBufferedRecords < 100 {
 		return cfgErr("MAX_BUFFERED_RECORDS", "is %d; accepted: at least 100", c.MaxBufferedRecords)
+	}
+	if c.StartupTimeout < 0 {
+		return cfgErr("STARTUP_TIMEOUT", "is %s; accepted: 0 (no retry) or a positive duration like 5m", c.StartupTimeout)
+	}
+	if c.ReadinessBrokerTimeout < 0 || (c.ReadinessBrokerTimeout > 0 && c.ReadinessBrokerTimeout < time.Second) {
+		return cfgErr("READINESS_BROKER_TIMEOUT", "is %s; accepted: 0 (off) or at least 1s", c.ReadinessBrokerTimeout)
+	}
+	if c.LivenessTimeout < 0 || (c.LivenessTimeout > 0 && c.LivenessTimeout < time.Second) {
+		return cfgErr("LIVENESS_TIMEOUT", "is %s; accepted: 0 (off) or at least 1s", c.LivenessTimeout)
 	}
 	switch c.Mode {
 	case ModeSingle, ModeStage1, ModeStage2:

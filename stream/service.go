@@ -54,6 +54,13 @@ type Service struct {
 	joined         atomic.Bool
 	refsLoaded     atomic.Bool
 	processedTotal atomic.Uint64
+	// health (see health.go)
+	health         health
+	phase          atomic.Value // string: a start-up phase, or phaseRunning
+	assignedCount  atomic.Int64
+	lastBrokerRead atomic.Int64 // Unix ns
+	lastProgress   atomic.Int64 // Unix ns
+	txnAborted     bool         // the last transaction aborted (pipeline-owned)
 
 	// pipeline-owned (also touched by group callbacks, which
 	// BlockRebalanceOnPoll serialises with the pipeline)
@@ -138,12 +145,9 @@ func NewService(o ServiceOptions) (*Service, error) {
 		observer: o.Observer, alertURL: o.AlertURL,
 		prevStats:  map[*detector.Monitor]detector.ModelStats{},
 		dlqRefused: map[string]bool{},
+		health:     health{now: time.Now},
 	}, nil
 }
-
-// Ready reports whether the service has joined its group and loaded the
-// references present at start.
-func (s *Service) Ready() bool { return s.joined.Load() && s.refsLoaded.Load() }
 
 // Processed is the number of records processed or dead-lettered so far.
 func (s *Service) Processed() uint64 { return s.processedTotal.Load() }
@@ -166,6 +170,8 @@ func (s *Service) failed() error {
 // shutdown: it stops polling, publishes what is pending, writes a final
 // checkpoint, commits, and leaves the group.
 func (s *Service) Run(ctx context.Context, shutdown time.Duration) error {
+	s.phase.Store(phaseConnecting)
+	s.markProgress()
 	adm, err := kgo.NewClient(s.opts...)
 	if err != nil {
 		return err
@@ -195,6 +201,8 @@ func (s *Service) Run(ctx context.Context, shutdown time.Duration) error {
 	var wg sync.WaitGroup
 	refCtx, stopRefs := context.WithCancel(context.WithoutCancel(ctx))
 	defer func() { stopRefs(); wg.Wait() }()
+	s.phase.Store(phaseReferences)
+	s.markProgress()
 	if s.cfg.ReferencesEnabled {
 		loaded := make(chan struct{})
 		loader := &ReferenceLoader{Topic: s.cfg.ReferenceTopic, Registry: s.registry, Log: s.log}
@@ -225,9 +233,12 @@ func (s *Service) Run(ctx context.Context, shutdown time.Duration) error {
 	s.refGen = s.registry.Generation()
 	s.observeReferences()
 
+	s.phase.Store(phaseJoining)
+	s.markProgress()
 	if err := s.startGroup(); err != nil {
 		return err
 	}
+	s.phase.Store(phaseRunning)
 	if s.cfg.GroupLagInterval > 0 {
 		wg.Add(1)
 		go func() {
@@ -270,7 +281,7 @@ func (s *Service) groupOpts() []kgo.Opt {
 		kgo.ProducerBatchMaxBytes(16<<20),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 	)
-	opts = append(opts, kgo.WithLogger(kgoLogger{s.log.With("client", "group")}))
+	opts = append(opts, kgo.WithLogger(kgoLogger{s.log.With("client", "group")}), kgo.WithHooks(brokerHook{s}))
 	if s.cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(s.cfg.InstanceID))
 	}
@@ -376,6 +387,7 @@ func (s *Service) loop(ctx, octx context.Context) error {
 			txnOpen = true
 		}
 		s.refreshReferences()
+		idle := fetches.NumRecords() == 0
 		s.process(fetches)
 		var err error
 		if s.sess != nil {
@@ -398,6 +410,13 @@ func (s *Service) loop(ctx, octx context.Context) error {
 				return nil
 			}
 			return err
+		}
+		// Progress, for liveness: an idle poll (nothing pending), or
+		// records made durable — published and checkpointed as due in
+		// at-least-once mode, a committed transaction in exactly-once
+		// mode (endTransaction marks it).
+		if (idle && !s.txnAborted) || s.sess == nil {
+			s.markProgress()
 		}
 	}
 }

@@ -59,7 +59,9 @@ func (s *Service) endTransaction(ctx context.Context) error {
 	txnErr := errors.Join(s.txnErr, e.Err())
 	s.txnErr = nil
 	committed, err := s.sess.End(ctx, kgo.TransactionEndTry(txnErr == nil))
+	s.txnAborted = !committed
 	if committed {
+		s.markProgress()
 		for _, m := range written {
 			m.MarkClean()
 		}

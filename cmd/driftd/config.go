@@ -31,6 +31,7 @@ type config struct {
 
 type serverConfig struct {
 	HTTPAddr        string        `env:"HTTP_ADDR"`
+	ProbeAddr       string        `env:"PROBE_ADDR"`
 	WebConfigFile   string        `env:"WEB_CONFIG_FILE"`
 	ReferenceFiles  []string      `env:"REFERENCE_FILE" envSeparator:","`
 	PolicyFile      string        `env:"POLICY_FILE"`
@@ -169,6 +170,8 @@ func (c *config) validate() error {
 	switch {
 	case s.HTTPAddr == "":
 		return usagef("DRIFTD_HTTP_ADDR: must not be empty (e.g. :9108)")
+	case s.ProbeAddr != "" && s.ProbeAddr == s.HTTPAddr:
+		return usagef("DRIFTD_PROBE_ADDR: is %q, the same as DRIFTD_HTTP_ADDR; accepted: another address, or empty (no separate probe listener)", s.ProbeAddr)
 	case s.MetricsFeatures < 1:
 		return usagef("DRIFTD_METRICS_MAX_FEATURES: is %d; accepted: a positive count", s.MetricsFeatures)
 	case s.ShutdownTimeout < time.Second:
