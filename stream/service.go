@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/driftd/driftd/detector"
@@ -172,26 +171,10 @@ func (s *Service) failed() error {
 func (s *Service) Run(ctx context.Context, shutdown time.Duration) error {
 	s.phase.Store(phaseConnecting)
 	s.markProgress()
-	adm, err := kgo.NewClient(s.opts...)
-	if err != nil {
-		return err
-	}
-	_, err = EnsureTopics(ctx, kadm.NewClient(adm), &s.cfg)
-	if err == nil {
-		// Dead letters are truncated to fit the DLQ topic: a record it
-		// refuses would otherwise fail the run (or, in a transaction,
-		// abort it again at every replay).
-		s.dlqMaxBytes, err = maxMessageBytes(ctx, kadm.NewClient(adm), s.cfg.DLQTopic)
-		if err != nil {
-			s.log.Warn("reading the DLQ topic's max.message.bytes; assuming the Kafka default", "topic", s.cfg.DLQTopic, "default", defaultMaxMessageBytes, "err", err)
-			s.dlqMaxBytes, err = defaultMaxMessageBytes, nil
+	if err := s.connect(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
 		}
-	}
-	adm.Close()
-	if ctx.Err() != nil {
-		return nil // stopped while starting
-	}
-	if err != nil {
 		return err
 	}
 	s.metrics.InitTopics(s.cfg.InputTopics, s.cfg.DLQTopic)
