@@ -763,6 +763,24 @@ func (m *Monitor) Stats() ModelStats {
 // replaced (its reference changed or was removed). The resolved alerts
 // say why in their summary.
 func (m *Monitor) Retire(out *Output) {
+	m.resolveAll(out, "", "because reference "+m.ref.ID+" was replaced or removed")
+}
+
+// ResolveStale resolves every firing alert of the monitor because its
+// model version sent no events for silence: the alerts carry reason
+// ReasonStale. The windows are kept; the alarms start again from "not
+// firing" when events come back. It reports whether anything resolved.
+func (m *Monitor) ResolveStale(out *Output, silence time.Duration) bool {
+	n := len(out.Alerts)
+	m.resolveAll(out, ReasonStale, "because the model version sent no events for "+silence.String()+" (stale)")
+	if len(out.Alerts) > n {
+		m.dirty = true // the next checkpoint keeps the alarms resolved
+		return true
+	}
+	return false
+}
+
+func (m *Monitor) resolveAll(out *Output, reason, why string) {
 	for _, f := range m.features {
 		for i := range f.alarms {
 			a := &f.alarms[i]
@@ -778,7 +796,8 @@ func (m *Monitor) Retire(out *Output) {
 				ReferenceID: m.ref.ID, Evaluation: f.evals,
 			}
 			al.ID = alertID(al.Model, al.Version, al.Feature, al.Test, al.Status, al.ReferenceID, gs.seq)
-			al.Summary = fmt.Sprintf("%s/%s %s %s: resolved because reference %s was replaced or removed", al.Model, al.Version, al.Feature, al.Test, m.ref.ID)
+			al.Summary = fmt.Sprintf("%s/%s %s %s: resolved %s", al.Model, al.Version, al.Feature, al.Test, why)
+			al.Reason = reason
 			out.Alerts = append(out.Alerts, al)
 		}
 	}
@@ -791,7 +810,9 @@ func (m *Monitor) Retire(out *Output) {
 			Window: WindowInfo{Kind: m.cfg.info().Kind, LastSeq: seq},
 		}
 		al.ID = alertID(al.Model, al.Version, al.Feature, al.Test, al.Status, al.ReferenceID, seq)
-		al.Summary = fmt.Sprintf("%s/%s: dataset drift resolved because reference %s was replaced or removed", al.Model, al.Version, m.ref.ID)
+		al.Summary = fmt.Sprintf("%s/%s: dataset drift resolved %s", al.Model, al.Version, why)
+		al.Reason = reason
+		m.datasetShare = 0
 		out.Alerts = append(out.Alerts, al)
 	}
 }

@@ -85,6 +85,10 @@ type Config struct {
 	// LivenessTimeout: /healthz fails when the pipeline made no progress
 	// for this long with work pending; 0 disables the check.
 	LivenessTimeout time.Duration `env:"LIVENESS_TIMEOUT"`
+	// StaleAfter: a model version that sent no events for this long has
+	// its firing alerts resolved with reason "stale" and its gauges
+	// cleared; 0 disables it.
+	StaleAfter time.Duration `env:"STALE_AFTER"`
 	// Mode is single (default), stage1 (events → panes) or stage2
 	// (panes → tests); see two-stage mode in the README.
 	Mode string `env:"MODE"`
@@ -144,6 +148,7 @@ func Defaults() Config {
 		StartupTimeout:         5 * time.Minute,
 		ReadinessBrokerTimeout: 30 * time.Second,
 		LivenessTimeout:        5 * time.Minute,
+		StaleAfter:             time.Hour,
 	}
 }
 
@@ -234,6 +239,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LivenessTimeout < 0 || (c.LivenessTimeout > 0 && c.LivenessTimeout < time.Second) {
 		return cfgErr("LIVENESS_TIMEOUT", "is %s; accepted: 0 (off) or at least 1s", c.LivenessTimeout)
+	}
+	if c.StaleAfter < 0 || (c.StaleAfter > 0 && c.StaleAfter < time.Second) {
+		return cfgErr("STALE_AFTER", "is %s; accepted: 0 (off) or at least 1s, e.g. 1h", c.StaleAfter)
 	}
 	switch c.Mode {
 	case ModeSingle, ModeStage1, ModeStage2:

@@ -39,6 +39,7 @@ import (
 //	model_drift_share{model,version}               share of features with a firing alert
 //	model_drifting{model,version}                  1 while the dataset-level alert fires
 //	evaluations_total{model,version}
+//	model_last_event_timestamp_seconds{model,version} when an event of the model version was last processed
 //	evaluation_duration_seconds                    time to process an event that closed panes, per evaluation
 //	alerts_published_total{model,version,status}
 //	reference_info{model,version,reference_id}     1 per loaded reference
@@ -66,24 +67,27 @@ type Metrics struct {
 	FeatureMissing       *prometheus.CounterVec
 	FeatureInvalid       *prometheus.CounterVec
 
-	WindowEvents      *prometheus.GaugeVec
-	WindowMean        *prometheus.GaugeVec
-	WindowStdDev      *prometheus.GaugeVec
-	ReferenceMean     *prometheus.GaugeVec
-	ReferenceStdDev   *prometheus.GaugeVec
-	MissingRatio      *prometheus.GaugeVec
-	InvalidRatio      *prometheus.GaugeVec
-	OutOfRangeRatio   *prometheus.GaugeVec
-	PSI               *prometheus.GaugeVec
-	TestStatistic     *prometheus.GaugeVec
-	TestPValue        *prometheus.GaugeVec
-	TestEffect        *prometheus.GaugeVec
-	TestThreshold     *prometheus.GaugeVec
-	TestEffectGate    *prometheus.GaugeVec
-	Drifting          *prometheus.GaugeVec
-	ModelDriftShare   *prometheus.GaugeVec
-	ModelDrifting     *prometheus.GaugeVec
-	Evaluations       *prometheus.CounterVec
+	WindowEvents    *prometheus.GaugeVec
+	WindowMean      *prometheus.GaugeVec
+	WindowStdDev    *prometheus.GaugeVec
+	ReferenceMean   *prometheus.GaugeVec
+	ReferenceStdDev *prometheus.GaugeVec
+	MissingRatio    *prometheus.GaugeVec
+	InvalidRatio    *prometheus.GaugeVec
+	OutOfRangeRatio *prometheus.GaugeVec
+	PSI             *prometheus.GaugeVec
+	TestStatistic   *prometheus.GaugeVec
+	TestPValue      *prometheus.GaugeVec
+	TestEffect      *prometheus.GaugeVec
+	TestThreshold   *prometheus.GaugeVec
+	TestEffectGate  *prometheus.GaugeVec
+	Drifting        *prometheus.GaugeVec
+	ModelDriftShare *prometheus.GaugeVec
+	ModelDrifting   *prometheus.GaugeVec
+	Evaluations     *prometheus.CounterVec
+	// ModelLastEvent is when an event of the model version was last
+	// processed (Unix seconds, to the second).
+	ModelLastEvent    *prometheus.GaugeVec
 	EvaluationSeconds prometheus.Histogram
 	AlertsPublished   *prometheus.CounterVec
 	ReferenceInfo     *prometheus.GaugeVec
@@ -169,6 +173,8 @@ func NewMetrics(reg prometheus.Registerer, maxFeatures int) *Metrics {
 		ModelDriftShare:    gauge("model_drift_share", "Share of the model's features with a firing alert.", mv...),
 		ModelDrifting:      gauge("model_drifting", "1 while the model's dataset-level drift alert is firing.", mv...),
 		Evaluations:        counter("evaluations_total", "Feature window evaluations.", mv...),
+		ModelLastEvent: gauge("model_last_event_timestamp_seconds",
+			"When driftd last processed an event of the model version (Unix time, seconds; wall clock, not event time).", mv...),
 		EvaluationSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "evaluation_duration_seconds",
 			Help: "Processing time of an event that closed panes, divided by the evaluations it ran.", Buckets: prometheus.ExponentialBuckets(1e-6, 4, 10)}),
 		AlertsPublished: counter("alerts_published_total", "Alerts published (acknowledged by the broker).", "model", "version", "status"),
@@ -313,6 +319,9 @@ func (m *Metrics) ObserveAlert(a *detector.Alert) {
 	if a.Status == detector.Firing {
 		v = 1
 	}
+	if a.Reason == detector.ReasonStale {
+		return // the model's gauges were cleared (ClearModelGauges)
+	}
 	if a.Test == detector.TestDataset {
 		m.ModelDrifting.WithLabelValues(a.Model, a.Version).Set(v)
 		return
@@ -364,11 +373,29 @@ func (m *Metrics) DeleteModel(model, version string) {
 	}{m.EventsProcessed, m.LateEvents, m.UnexpectedFeatures, m.FeatureMissing, m.FeatureInvalid, m.WindowEvents, m.WindowMean,
 		m.WindowStdDev, m.ReferenceMean, m.ReferenceStdDev, m.MissingRatio, m.InvalidRatio, m.OutOfRangeRatio, m.PSI,
 		m.TestStatistic, m.TestPValue, m.TestEffect, m.TestThreshold, m.TestEffectGate, m.Drifting, m.ModelDriftShare,
-		m.ModelDrifting, m.Evaluations, m.AlertsPublished, m.ReferenceInfo, m.SeriesOverflow} {
+		m.ModelDrifting, m.Evaluations, m.AlertsPublished, m.ReferenceInfo, m.SeriesOverflow, m.ModelLastEvent} {
 		v.DeletePartialMatch(l)
 	}
 	delete(m.exported, model+"/"+version)
 	delete(m.overflow, model+"/"+version)
+}
+
+// ClearModelGauges removes the window, test and drift gauges of a model
+// version that went silent (they describe traffic that stopped); counters,
+// reference_info and model_last_event_timestamp_seconds stay. The gauges
+// come back at the model's next evaluation.
+func (m *Metrics) ClearModelGauges(model, version string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := prometheus.Labels{"model": model, "version": version}
+	for _, v := range []*prometheus.GaugeVec{m.WindowEvents, m.WindowMean, m.WindowStdDev, m.ReferenceMean, m.ReferenceStdDev,
+		m.MissingRatio, m.InvalidRatio, m.OutOfRangeRatio, m.PSI, m.TestStatistic, m.TestPValue, m.TestEffect,
+		m.TestThreshold, m.TestEffectGate, m.Drifting, m.ModelDriftShare, m.ModelDrifting} {
+		v.DeletePartialMatch(l)
+	}
+	// The per-feature handles point at deleted series: forget them (the
+	// feature counters they hold are found again by label).
+	delete(m.exported, model+"/"+version)
 }
 
 func b2f(b bool) float64 {

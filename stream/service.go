@@ -70,9 +70,13 @@ type Service struct {
 	lastStats      time.Time
 	prevStats      map[*detector.Monitor]detector.ModelStats
 	refGen         uint64
-	txnErr         error    // produce failures in the open transaction
-	dlqMaxBytes    int      // the DLQ topic's max.message.bytes
-	reported       Counters // processor counters already exported
+	txnErr         error // produce failures in the open transaction
+	dlqMaxBytes    int   // the DLQ topic's max.message.bytes
+	// staleness: when each model version last had events, and those
+	// found silent for StaleAfter
+	lastEvent map[string]time.Time
+	stale     map[string]bool
+	reported  Counters // processor counters already exported
 
 	mu sync.Mutex // guards failure and assigned
 	// failure is set by a group callback that could not do its job
@@ -144,6 +148,8 @@ func NewService(o ServiceOptions) (*Service, error) {
 		observer: o.Observer, alertURL: o.AlertURL,
 		prevStats:  map[*detector.Monitor]detector.ModelStats{},
 		dlqRefused: map[string]bool{},
+		lastEvent:  map[string]time.Time{},
+		stale:      map[string]bool{},
 		health:     health{now: time.Now},
 	}, nil
 }
