@@ -110,6 +110,11 @@ type Metrics struct {
 	mu          sync.Mutex
 	exported    map[string]map[string]*featureGauges // model/version → feature → gauges
 	overflow    map[string]prometheus.Counter
+	// live maps each model/version with a reference to its reference ID:
+	// alerts of another reference (retired: replaced or removed) are
+	// published but not exported, or they would re-create the series
+	// DeleteModel removed.
+	live map[string]string
 }
 
 type featureGauges struct {
@@ -198,6 +203,7 @@ func NewMetrics(reg prometheus.Registerer, maxFeatures int) *Metrics {
 		maxFeatures:     maxFeatures,
 		exported:        map[string]map[string]*featureGauges{},
 		overflow:        map[string]prometheus.Counter{},
+		live:            map[string]string{},
 	}
 	for _, c := range []prometheus.Collector{m.EventsNoReference, m.DeadLettersTruncated, m.BadTimestamps, m.EvaluationSeconds, m.References, m.ProduceBuffered,
 		m.Checkpoints, m.CheckpointErrors, m.CheckpointSeconds, m.CheckpointBytes, m.Commits, m.CommitErrors, m.AssignedParts, m.WindowMemory} {
@@ -310,11 +316,25 @@ func (m *Metrics) ObserveEvaluations(refs map[string]*detector.Reference, evals 
 	}
 }
 
-// ObserveAlert marks a published alert.
-func (m *Metrics) ObserveAlert(a *detector.Alert) {
-	m.AlertsPublished.WithLabelValues(a.Model, a.Version, string(a.Status)).Inc()
+// SetReferences records the references in use (model/version → ID).
+func (m *Metrics) SetReferences(refs map[string]*detector.Reference) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	clear(m.live)
+	for key, ref := range refs {
+		m.live[key] = ref.ID
+	}
+}
+
+// ObserveAlert marks a published alert. Alerts of a reference no longer
+// in use (resolved by its replacement or removal) change no series.
+func (m *Metrics) ObserveAlert(a *detector.Alert) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if id, ok := m.live[a.Model+"/"+a.Version]; !ok || id != a.ReferenceID {
+		return
+	}
+	m.AlertsPublished.WithLabelValues(a.Model, a.Version, string(a.Status)).Inc()
 	v := 0.0
 	if a.Status == detector.Firing {
 		v = 1

@@ -87,7 +87,8 @@ func (s *Service) refreshReferences() {
 }
 
 func (s *Service) observeReferences() {
-	refs, _ := s.registry.Snapshot()
+	refs := s.lanes[0].proc.refs // what the processors use
+	s.metrics.SetReferences(refs)
 	s.metrics.References.Set(float64(len(refs)))
 	for _, ref := range refs {
 		s.metrics.ReferenceInfo.WithLabelValues(ref.Model, ref.Version, ref.ID).Set(1)

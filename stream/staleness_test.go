@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/driftd/driftd/detector"
 )
@@ -130,4 +131,67 @@ func TestServiceStaleModel(t *testing.T) {
 		t.Fatal("no alert resolved with reason stale")
 	}
 	t.Logf("%d alerts resolved as stale", staleResolved)
+}
+
+// TestServiceReferenceTombstoneSeries: a reference tombstone deletes every
+// series of the model version; the test enumerates the whole registry.
+// Before, the alerts its removal resolved re-created 46 series
+// (drifting, reference_mean, window_events, alerts_published_total, …)
+// after the deletion, which then stayed for ever.
+func TestServiceReferenceTombstoneSeries(t *testing.T) {
+	for _, eos := range []bool{false, true} {
+		t.Run(map[bool]string{false: "at_least_once", true: "exactly_once"}[eos], func(t *testing.T) {
+			k := newTestKafka(t)
+			cfg := k.config()
+			cfg.ExactlyOnce = eos
+			k.createInput(1)
+			k.ensureTopics(cfg)
+			cl := k.client()
+			if err := PublishReference(t.Context(), cl, cfg.ReferenceTopic, churnReference(t)); err != nil {
+				t.Fatal(err)
+			}
+			registry := NewRegistry()
+			svc, reg, stop := runService(t, cfg, registry, detector.DefaultWindow())
+			rng := rand.New(rand.NewPCG(11, 11))
+			var values [][]byte
+			for i := range 1500 {
+				values = append(values, churnEvent(rng, 1).json(i))
+			}
+			k.produce(cl, values...)
+			waitProcessed(t, svc, 1500, 60*time.Second)
+			waitCond(t, 30*time.Second, "alerts published", func() bool {
+				return counterValue(t, reg, "driftd_alerts_published_total") > 0
+			})
+			if err := cl.ProduceSync(t.Context(), &kgo.Record{Topic: cfg.ReferenceTopic, Key: []byte("churn/3")}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+			waitCond(t, 20*time.Second, "reference removed", func() bool { return registry.Len() == 0 })
+			// More events of the removed model: counted without a reference.
+			values = values[:0]
+			for i := range 200 {
+				values = append(values, churnEvent(rng, 1).json(2000+i))
+			}
+			k.produce(cl, values...)
+			waitProcessed(t, svc, 1700, 60*time.Second)
+			time.Sleep(1500 * time.Millisecond) // a stats pass and a checkpoint interval
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			if left := modelSeries(t, reg, "churn", "3"); len(left) > 0 {
+				t.Fatalf("series of churn/3 left after its tombstone: %v", left)
+			}
+			// The resolutions were published all the same.
+			resolved := 0
+			for _, r := range k.readAll(cfg.AlertTopic) {
+				var a detector.Alert
+				json.Unmarshal(r.Value, &a)
+				if a.Status == detector.Resolved {
+					resolved++
+				}
+			}
+			if resolved == 0 {
+				t.Error("no alert resolved by the tombstone")
+			}
+		})
+	}
 }
