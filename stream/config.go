@@ -85,6 +85,10 @@ type Config struct {
 	// LivenessTimeout: /healthz fails when the pipeline made no progress
 	// for this long with work pending; 0 disables the check.
 	LivenessTimeout time.Duration `env:"LIVENESS_TIMEOUT"`
+	// ProducerCompression compresses what driftd produces (alerts, dead
+	// letters, checkpoints, panes): none, gzip (default: every mainstream
+	// client reads it without an extra library), snappy, lz4 or zstd.
+	ProducerCompression string `env:"PRODUCER_COMPRESSION"`
 	// StaleAfter: a model version that sent no events for this long has
 	// its firing alerts resolved with reason "stale" and its gauges
 	// cleared; 0 disables it.
@@ -121,6 +125,12 @@ const (
 // SASL mechanisms.
 var saslMechanisms = []string{"", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
 
+// compressionCodecs are the accepted DRIFTD_PRODUCER_COMPRESSION values.
+var compressionCodecs = map[string]kgo.CompressionCodec{
+	"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
+	"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
+}
+
 // Defaults returns the default configuration.
 func Defaults() Config {
 	return Config{
@@ -149,6 +159,7 @@ func Defaults() Config {
 		ReadinessBrokerTimeout: 30 * time.Second,
 		LivenessTimeout:        5 * time.Minute,
 		StaleAfter:             time.Hour,
+		ProducerCompression:    "gzip",
 	}
 }
 
@@ -240,6 +251,9 @@ func (c *Config) Validate() error {
 	if c.LivenessTimeout < 0 || (c.LivenessTimeout > 0 && c.LivenessTimeout < time.Second) {
 		return cfgErr("LIVENESS_TIMEOUT", "is %s; accepted: 0 (off) or at least 1s", c.LivenessTimeout)
 	}
+	if _, ok := compressionCodecs[c.ProducerCompression]; !ok {
+		return cfgErr("PRODUCER_COMPRESSION", "is %q; accepted: none, gzip, snappy, lz4, zstd", c.ProducerCompression)
+	}
 	if c.StaleAfter < 0 || (c.StaleAfter > 0 && c.StaleAfter < time.Second) {
 		return cfgErr("STALE_AFTER", "is %s; accepted: 0 (off) or at least 1s, e.g. 1h", c.StaleAfter)
 	}
@@ -286,6 +300,9 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 // SASL, shared by every client driftd creates.
 func (c *Config) ClientOpts() ([]kgo.Opt, error) {
 	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.ClientID(c.ClientID)}
+	if codec, ok := compressionCodecs[c.ProducerCompression]; ok {
+		opts = append(opts, kgo.ProducerBatchCompression(codec))
+	}
 	tc, err := c.tlsConfig()
 	if err != nil {
 		return nil, err
