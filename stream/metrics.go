@@ -23,6 +23,7 @@ import (
 //	events_no_reference_total                      events of models without a reference
 //	records_dlq_total{topic,reason}                records dead-lettered
 //	dead_letters_truncated_total                   dead letters cut to fit the DLQ topic's max.message.bytes
+//	topics_recreated_total                         output topics created again after they disappeared
 //	events_bad_timestamp_total                     unparseable timestamps (record time used)
 //	events_late_total{model,version}               late for an event-time window
 //	unexpected_features_total{model,version}       values of features not in the reference
@@ -61,11 +62,14 @@ type Metrics struct {
 	// DeadLettersTruncated counts dead letters whose value was cut to
 	// fit the DLQ topic.
 	DeadLettersTruncated prometheus.Counter
-	BadTimestamps        prometheus.Counter
-	LateEvents           *prometheus.CounterVec
-	UnexpectedFeatures   *prometheus.CounterVec
-	FeatureMissing       *prometheus.CounterVec
-	FeatureInvalid       *prometheus.CounterVec
+	// TopicsRecreated counts output topics created again after they
+	// disappeared while running.
+	TopicsRecreated    prometheus.Counter
+	BadTimestamps      prometheus.Counter
+	LateEvents         *prometheus.CounterVec
+	UnexpectedFeatures *prometheus.CounterVec
+	FeatureMissing     *prometheus.CounterVec
+	FeatureInvalid     *prometheus.CounterVec
 
 	WindowEvents    *prometheus.GaugeVec
 	WindowMean      *prometheus.GaugeVec
@@ -155,6 +159,8 @@ func NewMetrics(reg prometheus.Registerer, maxFeatures int) *Metrics {
 		RecordsDLQ:        counter("records_dlq_total", "Records sent to the dead-letter topic, by reason.", "topic", "reason"),
 		DeadLettersTruncated: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "dead_letters_truncated_total",
 			Help: "Dead letters whose value was truncated to fit the DLQ topic's max.message.bytes."}),
+		TopicsRecreated: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "topics_recreated_total",
+			Help: "Output topics created again after they disappeared while driftd was running (DRIFTD_CREATE_TOPICS)."}),
 		BadTimestamps:      prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "events_bad_timestamp_total", Help: "Events whose timestamp could not be parsed; the record timestamp was used."}),
 		LateEvents:         counter("events_late_total", "Events too late for their event-time window.", mv...),
 		UnexpectedFeatures: counter("unexpected_features_total", "Values of features that are not in the reference (schema changes).", mv...),
@@ -205,7 +211,7 @@ func NewMetrics(reg prometheus.Registerer, maxFeatures int) *Metrics {
 		overflow:        map[string]prometheus.Counter{},
 		live:            map[string]string{},
 	}
-	for _, c := range []prometheus.Collector{m.EventsNoReference, m.DeadLettersTruncated, m.BadTimestamps, m.EvaluationSeconds, m.References, m.ProduceBuffered,
+	for _, c := range []prometheus.Collector{m.EventsNoReference, m.DeadLettersTruncated, m.TopicsRecreated, m.BadTimestamps, m.EvaluationSeconds, m.References, m.ProduceBuffered,
 		m.Checkpoints, m.CheckpointErrors, m.CheckpointSeconds, m.CheckpointBytes, m.Commits, m.CommitErrors, m.AssignedParts, m.WindowMemory} {
 		single(c)
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -46,6 +47,7 @@ func (s *Service) publish(ctx context.Context) error {
 	results := s.cl.ProduceSync(ctx, recs...)
 	s.metrics.ProduceBuffered.Set(0)
 	var retry []*kgo.Record
+	var missing []*kgo.Record
 	for _, res := range results {
 		if res.Err == nil {
 			continue
@@ -53,6 +55,10 @@ func (s *Service) publish(ctx context.Context) error {
 		s.metrics.ProduceErrors.WithLabelValues(res.Record.Topic).Inc()
 		if ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if errors.Is(res.Err, kerr.UnknownTopicOrPartition) {
+			missing = append(missing, res.Record)
+			continue
 		}
 		if res.Record.Topic == s.cfg.DLQTopic && (errors.Is(res.Err, kerr.MessageTooLarge) || errors.Is(res.Err, kerr.RecordListTooLarge)) {
 			r := res.Record
@@ -70,9 +76,15 @@ func (s *Service) publish(ctx context.Context) error {
 		}
 		return fmt.Errorf("producing to %s: %w", res.Record.Topic, res.Err)
 	}
+	if len(missing) > 0 {
+		if err := s.recreateTopics(ctx, missing[0].Topic); err != nil {
+			return err
+		}
+		retry = append(retry, missing...)
+	}
 	if len(retry) > 0 {
 		if err := s.cl.ProduceSync(ctx, retry...).FirstErr(); err != nil {
-			return fmt.Errorf("producing to %s: %w", s.cfg.DLQTopic, err)
+			return fmt.Errorf("producing to %s: %w", retry[0].Topic, err)
 		}
 	}
 	s.alertsPublished()
@@ -91,4 +103,20 @@ func (s *Service) alertsPublished() {
 	}
 	clear(s.alertPending)
 	s.alertPending = s.alertPending[:0]
+}
+
+// recreateTopics handles an output topic that disappeared while running
+// (deleted by an operator): with DRIFTD_CREATE_TOPICS it is created again
+// like at start and the pipeline goes on; otherwise the error says what
+// happened.
+func (s *Service) recreateTopics(ctx context.Context, topic string) error {
+	if !s.cfg.CreateTopics {
+		return fmt.Errorf("topic %s no longer exists (deleted while driftd was running?) and DRIFTD_CREATE_TOPICS=false: create it again, then restart driftd", topic)
+	}
+	s.log.Warn("output topic missing (deleted while running?); creating it again", "topic", topic)
+	if _, err := EnsureTopics(ctx, kadm.NewClient(s.cl), &s.cfg); err != nil {
+		return fmt.Errorf("topic %s no longer exists (deleted while driftd was running?) and could not be created again: %w", topic, err)
+	}
+	s.metrics.TopicsRecreated.Inc()
+	return nil
 }

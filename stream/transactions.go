@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/driftd/driftd/detector"
@@ -77,6 +78,12 @@ func (s *Service) endTransaction(ctx context.Context) error {
 		return ctx.Err()
 	}
 	s.log.Warn("transaction aborted; restoring state from the last committed checkpoint", "err", errors.Join(err, txnErr))
+	if errors.Is(txnErr, kerr.UnknownTopicOrPartition) {
+		// An output topic disappeared: every replay would abort again.
+		if rerr := s.recreateTopics(ctx, "an output topic"); rerr != nil {
+			return rerr
+		}
+	}
 	ids := slices.Collect(maps.Keys(s.tasks()))
 	for _, id := range ids {
 		s.laneOf(id).proc.DropTask(id)
