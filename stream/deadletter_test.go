@@ -3,7 +3,6 @@ package stream
 import (
 	"context"
 	"crypto/rand"
-	"fmt"
 	mrand "math/rand/v2"
 	"strconv"
 	"testing"
@@ -21,7 +20,7 @@ import (
 // (the refused dead letter aborted it, the replay produced it again).
 func TestServiceOversizedDeadLetter(t *testing.T) {
 	for _, eos := range []bool{false, true} {
-		t.Run(fmt.Sprintf("exactly_once=%v", eos), func(t *testing.T) {
+		t.Run(map[bool]string{false: "at_least_once", true: "exactly_once"}[eos], func(t *testing.T) {
 			k := newTestKafka(t)
 			cfg := k.config()
 			cfg.ExactlyOnce = eos
@@ -95,7 +94,7 @@ func TestServiceOversizedDeadLetter(t *testing.T) {
 // transaction), and the pipeline goes on.
 func TestServiceDeadLettersRefusedTogether(t *testing.T) {
 	for _, eos := range []bool{false, true} {
-		t.Run(fmt.Sprintf("exactly_once=%v", eos), func(t *testing.T) {
+		t.Run(map[bool]string{false: "at_least_once", true: "exactly_once"}[eos], func(t *testing.T) {
 			k := newTestKafka(t)
 			cfg := k.config()
 			cfg.ExactlyOnce = eos

@@ -2,7 +2,6 @@ package stream
 
 import (
 	"errors"
-	"fmt"
 	mrand "math/rand/v2"
 	"strings"
 	"sync/atomic"
@@ -93,7 +92,7 @@ func TestServiceReadiness(t *testing.T) {
 // Before, /healthz answered 200 whatever the pipeline did.
 func TestServiceLiveness(t *testing.T) {
 	for _, eos := range []bool{false, true} {
-		t.Run(fmt.Sprintf("exactly_once=%v", eos), func(t *testing.T) {
+		t.Run(map[bool]string{false: "at_least_once", true: "exactly_once"}[eos], func(t *testing.T) {
 			var refuse atomic.Bool
 			k := newTestKafka(t, kfake.SeedTopics(1, "seed"))
 			cfg := k.config()

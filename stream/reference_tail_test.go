@@ -40,6 +40,10 @@ func TestReferenceLoaderReadsToEnd(t *testing.T) {
 			cl := k.client()
 			publishRef(t, cl, topic, v1)
 			adm := kadm.NewClient(cl)
+			// Kafka refuses to delete records of a compact-only topic.
+			if _, err := adm.AlterTopicConfigs(t.Context(), []kadm.AlterConfig{{Name: "cleanup.policy", Value: kadm.StringPtr("compact,delete")}}, topic); err != nil {
+				t.Fatal(err)
+			}
 			ends, err := adm.ListEndOffsets(t.Context(), topic)
 			if err != nil {
 				t.Fatal(err)
@@ -111,4 +115,24 @@ func publishRefTxn(t *testing.T, k *testKafka, topic string, ref *detector.Refer
 		t.Fatal(err)
 	}
 	cl.Close()
+	// The broker writes the transaction's markers after EndTransaction
+	// returns: wait until the last stable offset reaches the end, so the
+	// reference is "present at start" of the loader.
+	adm := kadm.NewClient(k.client())
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		stable, err1 := adm.ListCommittedOffsets(t.Context(), topic)
+		ends, err2 := adm.ListEndOffsets(t.Context(), topic)
+		if err1 == nil && err2 == nil {
+			s, _ := stable.Lookup(topic, 0)
+			e, _ := ends.Lookup(topic, 0)
+			if s.Offset == e.Offset {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the transaction's marker was never written")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -23,7 +23,7 @@ func TestServiceAlertTopicDeleted(t *testing.T) {
 	for _, c := range []struct {
 		eos, create bool
 	}{{false, true}, {true, true}, {false, false}} {
-		t.Run(fmt.Sprintf("exactly_once=%v,create=%v", c.eos, c.create), func(t *testing.T) {
+		t.Run(fmt.Sprintf("eos_%v_create_%v", c.eos, c.create), func(t *testing.T) {
 			k := newTestKafka(t)
 			cfg := k.config()
 			cfg.ExactlyOnce = c.eos
