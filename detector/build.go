@@ -87,7 +87,19 @@ type Builder struct {
 	groupRows      [numGroups]int64
 	rowGroups      [numGroups]bool
 	row            int64
+	skipped        []SkippedFeature
 }
+
+// SkippedFeature is a column Reference left out because the detector
+// could not use it, and why.
+type SkippedFeature struct {
+	Name   string
+	Reason string
+}
+
+// Skipped lists the columns the last Reference call left out (see
+// Reference).
+func (b *Builder) Skipped() []SkippedFeature { return b.skipped }
 
 type featureBuild struct {
 	name    string
@@ -188,11 +200,15 @@ func (b *Builder) EndRow() {
 	}
 }
 
-// Reference builds the reference. Features are sorted by name.
+// Reference builds the reference. Features are sorted by name. A numeric
+// column whose mean or variance overflows float64 (values of order 1e154
+// and beyond) cannot be tested and is left out; Skipped names it and the
+// others are built. It fails when no column is usable.
 func (b *Builder) Reference() (*Reference, error) {
 	if len(b.features) == 0 {
 		return nil, fmt.Errorf("no features in %d rows", b.row)
 	}
+	b.skipped = nil
 	ref := &Reference{Schema: ReferenceSchema, Model: b.model, Version: b.version, Rows: b.row}
 	names := slices.Clone(b.order)
 	slices.Sort(names)
@@ -207,9 +223,17 @@ func (b *Builder) Reference() (*Reference, error) {
 			fr = f.categorical(b.opts.TopK)
 		} else {
 			fr = f.numeric(b.opts.Breakpoints)
+			if fr.Count > 0 && (!isFinite(fr.Mean) || !isFinite(fr.Variance)) {
+				b.skipped = append(b.skipped, SkippedFeature{Name: name,
+					Reason: fmt.Sprintf("its mean or variance overflows float64 (mean %g, variance %g; values range %g to %g)", fr.Mean, fr.Variance, fr.Min, fr.Max)})
+				continue
+			}
 		}
 		fr.Missing += missing
 		ref.Features = append(ref.Features, fr)
+	}
+	if len(ref.Features) == 0 {
+		return nil, fmt.Errorf("no usable features: %d left out", len(b.skipped))
 	}
 	if err := ref.Validate(); err != nil {
 		return nil, err

@@ -36,8 +36,12 @@ type FeatureCheckpoint struct {
 	Feature     string `json:"feature"`
 	ReferenceID string `json:"reference_id"`
 
-	Group   GroupCheckpoint       `json:"group"`
-	Window  []byte                `json:"window"` // binary window state, see encodeWindow
+	Group  GroupCheckpoint `json:"group"`
+	Window []byte          `json:"window"` // binary window state, see encodeWindow
+	// Centre is the value the window's moments are taken relative to
+	// (the reference mean); absent in checkpoints of versions that kept
+	// absolute moments, which restore shifts.
+	Centre  *float64              `json:"centre,omitempty"`
 	Alarms  map[string]AlarmState `json:"alarms,omitempty"`
 	Evals   uint64                `json:"evals"`
 	Values  uint64                `json:"values"`
@@ -58,6 +62,7 @@ type FeatureCheckpoint struct {
 type GroupCheckpoint struct {
 	Seq       uint64             `json:"seq"`
 	Late      uint64             `json:"late"`
+	Future    uint64             `json:"future,omitempty"`
 	Closed    uint64             `json:"closed"`
 	PaneTimes [][2]int64         `json:"pane_times,omitempty"`
 	CurTimes  [2]int64           `json:"cur_times"`
@@ -91,8 +96,9 @@ func (m *Monitor) Checkpoint() []FeatureCheckpoint {
 		gs := m.groups[f.group]
 		cp := FeatureCheckpoint{
 			Schema: CheckpointSchema, Model: m.ref.Model, Version: m.ref.Version, Feature: f.name, ReferenceID: m.ref.ID,
-			Group:  GroupCheckpoint{Seq: gs.seq, Late: gs.late, Closed: gs.closed, CurTimes: [2]int64{gs.curTimes.Min, gs.curTimes.Max}},
+			Group:  GroupCheckpoint{Seq: gs.seq, Late: gs.late, Future: gs.future, Closed: gs.closed, CurTimes: [2]int64{gs.curTimes.Min, gs.curTimes.Max}},
 			Alarms: map[string]AlarmState{}, Evals: f.evals, Values: f.values, Missing: f.missing, Invalid: f.invalid,
+			Centre:  &f.c.centre,
 			Dataset: m.dataset, Share: m.datasetShare, Unexpected: m.unexpected, Duplicates: m.duplicates,
 		}
 		for _, p := range gs.paneTimes {
@@ -192,7 +198,7 @@ func RestoreMonitor(ref *Reference, policies *Policies, cfg WindowConfig, cps []
 
 func (gs *groupState) restore(cp *FeatureCheckpoint, cfg WindowConfig) error {
 	g := cp.Group
-	gs.seq, gs.late, gs.closed = g.Seq, g.Late, g.Closed
+	gs.seq, gs.late, gs.future, gs.closed = g.Seq, g.Late, g.Future, g.Closed
 	gs.resumeOffset = cp.Offset
 	gs.curTimes = timeRange{Min: g.CurTimes[0], Max: g.CurTimes[1]}
 	if gs.clock != nil {
@@ -227,12 +233,24 @@ func (f *featureState) restore(cp *FeatureCheckpoint, gs *groupState) error {
 		}
 		f.alarms[i] = a
 	}
+	// Moments saved relative to another centre (0: absolute) are
+	// shifted to this monitor's.
+	shift := -f.c.centre
+	if cp.Centre != nil {
+		shift += *cp.Centre
+	}
 	var err error
 	switch {
 	case f.cw != nil:
 		var s window.CountState
 		if s, err = decodeCountState(cp.Window); err != nil {
 			return err
+		}
+		if shift != 0 {
+			for i := range s.Panes {
+				s.Panes[i] = shiftMoments(s.Panes[i], shift)
+			}
+			s.Open = shiftMoments(s.Open, shift)
 		}
 		f.cw, err = window.RestoreCount(f.c.layout, s)
 	case f.pw != nil:
@@ -244,6 +262,7 @@ func (f *featureState) restore(cp *FeatureCheckpoint, gs *groupState) error {
 		if mc == nil || len(mc.Times) != len(f.merge.times) || len(mc.Sources) > 4096 {
 			return errors.New("stage-2 checkpoint lacks or garbles its merge state")
 		}
+		shiftTimeState(&s, shift)
 		if f.pw, err = window.RestorePaneWindow(f.c.layout, f.pw.Capacity(), s.Closed, s.Pushed); err != nil {
 			return err
 		}
@@ -259,9 +278,30 @@ func (f *featureState) restore(cp *FeatureCheckpoint, gs *groupState) error {
 		if s, err = decodeTimeState(cp.Window); err != nil {
 			return err
 		}
+		shiftTimeState(&s, shift)
 		f.tw, err = window.RestoreTime(f.c.layout, gs.clock, s)
 	}
 	return err
+}
+
+// shiftMoments adds shift to the mean of non-empty moments.
+func shiftMoments(m window.Moments, shift float64) window.Moments {
+	if m.N > 0 {
+		m.Mean += shift
+	}
+	return m
+}
+
+func shiftTimeState(s *window.TimeState, shift float64) {
+	if shift == 0 {
+		return
+	}
+	for i := range s.Closed {
+		s.Closed[i].Moments = shiftMoments(s.Closed[i].Moments, shift)
+	}
+	for i := range s.Open {
+		s.Open[i].Pane.Moments = shiftMoments(s.Open[i].Pane.Moments, shift)
+	}
 }
 
 // Window state blobs: little-endian binary, so moments keep every bit

@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"unsafe"
 
+	"github.com/driftd/driftd/detector/ksdist"
 	"github.com/driftd/driftd/window"
 )
 
@@ -39,12 +40,31 @@ type Result struct {
 	DF float64 `json:"df,omitempty"`
 	// PSI is the population stability index (chi2).
 	PSI float64 `json:"psi,omitempty"`
-	// Method is the KS p-value method used: "exact" or "asymp".
+	// Method is the KS method used: "exact" (the exact two-sample
+	// distribution of D; the reference is whole) or "asymp" (kstwo at
+	// n_eff on D − ε). The decision compares the effect with Critical,
+	// computed once from that distribution.
 	Method string `json:"method,omitempty"`
+	// Critical is the KS critical value at Threshold: the test is
+	// significant exactly when Effect >= Critical (see ksCritical). It is
+	// set when the effect passes the gate (else no decision needed it).
+	Critical float64 `json:"critical,omitempty"`
+	// PValueApprox marks a KS p-value computed by kstwo at n_eff because
+	// the exact one (Method "exact", or Durbin's matrix) costs more than
+	// an evaluation may; the decision still follows Method's
+	// distribution through Critical.
+	PValueApprox bool `json:"p_value_approx,omitempty"`
 	// Reference is the reference value the window is compared with:
 	// the mean (mean_shift) or the ratio (quality tests).
 	Reference float64 `json:"reference,omitempty"`
+	// Undefined, when set, says why the test could not be computed on
+	// this window (a float64 overflow, a non-finite statistic); the
+	// result is then never drifting and its p-value is reported as 1.
+	Undefined string `json:"undefined,omitempty"`
 }
+
+// isFinite reports whether x is neither NaN nor ±Inf.
+func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
 // Snapshot is what the tests see of a feature window: per-cell counts
 // (value cells, then missing and invalid) and the moments of the valid
@@ -53,10 +73,23 @@ type Result struct {
 type Snapshot struct {
 	Counts   []uint32
 	Counts16 []uint16
-	Moments  window.Moments
+	// Moments are those of x − Centre: windows accumulate values
+	// relative to the reference mean, so an offset such as 1e15 costs no
+	// digits (see compiled.centre).
+	Moments window.Moments
+	Centre  float64
 	// N, when positive, is the sum of the counts, which the window
 	// keeps anyway (0: sum them).
 	N int64
+}
+
+// absMoments returns the moments of the values themselves.
+func (s *Snapshot) absMoments() window.Moments {
+	m := s.Moments
+	if m.N > 0 {
+		m.Mean += s.Centre
+	}
+	return m
 }
 
 // count returns the events in cell i.
@@ -95,14 +128,17 @@ type compiled struct {
 	oorP0  float64        // reference out-of-range probability
 	refMs  window.Moments // reference moments (mean_shift)
 	kscell []int64        // Ranks, for the KS scan
+	centre float64        // numeric: the reference mean; windows hold moments of x − centre
+	crit   *critTable     // KS critical values, shared by a monitor's features
 }
 
 type evalScratch struct {
 	obs, exp, winP []float64
+	ks             ksDecision
 }
 
 func compile(f *FeatureRef) (*compiled, error) {
-	c := &compiled{ref: f, scrat: &evalScratch{}}
+	c := &compiled{ref: f, scrat: &evalScratch{}, crit: newCritTable()}
 	switch f.Kind {
 	case Numeric:
 		c.tests = NumericTests
@@ -121,6 +157,7 @@ func compile(f *FeatureRef) (*compiled, error) {
 		// reference values with probability 2/(m+1).
 		c.oorP0 = 2 / (float64(f.Count) + 1)
 		c.refMs = window.Moments{N: float64(f.Count), Mean: f.Mean, M2: f.Variance * float64(f.Count-1)}
+		c.centre = f.Mean
 	case Categorical:
 		c.tests = CategoricalTests
 		k := len(f.Categories)
@@ -186,21 +223,57 @@ func (c *compiled) evaluate(s Snapshot, p *Policy, alpha float64, out []Result) 
 		r.Test = t
 		r.Threshold = alpha
 		r.EffectThreshold = p.gate(t)
-		r.Drifting = r.PValue < alpha && r.Effect >= r.EffectThreshold && r.Effect > 0
-		r.Holding = r.Drifting || (r.PValue < math.Sqrt(alpha) && r.Effect >= p.ResolveFactor*r.EffectThreshold && r.Effect > 0)
+		if r.Undefined == "" {
+			r.Undefined = nonFinite(&r)
+		}
+		if r.Undefined != "" {
+			out = append(out, r)
+			continue
+		}
+		r.Drifting = r.Effect >= r.EffectThreshold && r.Effect > 0 && c.below(&r, alpha)
+		// The resolve side needs the evidence clearly gone: the p-value
+		// back above threshold^(1/4) (≈ 0.02 at 1.25e-7), or the effect
+		// below ResolveFactor × gate. √threshold let noise in a window
+		// still drifting resolve an alert, which re-fired an evaluation
+		// or two later.
+		r.Holding = r.Drifting || (r.Effect >= p.ResolveFactor*r.EffectThreshold && r.Effect > 0 && c.below(&r, math.Sqrt(math.Sqrt(alpha))))
 		if f := p.ImmediateFactor; r.Drifting && f > 0 {
-			r.Severe = r.Effect >= f*r.EffectThreshold && r.PValue < alpha/(f*f*f)
+			r.Severe = r.Effect >= f*r.EffectThreshold && c.below(&r, alpha/(f*f*f))
+		}
+		if t == TestKS && r.Effect >= r.EffectThreshold && r.Effect > 0 {
+			// Past the gate the decision consulted it: no new search.
+			r.Critical = c.ksCritical(alpha)
 		}
 		out = append(out, r)
 	}
 	return out
 }
 
+// nonFinite names the first NaN among a result's numbers, the sign of a
+// computation that went wrong: the result is undefined rather than given a
+// made-up p-value. (±Inf statistics and effects are legitimate — a shift
+// against a constant reference — and are reported as ±MaxFloat64.)
+func nonFinite(r *Result) string {
+	switch {
+	case math.IsNaN(r.PValue) || math.IsInf(r.PValue, 0):
+		return "p-value is not a number"
+	case math.IsNaN(r.Statistic):
+		return "statistic is not a number"
+	case math.IsNaN(r.Effect):
+		return "effect is not a number"
+	case math.IsNaN(r.DF):
+		return "degrees of freedom are not a number"
+	}
+	return ""
+}
+
 // ks computes D exactly against the reference step CDF from the cell
-// counts, then its p-value: scipy's exact two-sample path when the
-// reference is whole (every distinct value a breakpoint) and the policy
-// allows it, else kstwo.sf at n_eff = round(n·m/(n+m)) on D − ε, which is
-// conservative for a sketch whose CDF may be off by ε between breakpoints.
+// counts. The decision (see below) compares D with a critical value: on
+// scipy's exact two-sample path when the reference is whole (every
+// distinct value a breakpoint) and the policy allows it, else on kstwo at
+// n_eff = round(n·m/(n+m)) for D − ε, which is conservative for a sketch
+// whose CDF may be off by ε between breakpoints. The reported p-value is
+// the exact one when that is cheap, else kstwo's (PValueApprox).
 func (c *compiled) ks(s Snapshot, n int64, p *Policy) (Result, bool) {
 	if c.breaks == nil || n == 0 {
 		return Result{}, false
@@ -214,27 +287,102 @@ func (c *compiled) ks(s Snapshot, n int64, p *Policy) (Result, bool) {
 	} else {
 		d, num, exact = ksDistance(s.Counts, c.kscell, n, m)
 	}
-	method := KSAsymp
+	method := ksdist.Asymp
 	if c.ref.Exact && p.KSMethod != KSMethodAsymp {
-		method = KSAuto
+		method = ksdist.Auto
 		if p.KSMethod == KSMethodExact {
-			method = KSExact
+			method = ksdist.Exact
 		}
 	}
-	if method != KSAsymp && exact && n <= math.MaxInt32 && m <= math.MaxInt32 {
+	kd := &c.scrat.ks
+	if method != ksdist.Asymp && exact && n <= math.MaxInt32 && m <= math.MaxInt32 {
 		// h = D·lcm(n, m) = num/gcd(n, m), exactly.
-		r := Result{Statistic: d, Effect: d, N: n}
-		var used KSMethod
-		r.PValue, used = KS2SampPValueH(num/gcdInt64(n, m), int(n), int(m), method)
-		r.Method = used.String()
+		h := num / ksdist.GCD(n, m)
+		*kd = ksDecision{exact: true, method: method, n: int(n), m: int(m), h: h}
+		r := Result{Statistic: d, Effect: d, N: n, Method: ksdist.Asymp.String()}
+		resolved := ksdist.ResolveMethod(int(n), int(m), method)
+		if resolved == ksdist.Exact {
+			r.Method = ksdist.Exact.String()
+		}
+		if resolved == ksdist.Exact && ksdist.TwoSampExactCost(h, int(n), int(m)) <= ksExactCostBudget {
+			r.PValue, _ = ksdist.TwoSampPValueH(h, int(n), int(m), method)
+			return r, true
+		}
+		// kstwo at n_eff on h/lcm: what TwoSampPValueH computes on its
+		// asymptotic path, with Durbin's matrix bounded.
+		lcm := float64(ksdist.TwoSampLCM(int(n), int(m)))
+		var pexact bool
+		r.PValue, pexact = ksdist.KolmogorovSFBounded(ksNEff(n, m, true), float64(h)/lcm)
+		r.PValueApprox = resolved == ksdist.Exact || !pexact
 		return r, true
 	}
 	eps := c.ref.CDFError
 	r := Result{Statistic: d, Effect: math.Max(0, d-eps), N: n}
-	en := int(math.Round(float64(n) * float64(m) / float64(n+m)))
-	r.PValue = KolmogorovSF(max(en, 1), r.Effect)
-	r.Method = KSAsymp.String()
+	en := ksNEff(n, m, false)
+	*kd = ksDecision{neff: en, x: r.Effect}
+	var pexact bool
+	r.PValue, pexact = ksdist.KolmogorovSFBounded(en, r.Effect)
+	r.PValueApprox = !pexact
+	r.Method = ksdist.Asymp.String()
 	return r, true
+}
+
+// ksExactCostBudget is the largest exact two-sample p-value computation,
+// in lattice cells (ksdist.TwoSampExactCost, ≈ 20 instructions each), that
+// an evaluation runs for the reported p-value.
+const ksExactCostBudget = 1000
+
+// ksNEff is the effective sample size round(n·m/(n+m)), at least 1: half
+// to even as scipy's ks_2samp on its exact path's fallback (even = true),
+// half away from zero on the sketch path.
+func ksNEff(n, m int64, even bool) int {
+	en := float64(n) * float64(m) / float64(n+m)
+	if even {
+		return max(int(math.RoundToEven(en)), 1)
+	}
+	return max(int(math.Round(en)), 1)
+}
+
+// ksDecision is what the last ks call left for the decisions: the exact
+// lattice distance or the asymptotic statistic, and their sizes.
+type ksDecision struct {
+	exact  bool
+	method ksdist.Method
+	n, m   int
+	h      int64
+	neff   int
+	x      float64
+}
+
+// below reports whether the result is significant at level a: its p-value
+// is below a. For KS it compares the statistic with the critical value at
+// a (see ksCritical), which gives the same answer as the p-value of the
+// decision's distribution at a bounded cost.
+func (c *compiled) below(r *Result, a float64) bool {
+	if r.Test != TestKS {
+		return r.PValue < a
+	}
+	kd := &c.scrat.ks
+	if kd.exact {
+		return kd.h >= c.crit.twoSampH(kd.n, kd.m, a, kd.method)
+	}
+	return kd.x >= c.crit.kolmogorov(kd.neff, a)
+}
+
+// ksCritical returns the last ks call's critical value at level a in units
+// of D (the exact path's h/lcm, or kstwo's critical D − ε), +Inf when no D
+// is significant.
+func (c *compiled) ksCritical(a float64) float64 {
+	kd := &c.scrat.ks
+	if kd.exact {
+		h := c.crit.twoSampH(kd.n, kd.m, a, kd.method)
+		lcm := ksdist.TwoSampLCM(kd.n, kd.m)
+		if h > lcm {
+			return math.Inf(1)
+		}
+		return float64(h) / float64(lcm)
+	}
+	return c.crit.kolmogorov(kd.neff, a)
 }
 
 // ksDistance returns D = max over x of |W(x)/n − R(x)/m|, where W and R
@@ -295,16 +443,25 @@ func ksDistanceFloat[C uint16 | uint32](counts []C, ranks []int64, n, m int64) f
 }
 
 // meanShift is Welch's t-test of the window mean against the reference
-// moments, with the standardized shift |Δμ|/σ_ref as effect size.
+// moments, with the standardized shift |Δμ|/σ_ref as effect size. Both
+// means are taken relative to the snapshot's centre (the reference mean),
+// so Δμ keeps its digits whatever the offset of the data. Window moments
+// that overflowed float64 (values of order 1e154 away from the centre)
+// make the result undefined, with the reason, rather than a p-value.
 func (c *compiled) meanShift(s Snapshot) (Result, bool) {
 	w := s.Moments
 	if c.breaks == nil || w.N < 2 {
 		return Result{}, false
 	}
 	ref := c.refMs
-	t, df, pv := WelchTTest(w.N, w.Mean, w.Variance(), ref.N, ref.Mean, c.ref.Variance)
+	if !isFinite(w.Mean) || !isFinite(w.M2) || !isFinite(w.Variance()) {
+		return Result{N: int64(w.N), PValue: 1, Reference: ref.Mean,
+			Undefined: "window moments overflow float64: values too far from the reference mean"}, true
+	}
+	refMean := ref.Mean - s.Centre // 0 when the centre is the reference mean
+	t, df, pv := WelchTTest(w.N, w.Mean, w.Variance(), ref.N, refMean, c.ref.Variance)
 	sd := c.ref.StdDev()
-	delta := math.Abs(w.Mean - ref.Mean)
+	delta := math.Abs(w.Mean - refMean)
 	var effect float64
 	switch {
 	case sd > 0:

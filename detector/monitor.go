@@ -46,6 +46,10 @@ type WindowConfig struct {
 	Time     time.Duration `env:"WINDOW_TIME"`
 	TimeHop  time.Duration `env:"WINDOW_TIME_HOP"`
 	Lateness time.Duration `env:"WINDOW_LATENESS"`
+	// MaxFuture bounds how far ahead of the watermark an event's time
+	// may be (0: the window length T); later events are counted as
+	// future and move nothing (see window.TimeClock.Future).
+	MaxFuture time.Duration `env:"WINDOW_MAX_FUTURE"`
 	// Stage is the monitor's role in two-stage mode (count windows only).
 	Stage Stage `env:"-"`
 }
@@ -68,16 +72,52 @@ const (
 // DefaultWindow is 1000 events advancing by 125.
 func DefaultWindow() WindowConfig { return WindowConfig{Size: 1000, Hop: 125} }
 
-// WithDefaults fills the hops left at zero: a hop of an eighth of the
-// window.
+// WithDefaults fills the hops left at zero: an eighth of the window — for
+// a count window, the divisor of Size nearest Size/8 (see DefaultHop).
 func (c WindowConfig) WithDefaults() WindowConfig {
 	if c.Time > 0 && c.TimeHop == 0 {
 		c.TimeHop = c.Time / 8
 	}
 	if c.Time == 0 && c.Hop == 0 {
-		c.Hop = max(1, c.Size/8)
+		c.Hop = DefaultHop(c.Size)
 	}
 	return c
+}
+
+// DefaultHop is the default hop of a count window of size events: size/8
+// when 8 divides size, else the divisor of size nearest size/8 on a log
+// scale (ties to the smaller hop, which evaluates more often): 50 → 5,
+// 100 → 10, 1000 → 125, 997 (prime) → 997, a tumbling window. A hop must
+// divide the size because the window is a ring of whole panes.
+func DefaultHop(size int) int {
+	if size <= 0 {
+		return 1
+	}
+	if size%8 == 0 {
+		return size / 8
+	}
+	target := math.Log(float64(size) / 8)
+	best, bestDist := 1, math.Inf(1)
+	for d := 1; d*d <= size; d++ {
+		if size%d != 0 {
+			continue
+		}
+		for _, h := range []int{d, size / d} {
+			dist := math.Abs(math.Log(float64(h)) - target)
+			if dist < bestDist || (dist == bestDist && h < best) {
+				best, bestDist = h, dist
+			}
+		}
+	}
+	return best
+}
+
+// maxFuture is MaxFuture, or the window length when it is 0.
+func (c WindowConfig) maxFuture() time.Duration {
+	if c.MaxFuture > 0 {
+		return c.MaxFuture
+	}
+	return c.Time
 }
 
 // TimeBased reports whether the windows are event-time windows.
@@ -85,6 +125,9 @@ func (c WindowConfig) TimeBased() bool { return c.Time > 0 }
 
 // Validate checks the window settings.
 func (c WindowConfig) Validate() error {
+	if c.MaxFuture < 0 {
+		return fmt.Errorf("window: max future must not be negative, got %s", c.MaxFuture)
+	}
 	if c.Stage != StageSingle && c.TimeBased() {
 		return errors.New("two-stage mode works on count windows; unset the event-time window")
 	}
@@ -164,6 +207,7 @@ type Monitor struct {
 	byName   map[string]int
 	groups   [numGroups]*groupState
 	tests    int // enabled tests over all features: the Bonferroni divisor
+	crit     *critTable
 
 	dataset      AlarmState
 	datasetShare float64
@@ -195,6 +239,7 @@ type groupState struct {
 
 	clock     *window.TimeClock
 	late      uint64
+	future    uint64
 	paneTimes []timeRange // count windows: event-time range of each closed pane
 	closed    uint64
 	curTimes  timeRange
@@ -253,11 +298,13 @@ func NewMonitor(ref *Reference, policies *Policies, cfg WindowConfig) (*Monitor,
 		cfg:             cfg,
 		byName:          make(map[string]int, len(ref.Features)),
 		unexpectedNames: map[string]struct{}{},
+		crit:            newCritTable(),
 	}
 	for g := range m.groups {
 		gs := &groupState{group: Group(g), resumeOffset: math.MinInt64}
 		if cfg.TimeBased() {
 			gs.clock, _ = window.NewTimeClock(cfg.Time.Milliseconds(), cfg.TimeHop.Milliseconds(), cfg.Lateness.Milliseconds())
+			gs.clock.SetMaxFuture(cfg.maxFuture().Milliseconds())
 		} else {
 			gs.paneTimes = make([]timeRange, cfg.Size/cfg.Hop)
 		}
@@ -268,6 +315,7 @@ func NewMonitor(ref *Reference, policies *Policies, cfg WindowConfig) (*Monitor,
 		if err != nil {
 			return nil, err
 		}
+		c.crit = m.crit
 		f := &featureState{name: fr.Name, group: GroupOf(fr.Name), c: c, policy: policies.Feature(ref.Model, ref.Version, fr.Name)}
 		f.alarms = make([]AlarmState, len(c.tests))
 		f.last = make([]Result, 0, len(c.tests))
@@ -326,6 +374,11 @@ func (m *Monitor) Begin(g Group, eventMS int64, offset int64, out *Output) bool 
 		return false
 	}
 	if gs.clock != nil {
+		if gs.clock.Future(eventMS) {
+			gs.future++
+			m.dirty = true
+			return false
+		}
 		pane, late := gs.clock.Observe(eventMS)
 		if late {
 			gs.late++
@@ -441,7 +494,7 @@ func (m *Monitor) apply(idx int, f *featureState, v Value) {
 	if f.cw != nil {
 		var closed bool
 		if numeric {
-			closed = f.cw.Add(cell, x)
+			closed = f.cw.Add(cell, x-c.centre)
 		} else {
 			closed = f.cw.AddCell(cell)
 		}
@@ -451,7 +504,7 @@ func (m *Monitor) apply(idx int, f *featureState, v Value) {
 		return
 	}
 	if numeric {
-		f.tw.Add(m.curPane, cell, x)
+		f.tw.Add(m.curPane, cell, x-c.centre)
 	} else {
 		f.tw.AddCell(m.curPane, cell)
 	}
@@ -500,7 +553,7 @@ func (m *Monitor) End(out *Output) {
 	}
 	for _, idx := range m.due {
 		f := m.features[idx]
-		m.evaluate(f, Snapshot{Counts16: f.cw.Counts(), Moments: f.cw.Moments(), N: int64(f.cw.N())}, info, float64(m.cfg.Hop), out)
+		m.evaluate(f, Snapshot{Counts16: f.cw.Counts(), Moments: f.cw.Moments(), Centre: f.c.centre, N: int64(f.cw.N())}, info, float64(m.cfg.Hop), out)
 	}
 	m.due = m.due[:0]
 	m.updateDataset(gs.seq, info, out)
@@ -545,7 +598,7 @@ func (m *Monitor) closeDuePanes(gs *groupState, out *Output) {
 				continue
 			}
 			evaluated = true
-			m.evaluate(f, Snapshot{Counts: f.tw.Counts(), Moments: f.tw.Moments(), N: int64(f.tw.N())}, info, m.paneEvents(f), out)
+			m.evaluate(f, Snapshot{Counts: f.tw.Counts(), Moments: f.tw.Moments(), Centre: f.c.centre, N: int64(f.tw.N())}, info, m.paneEvents(f), out)
 		}
 		if evaluated {
 			m.updateDataset(gs.seq, info, out)
@@ -577,9 +630,19 @@ func (m *Monitor) evaluate(f *featureState, s Snapshot, info WindowInfo, hopEven
 	results := f.c.evaluate(s, &f.policy, alpha, out.results(len(f.c.tests)))
 	for i := range results {
 		r := &results[i]
+		// JSON has no NaN or ±Inf: an undefined result (see
+		// Result.Undefined) reports p = 1 with its reason; a legitimate
+		// infinity (a shift against a constant reference) ±MaxFloat64.
+		if r.Undefined != "" {
+			r.PValue = 1
+		}
 		r.Statistic = finiteOr(r.Statistic, 0)
 		r.Effect = finiteOr(r.Effect, 0)
 		r.PValue = finiteOr(r.PValue, 1)
+		r.DF = finiteOr(r.DF, 0)
+		r.PSI = finiteOr(r.PSI, 0)
+		r.Reference = finiteOr(r.Reference, 0)
+		r.Critical = finiteOr(r.Critical, 0)
 		ti := f.testIndex(r.Test)
 		a := &f.alarms[ti]
 		drifting := r.Drifting
@@ -614,7 +677,7 @@ func (m *Monitor) evaluate(f *featureState, s Snapshot, info WindowInfo, hopEven
 		al.Summary = summary(&al)
 		out.Alerts = append(out.Alerts, al)
 	}
-	mom := s.Moments
+	mom := finiteMoments(s.absMoments())
 	f.last = append(f.last[:0], results...)
 	f.lastInfo, f.lastMean, f.lastSD = info, mom.Mean, mom.StdDev()
 	if f.unseen != nil {
@@ -722,6 +785,7 @@ type ModelStats struct {
 	Observed         uint64 // events routed to the monitor
 	Events           [numGroups]uint64
 	Late             uint64
+	Future           uint64 // event time too far ahead of the watermark
 	Unexpected       uint64
 	UnexpectedNames  []string
 	DuplicateValues  uint64
@@ -740,6 +804,7 @@ func (m *Monitor) Stats() ModelStats {
 	for g, gs := range m.groups {
 		s.Events[g] = gs.seq
 		s.Late += gs.late
+		s.Future += gs.future
 	}
 	for name := range m.unexpectedNames {
 		s.UnexpectedNames = append(s.UnexpectedNames, name)

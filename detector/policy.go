@@ -3,6 +3,7 @@ package detector
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 )
@@ -34,7 +35,7 @@ func knownTest(t Test) bool {
 	return slices.Contains(NumericTests, t) || slices.Contains(CategoricalTests, t)
 }
 
-// KS p-value methods (see KS2SampPValue).
+// KS p-value methods (see ksdist.TwoSampPValue).
 const (
 	KSMethodAuto  = "auto"
 	KSMethodExact = "exact"
@@ -80,8 +81,8 @@ type Policy struct {
 	// ResolveFactor sets the resolve side of the hysteresis: a firing
 	// alert counts an evaluation as clean only when its effect falls
 	// below ResolveFactor × gate or its p-value rises above
-	// √threshold (default 0.75). Like a Schmitt trigger, this keeps a
-	// drift hovering at the gate from flapping between firing and
+	// threshold^(1/4) (default 0.75). Like a Schmitt trigger, this keeps
+	// a drift hovering at the gate from flapping between firing and
 	// resolved.
 	ResolveFactor float64 `json:"resolve_factor,omitempty" env:"RESOLVE_FACTOR"`
 	// UpdateFactor: a firing alert is published again, as an update,
@@ -303,4 +304,37 @@ func (ps *Policies) lookup(model, version string) (modelPolicies, bool) {
 	}
 	m, ok := ps.models[model]
 	return m, ok
+}
+
+// CheckWindow reports a policy that would leave a count window of cfg
+// blind: a min_events above the window size means no window ever holds
+// enough events to be evaluated. The error names the policy level
+// ("defaults" or the model and feature) and both values. Event-time
+// windows hold as many events as the traffic brings and are not checked.
+func (ps *Policies) CheckWindow(cfg WindowConfig) error {
+	if ps == nil || cfg.TimeBased() || cfg.Size <= 0 {
+		return nil
+	}
+	check := func(where string, p Policy) error {
+		if p.MinEvents > cfg.Size {
+			return fmt.Errorf("%s: min_events %d exceeds the window size %d: no window would ever be evaluated; lower min_events to at most %d or enlarge the window",
+				where, p.MinEvents, cfg.Size, cfg.Size)
+		}
+		return nil
+	}
+	if err := check("defaults", ps.base); err != nil {
+		return err
+	}
+	for _, model := range slices.Sorted(maps.Keys(ps.models)) {
+		m := ps.models[model]
+		if err := check("models."+model, m.policy); err != nil {
+			return err
+		}
+		for _, feature := range slices.Sorted(maps.Keys(m.features)) {
+			if err := check("models."+model+".features."+feature, m.features[feature]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

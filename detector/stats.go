@@ -248,3 +248,14 @@ func BinomialSF(k, n int64, p float64) float64 {
 	}
 	return clip01(mathext.RegIncBeta(float64(k), float64(n-k+1), p))
 }
+
+// clip01 clamps a probability to [0, 1].
+func clip01(p float64) float64 {
+	if p < 0 {
+		return 0
+	}
+	if p > 1 {
+		return 1
+	}
+	return p
+}

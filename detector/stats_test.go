@@ -204,3 +204,14 @@ func binomTailRat(k, n, num, den int64) float64 {
 	f, _ := sum.Float64()
 	return f
 }
+
+// sameFloat reports whether a and b are both NaN or within tol.
+func sameFloat(a, b, tol float64) bool {
+	if math.IsNaN(a) || math.IsNaN(b) {
+		return math.IsNaN(a) && math.IsNaN(b)
+	}
+	if math.IsInf(a, 0) || math.IsInf(b, 0) {
+		return a == b
+	}
+	return math.Abs(a-b) <= tol
+}

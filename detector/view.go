@@ -111,7 +111,7 @@ func (s *Snapshot) cells() []uint32 {
 // explain computes the evidence of test on the window the feature was
 // just evaluated on.
 func (f *featureState) explain(t Test, s Snapshot) *Evidence {
-	return Explain(f.c.ref, t, s.cells(), s.Moments, f.unseen.examples())
+	return Explain(f.c.ref, t, s.cells(), finiteMoments(s.absMoments()), f.unseen.examples())
 }
 
 // FeatureView is a copy of one feature's state as of its last evaluation.
@@ -190,7 +190,17 @@ func (m *Monitor) Detail(feature string) (d FeatureDetail, ok bool) {
 	default:
 		s = Snapshot{Counts: f.tw.Counts(), Moments: f.tw.Moments()}
 	}
-	return FeatureDetail{Cells: s.cells(), Moments: s.Moments, Examples: f.unseen.examples()}, true
+	s.Centre = f.c.centre
+	return FeatureDetail{Cells: s.cells(), Moments: finiteMoments(s.absMoments()), Examples: f.unseen.examples()}, true
+}
+
+// finiteMoments returns m, or empty moments when they overflowed float64
+// (JSON has no ±Inf; the mean_shift result says why).
+func finiteMoments(m window.Moments) window.Moments {
+	if !isFinite(m.Mean) || !isFinite(m.M2) {
+		return window.Moments{}
+	}
+	return m
 }
 
 // TakeMarks calls fn with every feature's marks since the last call (one

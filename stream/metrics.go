@@ -26,6 +26,7 @@ import (
 //	topics_recreated_total                         output topics created again after they disappeared
 //	events_bad_timestamp_total                     unparseable timestamps (record time used)
 //	events_late_total{model,version}               late for an event-time window
+//	events_future_total{model,version}             event time too far ahead of the watermark
 //	unexpected_features_total{model,version}       values of features not in the reference
 //	feature_missing_total{model,version,feature}   missing values
 //	feature_invalid_total{model,version,feature}   invalid values
@@ -67,6 +68,7 @@ type Metrics struct {
 	TopicsRecreated    prometheus.Counter
 	BadTimestamps      prometheus.Counter
 	LateEvents         *prometheus.CounterVec
+	FutureEvents       *prometheus.CounterVec
 	UnexpectedFeatures *prometheus.CounterVec
 	FeatureMissing     *prometheus.CounterVec
 	FeatureInvalid     *prometheus.CounterVec
@@ -163,6 +165,7 @@ func NewMetrics(reg prometheus.Registerer, maxFeatures int) *Metrics {
 			Help: "Output topics created again after they disappeared while driftd was running (DRIFTD_CREATE_TOPICS)."}),
 		BadTimestamps:      prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "events_bad_timestamp_total", Help: "Events whose timestamp could not be parsed; the record timestamp was used."}),
 		LateEvents:         counter("events_late_total", "Events too late for their event-time window.", mv...),
+		FutureEvents:       counter("events_future_total", "Events whose time is too far ahead of the event-time watermark (DRIFTD_WINDOW_MAX_FUTURE).", mv...),
 		UnexpectedFeatures: counter("unexpected_features_total", "Values of features that are not in the reference (schema changes).", mv...),
 		FeatureMissing:     counter("feature_missing_total", "Missing (null or absent) values per feature.", mvf...),
 		FeatureInvalid:     counter("feature_invalid_total", "Invalid values (wrong type, NaN, ±Inf) per feature.", mvf...),
@@ -368,6 +371,9 @@ func (m *Metrics) ObserveModel(ref *detector.Reference, s detector.ModelStats, p
 	if d := s.Late - prev.Late; s.Late > prev.Late {
 		m.LateEvents.WithLabelValues(model, version).Add(float64(d))
 	}
+	if s.Future > prev.Future {
+		m.FutureEvents.WithLabelValues(model, version).Add(float64(s.Future - prev.Future))
+	}
 	if s.Unexpected > prev.Unexpected {
 		m.UnexpectedFeatures.WithLabelValues(model, version).Add(float64(s.Unexpected - prev.Unexpected))
 	}
@@ -396,7 +402,7 @@ func (m *Metrics) DeleteModel(model, version string) {
 	l := prometheus.Labels{"model": model, "version": version}
 	for _, v := range []interface {
 		DeletePartialMatch(prometheus.Labels) int
-	}{m.EventsProcessed, m.LateEvents, m.UnexpectedFeatures, m.FeatureMissing, m.FeatureInvalid, m.WindowEvents, m.WindowMean,
+	}{m.EventsProcessed, m.LateEvents, m.FutureEvents, m.UnexpectedFeatures, m.FeatureMissing, m.FeatureInvalid, m.WindowEvents, m.WindowMean,
 		m.WindowStdDev, m.ReferenceMean, m.ReferenceStdDev, m.MissingRatio, m.InvalidRatio, m.OutOfRangeRatio, m.PSI,
 		m.TestStatistic, m.TestPValue, m.TestEffect, m.TestThreshold, m.TestEffectGate, m.Drifting, m.ModelDriftShare,
 		m.ModelDrifting, m.Evaluations, m.AlertsPublished, m.ReferenceInfo, m.SeriesOverflow, m.ModelLastEvent} {

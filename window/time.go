@@ -12,11 +12,46 @@ import (
 // time seen minus the allowed lateness; pane k closes once the watermark
 // reaches its end. An event whose pane has already closed is late: the
 // clock reports it so the caller counts it instead of silently dropping it.
+//
+// An event further ahead of the watermark than the clock's maximum future
+// (SetMaxFuture) is future: Future reports it, and the caller counts it
+// instead of letting one bogus timestamp — a day ahead — move the
+// watermark and make every later event late. FutureAccept consecutive
+// future events are taken as a real jump of event time (a stream
+// resuming after a pause longer than the bound): the last of them is
+// accepted.
 type TimeClock struct {
 	size, hop, lateness int64
 	started             bool
 	maxTime             int64
 	next                int64 // oldest pane not yet closed
+	maxFuture           int64 // 0: no bound
+	futureRun           int   // consecutive future events
+}
+
+// FutureAccept is the number of consecutive future events after which the
+// clock accepts the last one as a real jump of event time.
+const FutureAccept = 8
+
+// SetMaxFuture bounds how far ahead of the watermark an event may be
+// (see Future); 0 removes the bound.
+func (c *TimeClock) SetMaxFuture(d int64) { c.maxFuture = max(d, 0) }
+
+// Future reports whether an event at time t is further than the maximum
+// future ahead of the watermark; call it before Observe and skip the event
+// when it reports true. The first event, with no watermark yet, is never
+// future; neither is the FutureAccept-th future event in a row.
+func (c *TimeClock) Future(t int64) bool {
+	if !c.started || c.maxFuture == 0 || t-c.Watermark() <= c.maxFuture {
+		c.futureRun = 0
+		return false
+	}
+	c.futureRun++
+	if c.futureRun >= FutureAccept {
+		c.futureRun = 0
+		return false
+	}
+	return true
 }
 
 // NewTimeClock returns a clock for windows of size time units advancing by

@@ -520,3 +520,58 @@ func widen(w *CountWindow) []uint32 {
 	}
 	return out
 }
+
+// TestTimeClockFuture: an event further ahead of the watermark than the
+// maximum future is reported future and moves nothing, so the events after
+// it are on time; FutureAccept future events in a row are a real jump of
+// event time and the last is accepted.
+func TestTimeClockFuture(t *testing.T) {
+	c, err := NewTimeClock(1000, 100, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetMaxFuture(1000)
+	// 1. The first event is never future: there is no watermark yet.
+	if c.Future(5_000) {
+		t.Fatal("first event future")
+	}
+	c.Observe(5_000)
+	// 2. Within the bound (watermark 5000 + 1000): on time.
+	if c.Future(6_000) {
+		t.Fatal("event at the bound is future")
+	}
+	c.Observe(6_000)
+	// 3. A day ahead: future, and the watermark stays.
+	if !c.Future(6_000 + 86_400_000) {
+		t.Fatal("a day ahead is not future")
+	}
+	if c.Watermark() != 6_000 {
+		t.Fatalf("watermark moved to %d", c.Watermark())
+	}
+	// 4. The next ordinary event is neither future nor late.
+	if c.Future(6_050) {
+		t.Fatal("ordinary event future")
+	}
+	if _, late := c.Observe(6_050); late {
+		t.Fatal("ordinary event late after a future one")
+	}
+	// 5. A stream resuming an hour later: FutureAccept−1 events are
+	// future, the FutureAccept-th is accepted and moves the watermark.
+	for i := range FutureAccept - 1 {
+		if !c.Future(int64(3_600_000 + i)) {
+			t.Fatalf("resumed event %d not future", i)
+		}
+	}
+	if c.Future(3_600_000 + FutureAccept) {
+		t.Fatal("the run of future events was not accepted")
+	}
+	c.Observe(3_600_000 + FutureAccept)
+	if c.Watermark() != 3_600_000+FutureAccept {
+		t.Fatalf("watermark %d after the jump", c.Watermark())
+	}
+	// 6. Without a bound nothing is future.
+	c.SetMaxFuture(0)
+	if c.Future(1 << 50) {
+		t.Fatal("future without a bound")
+	}
+}

@@ -45,7 +45,8 @@ func defaultConfig() config {
 	return config{
 		Stream: stream.Defaults(),
 		Policy: detector.DefaultPolicy(),
-		Window: detector.DefaultWindow(),
+		// Hop 0: the default hop, chosen for the size (detector.DefaultHop).
+		Window: detector.WindowConfig{Size: detector.DefaultWindow().Size},
 		Web:    web.Defaults(),
 		Server: serverConfig{
 			HTTPAddr:        ":9108",
@@ -159,9 +160,14 @@ func (c *config) validate() error {
 	if err := c.Window.Validate(); err != nil {
 		v := "DRIFTD_WINDOW_SIZE / DRIFTD_WINDOW_HOP"
 		if c.Window.TimeBased() {
-			v = "DRIFTD_WINDOW_TIME / DRIFTD_WINDOW_TIME_HOP / DRIFTD_WINDOW_LATENESS"
+			v = "DRIFTD_WINDOW_TIME / DRIFTD_WINDOW_TIME_HOP / DRIFTD_WINDOW_LATENESS / DRIFTD_WINDOW_MAX_FUTURE"
 		}
 		return usagef("%s: %v", v, err)
+	}
+	if ps, err := detector.NewPolicies(c.Policy); err == nil {
+		if err := ps.CheckWindow(c.Window); err != nil {
+			return usagef("DRIFTD_MIN_EVENTS / DRIFTD_WINDOW_SIZE: %v", err)
+		}
 	}
 	if err := c.Web.Validate(); err != nil {
 		return usagef("%v", err)

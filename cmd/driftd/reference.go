@@ -122,6 +122,9 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 		return fmt.Errorf("reference build: no usable rows in %s", *input)
 	}
 	ref, err := b.Reference()
+	for _, s := range b.Skipped() {
+		fmt.Fprintf(stderr, "reference build: column %q left out of the reference: %s\n", s.Name, s.Reason)
+	}
 	if err != nil {
 		return fmt.Errorf("reference build: %w", err)
 	}
@@ -133,14 +136,30 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	}
 	data = append(data, '\n')
 	if *out == "" {
-		_, err = stdout.Write(data)
-		return err
+		if _, err = stdout.Write(data); err != nil {
+			return err
+		}
+		return skippedErr(b.Skipped())
 	}
 	if err := os.WriteFile(*out, data, 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "reference build: wrote %s (%s/%s, %d rows, %d features, id %s)\n", *out, ref.Model, ref.Version, ref.Rows, len(ref.Features), ref.ID)
-	return nil
+	return skippedErr(b.Skipped())
+}
+
+// skippedErr is the exit status of a build that left columns out: the
+// reference is written without them, and the command fails (exit 1) so
+// a pipeline notices.
+func skippedErr(skipped []detector.SkippedFeature) error {
+	if len(skipped) == 0 {
+		return nil
+	}
+	names := make([]string, len(skipped))
+	for i, s := range skipped {
+		names[i] = strconv.Quote(s.Name)
+	}
+	return fmt.Errorf("reference build: %d column(s) left out of the reference: %s", len(skipped), strings.Join(names, ", "))
 }
 
 type rowStats struct{ rows, bad int64 }

@@ -34,8 +34,10 @@ type alertLine struct {
 type windowFlags struct {
 	size, hop          *int
 	wtime, htime, late *time.Duration
+	maxFuture          *time.Duration
 	ert                *float64
 	hysteresis         *int
+	minEvents          *int
 	policy             *string
 }
 
@@ -48,34 +50,37 @@ func addWindowFlags(fs interface {
 	def := detector.DefaultPolicy()
 	return &windowFlags{
 		size:       fs.Int("window-size", 1000, "count window size N in events"),
-		hop:        fs.Int("hop", 0, "count window hop H in events (default N/8)"),
+		hop:        fs.Int("hop", 0, "count window hop H in events (default N/8, or the divisor of N nearest it)"),
 		wtime:      fs.Duration("window-time", 0, "event-time window size T (enables time windows)"),
 		htime:      fs.Duration("hop-time", 0, "event-time window hop S (default T/8)"),
 		late:       fs.Duration("lateness", 0, "allowed lateness of event times"),
+		maxFuture:  fs.Duration("max-future", 0, "how far ahead of the watermark an event time may be (default: the window length)"),
 		ert:        fs.Float64("ert", def.ERT, "target expected events per model between false alarms"),
 		hysteresis: fs.Int("hysteresis", def.Hysteresis, "consecutive drifting evaluations to fire (and clean ones to resolve)"),
+		minEvents:  fs.Int("min-events", def.MinEvents, "windows with fewer events are not evaluated; at most the window size"),
 		policy:     fs.String("policy", "", "policy `FILE` (JSON) with per-model and per-feature overrides"),
 	}
 }
 
 func (w *windowFlags) resolve() (detector.WindowConfig, *detector.Policies, error) {
-	cfg := detector.WindowConfig{Size: *w.size, Hop: *w.hop, Time: *w.wtime, TimeHop: *w.htime, Lateness: *w.late}
-	if cfg.Time > 0 {
-		if cfg.TimeHop == 0 {
-			cfg.TimeHop = cfg.Time / 8
-		}
-	} else if cfg.Hop == 0 {
-		cfg.Hop = max(1, cfg.Size/8)
-	}
+	cfg := detector.WindowConfig{Size: *w.size, Hop: *w.hop, Time: *w.wtime, TimeHop: *w.htime, Lateness: *w.late, MaxFuture: *w.maxFuture}
+	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return cfg, nil, usagef("%v", err)
 	}
 	base := detector.DefaultPolicy()
 	base.ERT = *w.ert
 	base.Hysteresis = *w.hysteresis
+	base.MinEvents = *w.minEvents
+	if err := base.Validate(); err != nil {
+		return cfg, nil, usagef("--min-events: %v", err)
+	}
 	ps, err := loadPolicies(*w.policy, base)
 	if err != nil {
 		return cfg, nil, usagef("%v", err)
+	}
+	if err := ps.CheckWindow(cfg); err != nil {
+		return cfg, nil, usagef("--window-size / --min-events (or --policy): %v", err)
 	}
 	return cfg, ps, nil
 }
@@ -123,7 +128,8 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	var line int64
 	var stats rowStats
-	var firing, resolved, evaluations int
+	var firing, resolved, evaluations, undefined int
+	var firstUndefined string
 	for sc.Scan() {
 		line++
 		if line%4096 == 0 && ctx.Err() != nil {
@@ -143,6 +149,14 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		for i := range proc.Out.Evaluations {
 			e := &proc.Out.Evaluations[i]
 			evaluations++
+			for j := range e.Results {
+				if r := &e.Results[j]; r.Undefined != "" {
+					if undefined == 0 {
+						firstUndefined = fmt.Sprintf("%s/%s %s %s at event %d: %s", e.Model, e.Version, e.Feature, r.Test, e.Window.LastSeq, r.Undefined)
+					}
+					undefined++
+				}
+			}
 			if *quietEvals {
 				continue
 			}
@@ -172,8 +186,19 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return fmt.Errorf("replay: line %d: %w", line+1, err)
 	}
 	c := proc.Counters
+	var late, future uint64
+	for _, m := range task.Monitors() {
+		st := m.Stats()
+		late, future = late+st.Late, future+st.Future
+	}
 	fmt.Fprintf(stderr, "replay: %d lines, %d events processed, %d malformed, %d without a reference, %d evaluations, %d alerts firing, %d resolved\n",
 		line, c.Processed, stats.bad, c.NoReference, evaluations, firing, resolved)
+	// Late and future count per group (features, prediction) of an event;
+	// dropped counts events applied to no window at all.
+	fmt.Fprintf(stderr, "replay: event time: %d late, %d future, %d events dropped\n", late, future, c.Skipped)
+	if undefined > 0 {
+		fmt.Fprintf(stderr, "replay: %d test results undefined (never drifting), the first %s\n", undefined, firstUndefined)
+	}
 	for key, n := range proc.UnknownModels() {
 		fmt.Fprintf(stderr, "replay: %d events for %s, which has no reference\n", n, key)
 	}

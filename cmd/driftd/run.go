@@ -94,6 +94,9 @@ func newDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 	if err != nil {
 		return nil, usagef("DRIFTD_POLICY_FILE: %v", err)
 	}
+	if err := policies.CheckWindow(cfg.Window); err != nil {
+		return nil, usagef("DRIFTD_POLICY_FILE / DRIFTD_WINDOW_SIZE: %v", err)
+	}
 	view := driftview.NewStore(cfg.Web)
 	var alertURL func(*detector.Alert) string
 	if base := cfg.Web.URL; base != "" {

@@ -247,9 +247,12 @@ func TestDemoViewInChromium(t *testing.T) {
 		if err != nil {
 			continue
 		}
+		model = web.ModelResponse{}
 		err = json.NewDecoder(resp.Body).Decode(&model)
 		resp.Body.Close()
-		if err == nil && len(model.Features) > 0 && model.Features[0].State == "firing" && model.Status == "drift" {
+		// Until the model's first evaluation the API answers 404 with an
+		// error object, which decodes into a response without a model.
+		if err == nil && resp.StatusCode == http.StatusOK && model.Model != nil && len(model.Features) > 0 && model.Features[0].State == "firing" && model.Status == "drift" {
 			break
 		}
 	}

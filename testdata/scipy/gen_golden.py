@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Generate testdata/scipy/golden.json: scipy reference values for driftd's
-detector/ksdist.go and detector/stats.go.
+detector/ksdist/ksdist.go and detector/stats.go.
 
 Usage (from the repository root):
 

@@ -1,4 +1,4 @@
-package detector
+package ksdist
 
 // Tests for ksdist.go that do not depend on scipy: edge cases, exact
 // combinatorial ground truth computed with big integers or big floats, and
@@ -263,11 +263,11 @@ func TestKS2SampExactBruteForce(t *testing.T) {
 	worst := 0.0
 	for n1 := 1; n1 <= 11; n1++ {
 		for n2 := 1; n2 <= 11; n2++ {
-			lcm := KS2SampLCM(n1, n2)
+			lcm := TwoSampLCM(n1, n2)
 			for h := int64(1); h <= lcm; h++ {
 				want := ks2BruteForce(n1, n2, h)
-				got, used := KS2SampPValueH(h, n1, n2, KSExact)
-				if used != KSExact {
+				got, used := TwoSampPValueH(h, n1, n2, Exact)
+				if used != Exact {
 					// Only known fallback: n1 = n2, h = 1, where scipy's
 					// product rounds to 1.0000000000000002 and it falls
 					// back to kstwo.sf(1/n, round(n/2)), which is ~1.
@@ -290,7 +290,7 @@ func TestKS2SampExactBruteForce(t *testing.T) {
 
 // ks2BruteForce counts paths that stay strictly inside the band.
 func ks2BruteForce(n1, n2 int, h int64) float64 {
-	lcm := KS2SampLCM(n1, n2)
+	lcm := TwoSampLCM(n1, n2)
 	s1, s2 := lcm/int64(n1), lcm/int64(n2)
 	inside := func(i, j int) bool {
 		d := int64(i)*s1 - int64(j)*s2
@@ -339,8 +339,8 @@ func TestKS2SampEqualNClosedForm(t *testing.T) {
 			}
 			sum.Mul(sum, big.NewInt(2))
 			want, _ := new(big.Rat).SetFrac(sum, new(big.Int).Binomial(int64(2*n), int64(n))).Float64()
-			got, used := KS2SampPValueH(h, n, n, KSAuto)
-			if used != KSExact {
+			got, used := TwoSampPValueH(h, n, n, Auto)
+			if used != Exact {
 				// scipy's own fallback: the product rounded above 1
 				// (e.g. n=333, h=3 gives 1.0000000000000002), so it
 				// switches to asymp. That only happens where p ≈ 1.
@@ -362,31 +362,31 @@ func TestKS2SampRouting(t *testing.T) {
 		name   string
 		d      float64
 		n1, n2 int
-		method KSMethod
-		used   KSMethod
+		method Method
+		used   Method
 		p      float64 // checked when not NaN-expected and >= 0
 	}{
 		// auto: exact up to max(n1, n2) = 10000 (scipy's MAX_AUTO_N).
-		{"auto 10000", 0.01, 10000, 10000, KSAuto, KSExact, -1},
-		{"auto 10001", 0.01, 10001, 10000, KSAuto, KSAsymp, -1},
+		{"auto 10000", 0.01, 10000, 10000, Auto, Exact, -1},
+		{"auto 10001", 0.01, 10001, 10000, Auto, Asymp, -1},
 		// exact: INT32 overflow check n1/g >= MaxInt32/(n2/g).
-		{"exact 46342x46341", 0.01, 46342, 46341, KSExact, KSAsymp, -1},
-		{"exact 46341x46340", 0.0001, 46341, 46340, KSExact, KSExact, -1},
-		{"exact 40000x40000", 0.01, 40000, 40000, KSExact, KSExact, -1},
-		{"exact 46340x46339 lcm<2^31", 0.001, 46340, 46339, KSExact, KSExact, -1},
-		{"asymp small", 0.5, 10, 10, KSAsymp, KSAsymp, -1},
+		{"exact 46342x46341", 0.01, 46342, 46341, Exact, Asymp, -1},
+		{"exact 46341x46340", 0.0001, 46341, 46340, Exact, Exact, -1},
+		{"exact 40000x40000", 0.01, 40000, 40000, Exact, Exact, -1},
+		{"exact 46340x46339 lcm<2^31", 0.001, 46340, 46339, Exact, Exact, -1},
+		{"asymp small", 0.5, 10, 10, Asymp, Asymp, -1},
 		// D = 0 is the h = 0 short cut: p = 1.
-		{"d=0", 0, 100, 70, KSAuto, KSExact, 1},
-		{"d<0", -0.3, 100, 70, KSAuto, KSExact, 1},
-		{"d=0 asymp", 0, 100, 70, KSAsymp, KSAsymp, 1},
+		{"d=0", 0, 100, 70, Auto, Exact, 1},
+		{"d<0", -0.3, 100, 70, Auto, Exact, 1},
+		{"d=0 asymp", 0, 100, 70, Asymp, Asymp, 1},
 		// Completely separated samples of 3 and 3: p = 2/C(6,3) = 0.1.
-		{"separated 3x3", 1, 3, 3, KSAuto, KSExact, 0.1},
-		{"d>1 clamps to 1", 1.5, 3, 3, KSAuto, KSExact, 0.1},
+		{"separated 3x3", 1, 3, 3, Auto, Exact, 0.1},
+		{"d>1 clamps to 1", 1.5, 3, 3, Auto, Exact, 0.1},
 		// Separated 7 vs 3: 2/C(10,3) = 1/60 (scipy: 0.016666666666666666).
-		{"separated 7x3", 1, 7, 3, KSAuto, KSExact, 1.0 / 60},
+		{"separated 7x3", 1, 7, 3, Auto, Exact, 1.0 / 60},
 	}
 	for _, c := range cases {
-		p, used := KS2SampPValue(c.d, c.n1, c.n2, c.method)
+		p, used := TwoSampPValue(c.d, c.n1, c.n2, c.method)
 		if used != c.used {
 			t.Errorf("%s: used %v, want %v", c.name, used, c.used)
 		}
@@ -402,30 +402,30 @@ func TestKS2SampRouting(t *testing.T) {
 		d      float64
 		n1, n2 int
 	}{{0.1, 0, 5}, {0.1, 5, -1}, {math.NaN(), 5, 5}} {
-		if p, used := KS2SampPValue(c.d, c.n1, c.n2, KSAuto); !math.IsNaN(p) || used != KSAuto {
-			t.Errorf("KS2SampPValue(%v, %d, %d) = %v, %v; want NaN, auto", c.d, c.n1, c.n2, p, used)
+		if p, used := TwoSampPValue(c.d, c.n1, c.n2, Auto); !math.IsNaN(p) || used != Auto {
+			t.Errorf("TwoSampPValue(%v, %d, %d) = %v, %v; want NaN, auto", c.d, c.n1, c.n2, p, used)
 		}
 	}
-	if p, _ := KS2SampPValueH(3, 0, 5, KSExact); !math.IsNaN(p) {
-		t.Errorf("KS2SampPValueH with n1=0: %v, want NaN", p)
+	if p, _ := TwoSampPValueH(3, 0, 5, Exact); !math.IsNaN(p) {
+		t.Errorf("TwoSampPValueH with n1=0: %v, want NaN", p)
 	}
 	// h outside [0, lcm] is clamped.
-	if p, _ := KS2SampPValueH(-4, 3, 3, KSAuto); p != 1 {
+	if p, _ := TwoSampPValueH(-4, 3, 3, Auto); p != 1 {
 		t.Errorf("h<0: p = %v, want 1", p)
 	}
-	if p, _ := KS2SampPValueH(99, 3, 3, KSAuto); math.Abs(p-0.1) > 1e-15 {
+	if p, _ := TwoSampPValueH(99, 3, 3, Auto); math.Abs(p-0.1) > 1e-15 {
 		t.Errorf("h>lcm: p = %v, want 0.1", p)
 	}
 	// n1 = n2 = 1 under asymp: effective n rounds to 0 (scipy: NaN); we use 1.
-	if p, _ := KS2SampPValue(1, 1, 1, KSAsymp); p != 0 {
+	if p, _ := TwoSampPValue(1, 1, 1, Asymp); p != 0 {
 		t.Errorf("1x1 asymp d=1: p = %v, want kstwo.sf(1, 1) = 0", p)
 	}
-	if KS2SampLCM(4, 6) != 12 || KS2SampLCM(0, 3) != 0 || KS2SampLCM(math.MaxInt64, math.MaxInt64-1) != 0 {
-		t.Error("KS2SampLCM wrong")
+	if TwoSampLCM(4, 6) != 12 || TwoSampLCM(0, 3) != 0 || TwoSampLCM(math.MaxInt64, math.MaxInt64-1) != 0 {
+		t.Error("TwoSampLCM wrong")
 	}
-	for m, s := range map[KSMethod]string{KSAuto: "auto", KSExact: "exact", KSAsymp: "asymp", KSMethod(9): "unknown"} {
+	for m, s := range map[Method]string{Auto: "auto", Exact: "exact", Asymp: "asymp", Method(9): "unknown"} {
 		if m.String() != s {
-			t.Errorf("KSMethod(%d).String() = %q, want %q", int(m), m.String(), s)
+			t.Errorf("Method(%d).String() = %q, want %q", int(m), m.String(), s)
 		}
 	}
 }
@@ -434,15 +434,15 @@ func TestKS2SampRouting(t *testing.T) {
 // D = h/lcm, for both exact paths and the asymptotic one.
 func TestKS2SampHMatchesD(t *testing.T) {
 	for _, c := range []struct{ n1, n2 int }{{50, 50}, {40, 70}, {1000, 999}, {3000, 4500}, {20000, 30000}} {
-		lcm := KS2SampLCM(c.n1, c.n2)
+		lcm := TwoSampLCM(c.n1, c.n2)
 		for _, frac := range []float64{0.01, 0.05, 0.1, 0.3} {
 			h := int64(math.Round(frac * float64(lcm)))
-			for _, m := range []KSMethod{KSAuto, KSExact, KSAsymp} {
-				if m == KSExact && c.n1 > 10000 && frac > 0.01 {
+			for _, m := range []Method{Auto, Exact, Asymp} {
+				if m == Exact && c.n1 > 10000 && frac > 0.01 {
 					continue // O(min(2Dn, n)·m) cells: too slow for a unit test
 				}
-				pd, ud := KS2SampPValue(float64(h)/float64(lcm), c.n1, c.n2, m)
-				ph, uh := KS2SampPValueH(h, c.n1, c.n2, m)
+				pd, ud := TwoSampPValue(float64(h)/float64(lcm), c.n1, c.n2, m)
+				ph, uh := TwoSampPValueH(h, c.n1, c.n2, m)
 				if pd != ph || ud != uh {
 					t.Errorf("%dx%d h=%d %v: d-form %v (%v), h-form %v (%v)", c.n1, c.n2, h, m, pd, ud, ph, uh)
 				}
@@ -463,11 +463,11 @@ func TestKolmogorovSFNoAllocs(t *testing.T) {
 			t.Errorf("KolmogorovSF(%d, %v): %v allocs/op", c.n, c.d, a)
 		}
 	}
-	if a := testing.AllocsPerRun(20, func() { KS2SampPValueH(87, 1000, 1000, KSAuto) }); a != 0 {
-		t.Errorf("KS2SampPValueH equal n: %v allocs/op", a)
+	if a := testing.AllocsPerRun(20, func() { TwoSampPValueH(87, 1000, 1000, Auto) }); a != 0 {
+		t.Errorf("TwoSampPValueH equal n: %v allocs/op", a)
 	}
-	if a := testing.AllocsPerRun(20, func() { KS2SampPValueH(4500, 100, 1000, KSAuto) }); a != 0 {
-		t.Errorf("KS2SampPValueH 100x1000: %v allocs/op", a)
+	if a := testing.AllocsPerRun(20, func() { TwoSampPValueH(4500, 100, 1000, Auto) }); a != 0 {
+		t.Errorf("TwoSampPValueH 100x1000: %v allocs/op", a)
 	}
 }
 
@@ -497,13 +497,13 @@ func BenchmarkKS2SampPValueH(b *testing.B) {
 		n1, n2 int
 		d      float64
 	}{{1000, 1000, 0.05}, {1000, 10000, 0.03}, {1000, 9999, 0.03}, {10000, 100000, 0.01}} {
-		lcm := KS2SampLCM(c.n1, c.n2)
+		lcm := TwoSampLCM(c.n1, c.n2)
 		h := int64(math.Round(c.d * float64(lcm)))
 		b.Run(fmt.Sprintf("%dx%d/d=%v", c.n1, c.n2, c.d), func(b *testing.B) {
 			b.ReportAllocs()
 			var sink float64
 			for b.Loop() {
-				p, _ := KS2SampPValueH(h, c.n1, c.n2, KSAuto)
+				p, _ := TwoSampPValueH(h, c.n1, c.n2, Auto)
 				sink += p
 			}
 			_ = sink

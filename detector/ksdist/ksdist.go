@@ -1,6 +1,8 @@
-package detector
-
-// Kolmogorov–Smirnov distributions, ported from scipy 1.17.
+// Package ksdist holds the null distributions of the Kolmogorov–Smirnov
+// statistic, ported from scipy 1.17: the one-sample finite-n distribution
+// (kstwo), Smirnov's one-sided distribution, the limiting Kolmogorov
+// distribution, and the two-sample p-value of ks_2samp with its exact
+// lattice paths.
 //
 // Every function here is pure: no I/O, no package state that changes.
 // Each Go function names the scipy (or xsf) function it mirrors. The ports
@@ -21,36 +23,37 @@ package detector
 //   - scipy/stats/_stats_py.py: ks_2samp, _attempt_exact_2kssamp,
 //     _compute_prob_outside_square.
 //   - scipy/stats/_stats_pythran.py: _compute_outer_prob_inside_method.
+package ksdist
 
 import (
 	"math"
 )
 
-// KSMethod selects how KS2SampPValue computes a two-sample p-value. It
+// Method selects how TwoSampPValue computes a two-sample p-value. It
 // corresponds to the method argument of scipy.stats.ks_2samp.
-type KSMethod int
+type Method int
 
 const (
-	// KSAuto uses KSExact when max(n1, n2) <= 10000 (scipy's MAX_AUTO_N)
-	// and KSAsymp otherwise.
-	KSAuto KSMethod = iota
-	// KSExact uses the exact lattice-path distribution of D. If
+	// Auto uses Exact when max(n1, n2) <= 10000 (scipy's MAX_AUTO_N)
+	// and Asymp otherwise.
+	Auto Method = iota
+	// Exact uses the exact lattice-path distribution of D. If
 	// n1/g >= MaxInt32/(n2/g) (g = gcd(n1, n2)), or if the exact result
-	// is not a probability, it falls back to KSAsymp, as scipy does.
-	KSExact
-	// KSAsymp uses kstwo.sf(D, round(n1·n2/(n1+n2))), the finite-n
+	// is not a probability, it falls back to Asymp, as scipy does.
+	Exact
+	// Asymp uses kstwo.sf(D, round(n1·n2/(n1+n2))), the finite-n
 	// one-sample Kolmogorov distribution at the effective sample size.
-	KSAsymp
+	Asymp
 )
 
 // String returns "auto", "exact" or "asymp", the names scipy uses.
-func (m KSMethod) String() string {
+func (m Method) String() string {
 	switch m {
-	case KSAuto:
+	case Auto:
 		return "auto"
-	case KSExact:
+	case Exact:
 		return "exact"
-	case KSAsymp:
+	case Asymp:
 		return "asymp"
 	}
 	return "unknown"
@@ -1475,14 +1478,14 @@ func KolmogorovLimitSF(x float64) float64 {
 	return clip01(sf)
 }
 
-// KS2SampLCM returns lcm(n1, n2), the denominator of the lattice on which
+// TwoSampLCM returns lcm(n1, n2), the denominator of the lattice on which
 // the two-sample statistic D lives: D = h/lcm for an integer h. It returns
 // 0 if n1 or n2 is not positive or the lcm overflows int64.
-func KS2SampLCM(n1, n2 int) int64 {
+func TwoSampLCM(n1, n2 int) int64 {
 	if n1 <= 0 || n2 <= 0 {
 		return 0
 	}
-	g := gcdInt64(int64(n1), int64(n2))
+	g := GCD(int64(n1), int64(n2))
 	a := int64(n1) / g
 	if a > math.MaxInt64/int64(n2) {
 		return 0
@@ -1490,20 +1493,22 @@ func KS2SampLCM(n1, n2 int) int64 {
 	return a * int64(n2)
 }
 
-func gcdInt64(a, b int64) int64 {
+// GCD returns the greatest common divisor of a and b (a, b >= 0; GCD(a, 0)
+// is a).
+func GCD(a, b int64) int64 {
 	for b != 0 {
 		a, b = b, a%b
 	}
 	return a
 }
 
-// KS2SampPValue returns the two-sided p-value of scipy.stats.ks_2samp for
+// TwoSampPValue returns the two-sided p-value of scipy.stats.ks_2samp for
 // the statistic d = max|F1−F2| of samples of sizes n1 and n2, and the method
-// actually used (KSExact or KSAsymp). It mirrors scipy's ks_2samp after the
+// actually used (Exact or Asymp). It mirrors scipy's ks_2samp after the
 // statistic is computed:
 //
-//   - KSAuto becomes KSExact if max(n1, n2) <= 10000, else KSAsymp.
-//   - KSExact becomes KSAsymp if n1/g >= MaxInt32/(n2/g), g = gcd(n1, n2).
+//   - Auto becomes Exact if max(n1, n2) <= 10000, else Asymp.
+//   - Exact becomes Asymp if n1/g >= MaxInt32/(n2/g), g = gcd(n1, n2).
 //   - Exact: h = round(d·lcm) (half to even, as np.round). h = 0 gives 1.
 //     n1 = n2 uses _compute_prob_outside_square, an O(n) product.
 //     n1 ≠ n2 uses _compute_outer_prob_inside_method, Hodges' lattice
@@ -1511,19 +1516,19 @@ func gcdInt64(a, b int64) int64 {
 //     max(n1,n2)·min(2·d·min(n1,n2)+1, min(n1,n2)) cells (≈2.6 ms for
 //     1000×10000 at d = 0.03). A result outside [0, 1] (scipy's
 //     product can round to 1.0000000000000002 when n1 = n2 and h is tiny)
-//     falls back to KSAsymp with d = h/lcm, as scipy does.
+//     falls back to Asymp with d = h/lcm, as scipy does.
 //   - Asymp: KolmogorovSF(round(m·n/(m+n)), d).
 //   - The result is clipped to [0, 1].
 //
 // Differences from scipy, all at inputs scipy rejects or cannot produce:
 // d < 0 counts as 0 (p = 1); d > 1 counts as 1; when the effective size
-// round(m·n/(m+n)) is 0 (only n1 = n2 = 1 with KSAsymp), 1 is used, where
+// round(m·n/(m+n)) is 0 (only n1 = n2 = 1 with Asymp), 1 is used, where
 // scipy returns NaN. n1 <= 0, n2 <= 0 or NaN d returns (NaN, method).
 //
 // The exact unequal-n path allocates one scratch column of at most
 // min(n1, n2)+1 floats when it needs more than 512; nothing else allocates
 // except KolmogorovSF's Durbin branch.
-func KS2SampPValue(d float64, n1, n2 int, method KSMethod) (p float64, used KSMethod) {
+func TwoSampPValue(d float64, n1, n2 int, method Method) (p float64, used Method) {
 	if n1 <= 0 || n2 <= 0 || math.IsNaN(d) {
 		return math.NaN(), method
 	}
@@ -1533,20 +1538,20 @@ func KS2SampPValue(d float64, n1, n2 int, method KSMethod) (p float64, used KSMe
 	if d > 1 {
 		d = 1
 	}
-	mode := ks2ResolveMethod(n1, n2, method)
-	if mode == KSExact {
-		lcm := KS2SampLCM(n1, n2)
+	mode := ResolveMethod(n1, n2, method)
+	if mode == Exact {
+		lcm := TwoSampLCM(n1, n2)
 		h := int64(math.RoundToEven(d * float64(lcm)))
 		if p, ok := ks2Exact(n1, n2, h); ok {
-			return clip01(p), KSExact
+			return clip01(p), Exact
 		}
 		d = float64(h) / float64(lcm) // scipy's _attempt_exact_2kssamp updates d
 	}
-	return ks2Asymp(d, n1, n2), KSAsymp
+	return ks2Asymp(d, n1, n2), Asymp
 }
 
-// KS2SampPValueH is KS2SampPValue with the statistic given as the integer
-// lattice distance h = D·lcm(n1, n2) (see KS2SampLCM), which is what a caller
+// TwoSampPValueH is TwoSampPValue with the statistic given as the integer
+// lattice distance h = D·lcm(n1, n2) (see TwoSampLCM), which is what a caller
 // counting cells gets exactly: h = max_x |c1(x)·(lcm/n1) − c2(x)·(lcm/n2)|,
 // with c1, c2 the counts <= x. The exact paths use h directly (scipy derives
 // it as round(D·lcm) from its float D; the two agree). The asymptotic path
@@ -1555,8 +1560,8 @@ func KS2SampPValue(d float64, n1, n2 int, method KSMethod) (p float64, used KSMe
 //
 // h < 0 counts as 0 and h > lcm counts as lcm. n1 <= 0 or n2 <= 0, or an
 // lcm that overflows int64, returns (NaN, method).
-func KS2SampPValueH(h int64, n1, n2 int, method KSMethod) (p float64, used KSMethod) {
-	lcm := KS2SampLCM(n1, n2)
+func TwoSampPValueH(h int64, n1, n2 int, method Method) (p float64, used Method) {
+	lcm := TwoSampLCM(n1, n2)
 	if lcm == 0 {
 		return math.NaN(), method
 	}
@@ -1566,33 +1571,35 @@ func KS2SampPValueH(h int64, n1, n2 int, method KSMethod) (p float64, used KSMet
 	if h > lcm {
 		h = lcm
 	}
-	if ks2ResolveMethod(n1, n2, method) == KSExact {
+	if ResolveMethod(n1, n2, method) == Exact {
 		if p, ok := ks2Exact(n1, n2, h); ok {
-			return clip01(p), KSExact
+			return clip01(p), Exact
 		}
 	}
-	return ks2Asymp(float64(h)/float64(lcm), n1, n2), KSAsymp
+	return ks2Asymp(float64(h)/float64(lcm), n1, n2), Asymp
 }
 
-// ks2ResolveMethod mirrors the mode selection in ks_2samp.
-func ks2ResolveMethod(n1, n2 int, method KSMethod) KSMethod {
+// ResolveMethod returns the method TwoSampPValue uses for sizes n1, n2: the
+// mode selection in ks_2samp (Auto becomes Exact or Asymp; Exact becomes
+// Asymp when the lcm is too large).
+func ResolveMethod(n1, n2 int, method Method) Method {
 	switch method {
-	case KSAsymp:
-		return KSAsymp
-	case KSExact:
-		g := gcdInt64(int64(n1), int64(n2))
+	case Asymp:
+		return Asymp
+	case Exact:
+		g := GCD(int64(n1), int64(n2))
 		n1g, n2g := float64(int64(n1)/g), float64(int64(n2)/g)
 		// If lcm(n1, n2) is too big, switch from exact to asymp
 		// (Python true division, as in scipy).
 		if n1g >= float64(math.MaxInt32)/n2g {
-			return KSAsymp
+			return Asymp
 		}
-		return KSExact
-	default: // KSAuto and unknown values
+		return Exact
+	default: // Auto and unknown values
 		if max(n1, n2) <= ksMaxAutoN {
-			return KSExact
+			return Exact
 		}
-		return KSAsymp
+		return Asymp
 	}
 }
 
@@ -1605,7 +1612,7 @@ func ks2Exact(n1, n2 int, h int64) (p float64, ok bool) {
 	if n1 == n2 {
 		p = computeProbOutsideSquare(int64(n1), h)
 	} else {
-		g := gcdInt64(int64(n1), int64(n2))
+		g := GCD(int64(n1), int64(n2))
 		p = computeOuterProbInsideMethod(int64(n1), int64(n2), g, h)
 	}
 	if !(0 <= p && p <= 1) {

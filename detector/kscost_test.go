@@ -1,0 +1,69 @@
+package detector
+
+import (
+	"fmt"
+	"testing"
+)
+
+// ksCostCase builds the worst cases of the KS test's cost: a reference of
+// m values on a grid of 1000 distinct values (whole: every value a
+// breakpoint) and a window of n events whose KS distance to it is about d.
+// The window holds one event per grid value from a shift on and the rest
+// on the top value, so W(x) trails the reference CDF by ≈ d.
+func ksCostCase(tb testing.TB, m, n int, d float64) (*compiled, Snapshot) {
+	xs := make([]float64, m)
+	for i := range xs {
+		xs[i] = float64(i % 1000)
+	}
+	ref := buildNumeric(tb, "x", xs, 1000)
+	c, err := compile(ref.Features[0])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := Snapshot{Counts: make([]uint32, c.layout.Cells())}
+	shifted := int(d * float64(n))
+	for i := range n {
+		v := float64(999)
+		if i < n-shifted {
+			v = float64(i * 1000 / n)
+		}
+		s.Counts[c.breaks.Cell(v)]++
+		s.Moments.Add(v)
+	}
+	return c, s
+}
+
+// BenchmarkEvaluateKSWorst is one whole evaluation (every numeric test) of
+// the cases whose KS p-value used to cost the most: the exact two-sample
+// path with a whole reference of 10,000 values at D = 0.03, 0.1, 0.3
+// (n = 1000), and kstwo's Durbin branch at n_eff ≈ 980, D ≈ 0.012 (policy
+// ks_method asymp, reference of 100,000 values), and the Pomeranz
+// recursion of small windows (n_eff ≈ 124, D ≈ 0.18). α = 1e-7.
+func BenchmarkEvaluateKSWorst(b *testing.B) {
+	type tc struct {
+		name   string
+		m, n   int
+		d      float64
+		method string
+	}
+	var cases []tc
+	for _, d := range []float64{0.03, 0.1, 0.3} {
+		cases = append(cases, tc{fmt.Sprintf("exact/m=10000/d=%g", d), 10000, 1000, d, KSMethodAuto})
+	}
+	cases = append(cases, tc{"durbin/n=990/d=0.012", 100000, 990, 0.013, KSMethodAsymp})
+	cases = append(cases, tc{"pomeranz/n=124/d=0.18", 100000, 124, 0.18, KSMethodAsymp})
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			c, s := ksCostCase(b, tc.m, tc.n, tc.d)
+			p := DefaultPolicy()
+			p.KSMethod = tc.method
+			out := c.evaluate(s, &p, 1e-7, nil) // first call: fills any cache
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				out = c.evaluate(s, &p, 1e-7, out[:0])
+			}
+			b.ReportMetric(out[0].Statistic, "D")
+		})
+	}
+}
