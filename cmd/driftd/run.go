@@ -106,7 +106,7 @@ func newDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 	}
 	svc, err := stream.NewService(stream.ServiceOptions{
 		Config:    cfg.Stream,
-		Processor: stream.ProcessorConfig{Policies: policies, Window: cfg.Window},
+		Processor: stream.ProcessorConfig{Policies: policies, Window: cfg.Window.WithDefaults()},
 		Registry:  registry,
 		Metrics:   metrics,
 		Log:       log,
