@@ -162,3 +162,29 @@ func TestServiceLiveness(t *testing.T) {
 		})
 	}
 }
+
+// TestServiceLivenessStartupStall: a start-up step that never ends (here
+// the reference topic's offsets are never answered) fails liveness after
+// DRIFTD_LIVENESS_TIMEOUT and names the step.
+func TestServiceLivenessStartupStall(t *testing.T) {
+	k := newTestKafka(t, kfake.SeedTopics(1, "seed"))
+	cfg := k.config()
+	cfg.LivenessTimeout = 2 * time.Second
+	k.createInput(1)
+	k.ensureTopics(cfg)
+	var stall atomic.Bool
+	stall.Store(true)
+	k.cluster.ControlKey(int16(kmsg.ListOffsets), func(kmsg.Request) (kmsg.Response, error, bool) {
+		k.cluster.KeepControl()
+		return nil, nil, stall.Load() // handled without a response: the client waits
+	})
+	svc, _, _ := runService(t, cfg, NewRegistry(), detector.DefaultWindow())
+	waitCond(t, 20*time.Second, "liveness fails during the stalled start-up", func() bool {
+		ok, reason := svc.Liveness()
+		return !ok && strings.Contains(reason, "loading the references")
+	})
+	if ok, reason := svc.Readiness(); ok || !strings.Contains(reason, "loading the references") {
+		t.Errorf("readiness during the stalled start-up: %v %q", ok, reason)
+	}
+	stall.Store(false)
+}
