@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -129,6 +130,14 @@ var saslMechanisms = []string{"", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
 var compressionCodecs = map[string]kgo.CompressionCodec{
 	"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
 	"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
+}
+
+// noCompression is the compressor of DRIFTD_PRODUCER_COMPRESSION=none: a
+// nil result leaves the batch uncompressed.
+type noCompression struct{}
+
+func (noCompression) Compress(*bytes.Buffer, []byte, ...kgo.CompressFlag) ([]byte, kgo.CompressionCodecType) {
+	return nil, kgo.CodecNone
 }
 
 // Defaults returns the default configuration.
@@ -301,7 +310,17 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 func (c *Config) ClientOpts() ([]kgo.Opt, error) {
 	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.ClientID(c.ClientID)}
 	if codec, ok := compressionCodecs[c.ProducerCompression]; ok {
-		opts = append(opts, kgo.ProducerBatchCompression(codec))
+		// A compressor rather than ProducerBatchCompression: these options
+		// are shared by concurrent clients, and franz-go rewrites the
+		// codec slice of that option in every NewClient.
+		var comp kgo.Compressor = noCompression{}
+		if c.ProducerCompression != "none" {
+			var err error
+			if comp, err = kgo.DefaultCompressor(codec); err != nil {
+				return nil, cfgErr("PRODUCER_COMPRESSION", "%v", err)
+			}
+		}
+		opts = append(opts, kgo.WithCompressor(comp))
 	}
 	tc, err := c.tlsConfig()
 	if err != nil {
