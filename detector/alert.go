@@ -30,13 +30,17 @@ const DatasetFeature = "*"
 // reference and the evaluation's position in the stream, so a replay of
 // the same events produces the same IDs.
 type Alert struct {
-	Schema          string       `json:"schema"`
-	ID              string       `json:"id"`
-	Status          Status       `json:"status"`
-	Model           string       `json:"model"`
-	Version         string       `json:"version"`
-	Feature         string       `json:"feature"`
-	Test            Test         `json:"test"`
+	Schema  string `json:"schema"`
+	ID      string `json:"id"`
+	Status  Status `json:"status"`
+	Model   string `json:"model"`
+	Version string `json:"version"`
+	Feature string `json:"feature"`
+	Test    Test   `json:"test"`
+	// Segment is the segment whose windows raised the alert
+	// ("country=DE,device=ios", or "other"); empty for the model's
+	// global windows.
+	Segment         string       `json:"segment,omitempty"`
 	Statistic       float64      `json:"statistic"`
 	PValue          float64      `json:"p_value"`
 	Effect          float64      `json:"effect"`
@@ -98,10 +102,30 @@ type DatasetInfo struct {
 	Threshold float64  `json:"threshold"`
 }
 
-// Key is the alert's Kafka key, model/version/feature/test: a compacted
-// alert topic keeps the current state of every alert.
+// Key is the alert's Kafka key, model/version/feature/test (then
+// /segment for a segment's alert): a compacted alert topic keeps the
+// current state of every alert.
 func (a *Alert) Key() string {
-	return a.Model + "/" + a.Version + "/" + a.Feature + "/" + string(a.Test)
+	k := a.Model + "/" + a.Version + "/" + a.Feature + "/" + string(a.Test)
+	if a.Segment != "" {
+		k += "/" + a.Segment
+	}
+	return k
+}
+
+// where names the alert's model version and segment, for summaries.
+func (a *Alert) where() string {
+	if a.Segment != "" {
+		return a.Model + "/" + a.Version + " [" + a.Segment + "]"
+	}
+	return a.Model + "/" + a.Version
+}
+
+// AlertID is the ID of an alert raised outside a Monitor (performance
+// alerts): a hash of its key, status, reference and position, like the
+// IDs of drift alerts.
+func AlertID(model, version, feature string, test Test, status Status, refID string, seq uint64) string {
+	return alertID(model, version, feature, test, status, refID, seq)
 }
 
 func alertID(model, version, feature string, test Test, status Status, refID string, seq uint64) string {
@@ -126,14 +150,14 @@ func summary(a *Alert) string {
 	}
 	if a.Test == TestDataset && a.Dataset != nil {
 		if a.Status == Resolved {
-			return fmt.Sprintf("%s/%s: dataset drift resolved, %d of %d features drifting (share %.2f < %.2f)", a.Model, a.Version,
+			return fmt.Sprintf("%s: dataset drift resolved, %d of %d features drifting (share %.2f < %.2f)", a.where(),
 				len(a.Dataset.Drifting), a.Dataset.Features, a.Dataset.Share, a.Dataset.Threshold)
 		}
-		return fmt.Sprintf("%s/%s: dataset drift, %d of %d features drifting (share %.2f ≥ %.2f): %s", a.Model, a.Version,
+		return fmt.Sprintf("%s: dataset drift, %d of %d features drifting (share %.2f ≥ %.2f): %s", a.where(),
 			len(a.Dataset.Drifting), a.Dataset.Features, a.Dataset.Share, a.Dataset.Threshold, strings.Join(a.Dataset.Drifting, ", "))
 	}
-	return fmt.Sprintf("%s/%s %s %s: %s (effect %.3g, gate %.3g; p %.3g, threshold %.3g; n=%d)",
-		a.Model, a.Version, a.Feature, a.Test, verb, a.Effect, a.EffectThreshold, a.PValue, a.Threshold, a.Window.N)
+	return fmt.Sprintf("%s %s %s: %s (effect %.3g, gate %.3g; p %.3g, threshold %.3g; n=%d)",
+		a.where(), a.Feature, a.Test, verb, a.Effect, a.EffectThreshold, a.PValue, a.Threshold, a.Window.N)
 }
 
 // AlarmState is the hysteresis state of one (feature, test).

@@ -48,6 +48,12 @@ type BuildOptions struct {
 	Categorical, Numeric []string
 	// NumericShare is the inference threshold above (default 0.95).
 	NumericShare float64
+	// Multivariate, when set, fits a PCA on the numeric features and adds
+	// the derived reconstruction-error feature (see Multivariate).
+	Multivariate *MultivariateOptions
+	// Segments, when set, also builds a reference per segment value
+	// (Reference.Segments).
+	Segments *SegmentBuildOptions
 }
 
 func (o *BuildOptions) defaults() error {
@@ -68,6 +74,16 @@ func (o *BuildOptions) defaults() error {
 	case o.NumericShare <= 0 || o.NumericShare > 1:
 		return fmt.Errorf("numeric share must be in (0, 1], got %v", o.NumericShare)
 	}
+	if o.Multivariate != nil {
+		if err := o.Multivariate.defaults(); err != nil {
+			return err
+		}
+	}
+	if o.Segments != nil {
+		if err := o.Segments.defaults(); err != nil {
+			return err
+		}
+	}
 	for _, c := range o.Categorical {
 		if slices.Contains(o.Numeric, c) {
 			return fmt.Errorf("feature %q is forced both numeric and categorical", c)
@@ -87,6 +103,8 @@ type Builder struct {
 	groupRows      [numGroups]int64
 	rowGroups      [numGroups]bool
 	row            int64
+	mvRows         []int64 // multivariate: rows (0-based) that carried features
+	seg            *segmentBuild
 	skipped        []SkippedFeature
 }
 
@@ -112,6 +130,7 @@ type featureBuild struct {
 	other   int64            // objects and arrays
 	cats    map[string]int64 // string and bool values; numbers join if categorical
 	dropped int64            // category values beyond the distinct cap
+	col     []float64        // multivariate: the value of each row, NaN if none
 }
 
 // maxBuildDistinct caps the distinct categories tracked per feature while
@@ -126,13 +145,21 @@ func NewBuilder(model, version string, opts BuildOptions) (*Builder, error) {
 	if model == "" {
 		return nil, fmt.Errorf("model must not be empty")
 	}
-	return &Builder{model: model, version: version, opts: opts, features: map[string]*featureBuild{}}, nil
+	b := &Builder{model: model, version: version, opts: opts, features: map[string]*featureBuild{}}
+	if opts.Segments != nil {
+		b.seg = &segmentBuild{opts: *opts.Segments, builders: map[string]*Builder{}}
+	}
+	return b, nil
 }
 
 // BeginRow starts a row.
 func (b *Builder) BeginRow() {
 	b.row++
 	b.rowGroups = [numGroups]bool{}
+	if b.seg != nil {
+		b.seg.row = b.seg.row[:0]
+		b.seg.text = b.seg.text[:0]
+	}
 }
 
 // Add records the value of feature name in the current row. A feature
@@ -140,6 +167,9 @@ func (b *Builder) BeginRow() {
 func (b *Builder) Add(name string, v Value) error {
 	if err := checkName("feature", name); err != nil {
 		return err
+	}
+	if b.seg != nil {
+		b.seg.add(name, v)
 	}
 	f := b.features[name]
 	if f == nil {
@@ -172,6 +202,12 @@ func (b *Builder) Add(name string, v Value) error {
 			}
 		}
 		f.nums = append(f.nums, x)
+		if b.opts.Multivariate != nil && f.group == GroupFeatures {
+			for int64(len(f.col)) < b.row-1 {
+				f.col = append(f.col, math.NaN())
+			}
+			f.col = append(f.col, x)
+		}
 	case String, Bool:
 		f.nonNum++
 		f.addCat(string(v.Text))
@@ -197,6 +233,12 @@ func (b *Builder) EndRow() {
 		if seen {
 			b.groupRows[g]++
 		}
+	}
+	if b.opts.Multivariate != nil && b.rowGroups[GroupFeatures] {
+		b.mvRows = append(b.mvRows, b.row-1)
+	}
+	if b.seg != nil {
+		b.seg.endRow(b)
 	}
 }
 
@@ -234,6 +276,14 @@ func (b *Builder) Reference() (*Reference, error) {
 	}
 	if len(ref.Features) == 0 {
 		return nil, fmt.Errorf("no usable features: %d left out", len(b.skipped))
+	}
+	if b.opts.Multivariate != nil {
+		if err := b.addMultivariate(ref); err != nil {
+			return nil, err
+		}
+	}
+	if b.seg != nil {
+		b.seg.addTo(ref)
 	}
 	if err := ref.Validate(); err != nil {
 		return nil, err
@@ -409,4 +459,37 @@ func (f *featureBuild) categorical(k int) *FeatureRef {
 // so 3 and 3.0 are the same category in training rows and events.
 func AppendCategoryNumber(dst []byte, x float64) []byte {
 	return strconv.AppendFloat(dst, x, 'g', -1, 64)
+}
+
+// addMultivariate fits the PCA of the reference's numeric features and
+// adds the derived feature's sketch, built from the held-out rows.
+func (b *Builder) addMultivariate(ref *Reference) error {
+	if ref.Feature(MultivariateFeature) != nil {
+		return fmt.Errorf("multivariate: the training set has a feature named %q", MultivariateFeature)
+	}
+	names, err := multivariateInputs(ref, b.opts.Multivariate.Features)
+	if err != nil {
+		return err
+	}
+	cols := make([][]float64, len(names))
+	for j, name := range names {
+		col := b.features[name].col
+		cols[j] = make([]float64, len(b.mvRows))
+		for r, row := range b.mvRows {
+			cols[j][r] = math.NaN()
+			if row < int64(len(col)) {
+				cols[j][r] = col[row]
+			}
+		}
+		b.features[name].col = nil
+	}
+	mv, errs, err := fitMultivariate(names, cols, int64(len(b.mvRows)), *b.opts.Multivariate)
+	if err != nil {
+		return err
+	}
+	fb := &featureBuild{name: MultivariateFeature, group: GroupFeatures, nums: errs}
+	ref.Features = append(ref.Features, fb.numeric(b.opts.Breakpoints))
+	slices.SortFunc(ref.Features, func(x, y *FeatureRef) int { return strings.Compare(x.Name, y.Name) })
+	ref.Multivariate = mv
+	return nil
 }

@@ -14,6 +14,11 @@ import (
 type critTable struct {
 	kolmogorovD map[critKey]float64
 	twoSampleH  map[critKey]int64
+	// direct: decide by the p-value itself, computed once per
+	// evaluation. Time windows use it: their n and threshold follow the
+	// traffic, so a cached critical value would rarely be used twice and
+	// each search costs several p-values.
+	direct bool
 }
 
 type critKey struct {

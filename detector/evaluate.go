@@ -241,8 +241,13 @@ func (c *compiled) evaluate(s Snapshot, p *Policy, alpha float64, out []Result) 
 			r.Severe = r.Effect >= f*r.EffectThreshold && c.below(&r, alpha/(f*f*f))
 		}
 		if t == TestKS && r.Effect >= r.EffectThreshold && r.Effect > 0 {
-			// Past the gate the decision consulted it: no new search.
-			r.Critical = c.ksCritical(alpha)
+			if kd := &c.scrat.ks; c.crit.direct {
+				// The decision computed the exact p-value: report it.
+				r.PValue, r.PValueApprox = kd.decisionP(), false
+			} else {
+				// Past the gate the decision consulted it: no new search.
+				r.Critical = c.ksCritical(alpha)
+			}
 		}
 		out = append(out, r)
 	}
@@ -352,6 +357,23 @@ type ksDecision struct {
 	h      int64
 	neff   int
 	x      float64
+	// p is the decision's p-value once computed (critTable.direct).
+	p     float64
+	haveP bool
+}
+
+// decisionP returns the p-value of the decision's distribution (the one
+// the critical values come from), computing it once per evaluation.
+func (kd *ksDecision) decisionP() float64 {
+	if !kd.haveP {
+		if kd.exact {
+			kd.p, _ = ksdist.TwoSampPValueH(kd.h, kd.n, kd.m, kd.method)
+		} else {
+			kd.p = ksdist.KolmogorovSF(kd.neff, kd.x)
+		}
+		kd.haveP = true
+	}
+	return kd.p
 }
 
 // below reports whether the result is significant at level a: its p-value
@@ -363,6 +385,9 @@ func (c *compiled) below(r *Result, a float64) bool {
 		return r.PValue < a
 	}
 	kd := &c.scrat.ks
+	if c.crit.direct {
+		return kd.decisionP() < a
+	}
 	if kd.exact {
 		return kd.h >= c.crit.twoSampH(kd.n, kd.m, a, kd.method)
 	}

@@ -67,3 +67,33 @@ func BenchmarkEvaluateKSWorst(b *testing.B) {
 		})
 	}
 }
+
+// TestKSDirectMatchesCritical: time windows decide by the p-value itself
+// (critTable.direct), count windows by cached critical values; on the
+// same windows and levels the two agree, on the exact path and on kstwo's.
+func TestKSDirectMatchesCritical(t *testing.T) {
+	for _, tc := range []struct {
+		m, n   int
+		d      float64
+		method string
+	}{{10000, 1000, 0.03, KSMethodAuto}, {2000, 1000, 0.08, KSMethodAuto}, {3000, 500, 0.12, KSMethodAuto},
+		{100000, 990, 0.013, KSMethodAsymp}, {100000, 990, 0.09, KSMethodAsymp}, {100000, 124, 0.18, KSMethodAsymp}} {
+		c, s := ksCostCase(t, tc.m, tc.n, tc.d)
+		p := DefaultPolicy()
+		p.KSMethod = tc.method
+		p.KSMinEffect = 0 // decide at every D
+		direct, _ := ksCostCase(t, tc.m, tc.n, tc.d)
+		direct.crit.direct = true
+		for _, alpha := range []float64{1e-9, 1e-7, 1e-5, 1e-3, 1e-2} {
+			a := c.evaluate(s, &p, alpha, nil)[0]
+			b := direct.evaluate(s, &p, alpha, nil)[0]
+			if a.Test != TestKS || b.Test != TestKS {
+				t.Fatal("first result is not KS")
+			}
+			if a.Drifting != b.Drifting || a.Holding != b.Holding || a.Severe != b.Severe {
+				t.Errorf("m=%d n=%d D=%.3f α=%g: critical %v/%v/%v, direct %v/%v/%v (p %g)", tc.m, tc.n, a.Statistic, alpha,
+					a.Drifting, a.Holding, a.Severe, b.Drifting, b.Holding, b.Severe, b.PValue)
+			}
+		}
+	}
+}

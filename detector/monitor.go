@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 	"unsafe"
@@ -209,6 +210,10 @@ type Monitor struct {
 	tests    int // enabled tests over all features: the Bonferroni divisor
 	crit     *critTable
 
+	mv           *multivariateState // nil without a PCA in the reference
+	segs         *segmentState      // per-segment monitors, nil without segments
+	segment      string             // the segment of a per-segment monitor
+	budgetSplit  float64            // the share of the false-alarm budget is 1/budgetSplit (0: 1)
 	dataset      AlarmState
 	datasetShare float64
 	dirty        bool // events since the last checkpoint
@@ -281,14 +286,17 @@ type featureState struct {
 	lastSD   float64
 	marks    []Mark
 	unseen   *unseenSketch
+	mvInput  int // position among the PCA inputs, or -1
 }
 
 // NewMonitor returns a monitor for ref with the given policies and window
-// configuration. policies may be nil for the defaults.
+// configuration (hops left at 0 take their defaults, see WithDefaults).
+// policies may be nil for the defaults.
 func NewMonitor(ref *Reference, policies *Policies, cfg WindowConfig) (*Monitor, error) {
 	if err := ref.Validate(); err != nil {
 		return nil, err
 	}
+	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -300,6 +308,7 @@ func NewMonitor(ref *Reference, policies *Policies, cfg WindowConfig) (*Monitor,
 		unexpectedNames: map[string]struct{}{},
 		crit:            newCritTable(),
 	}
+	m.crit.direct = cfg.TimeBased()
 	for g := range m.groups {
 		gs := &groupState{group: Group(g), resumeOffset: math.MinInt64}
 		if cfg.TimeBased() {
@@ -316,7 +325,7 @@ func NewMonitor(ref *Reference, policies *Policies, cfg WindowConfig) (*Monitor,
 			return nil, err
 		}
 		c.crit = m.crit
-		f := &featureState{name: fr.Name, group: GroupOf(fr.Name), c: c, policy: policies.Feature(ref.Model, ref.Version, fr.Name)}
+		f := &featureState{name: fr.Name, group: GroupOf(fr.Name), c: c, policy: policies.Feature(ref.Model, ref.Version, fr.Name), mvInput: -1}
 		f.alarms = make([]AlarmState, len(c.tests))
 		f.last = make([]Result, 0, len(c.tests))
 		f.marks = make([]Mark, len(c.tests))
@@ -347,6 +356,9 @@ func NewMonitor(ref *Reference, policies *Policies, cfg WindowConfig) (*Monitor,
 		gs := m.groups[f.group]
 		gs.features = append(gs.features, i)
 	}
+	if ref.Multivariate != nil {
+		m.newMultivariateState(ref.Multivariate)
+	}
 	return m, nil
 }
 
@@ -357,9 +369,10 @@ func (m *Monitor) Reference() *Reference { return m.ref }
 func (m *Monitor) Window() WindowConfig { return m.cfg }
 
 // Alpha is the per-test p-value threshold for an evaluation that covers
-// hopEvents new events: hopEvents/(ERT·tests), capped at 0.01.
+// hopEvents new events: hopEvents/(ERT·tests), capped at 0.01; halved
+// with segments (see EnableSegments).
 func (m *Monitor) Alpha(hopEvents float64) float64 {
-	a := math.Max(1, hopEvents) / (m.policy.ERT * float64(max(m.tests, 1)))
+	a := math.Max(1, hopEvents) / (m.policy.ERT * float64(max(m.tests, 1)) * math.Max(1, m.budgetSplit))
 	return math.Min(a, 0.01)
 }
 
@@ -402,7 +415,7 @@ func (m *Monitor) Begin(g Group, eventMS int64, offset int64, out *Output) bool 
 func (m *Monitor) Value(pos int, name []byte, v Value) {
 	gs := m.cur
 	idx := m.lookup(gs, pos, name)
-	if idx < 0 {
+	if idx < 0 || (m.mv != nil && idx == m.mv.derived) { // the derived feature is never an input
 		m.unexpected++
 		if len(m.unexpectedNames) < 64 && len(name) <= MaxNameLen {
 			if _, seen := m.unexpectedNames[string(name)]; !seen { // the lookup does not allocate
@@ -417,6 +430,9 @@ func (m *Monitor) Value(pos int, name []byte, v Value) {
 		return
 	}
 	f.stamp = m.curSeq
+	if f.mvInput >= 0 {
+		m.mv.setInput(f.mvInput, v)
+	}
 	if m.curSeq <= f.skip {
 		return
 	}
@@ -525,6 +541,16 @@ func (m *Monitor) End(out *Output) {
 		return
 	}
 	gs := m.cur
+	if m.mv != nil && gs.group == GroupFeatures {
+		// The reconstruction error of the event's numeric features is
+		// the derived feature's value (the projection resets its inputs).
+		f := m.features[m.mv.derived]
+		f.stamp = m.curSeq
+		x := m.mv.proj.error()
+		if m.curSeq > f.skip {
+			m.apply(m.mv.derived, f, Value{Kind: Number, Num: x, Parsed: true})
+		}
+	}
 	for _, idx := range gs.features {
 		f := m.features[idx]
 		if f.stamp != m.curSeq {
@@ -673,7 +699,7 @@ func (m *Monitor) evaluate(f *featureState, s Snapshot, info WindowInfo, hopEven
 		if update {
 			al.Update, al.PreviousEffect = a.Updates, previous
 		}
-		al.ID = alertID(al.Model, al.Version, al.Feature, al.Test, al.Status, al.ReferenceID, info.LastSeq)
+		m.stampAlert(&al, info.LastSeq)
 		al.Summary = summary(&al)
 		out.Alerts = append(out.Alerts, al)
 	}
@@ -743,7 +769,7 @@ func (m *Monitor) updateDataset(seq uint64, info WindowInfo, out *Output) {
 	if want {
 		al.PValue = 0
 	}
-	al.ID = alertID(al.Model, al.Version, al.Feature, al.Test, al.Status, al.ReferenceID, seq)
+	m.stampAlert(&al, seq)
 	al.Summary = summary(&al)
 	out.Alerts = append(out.Alerts, al)
 }
@@ -793,6 +819,13 @@ type ModelStats struct {
 	DatasetDrifting  bool
 	Features         []FeatureStats
 	WindowBytesTotal int
+	// Segments is the number of per-segment monitors ("other"
+	// included); SegmentOverflow counts the events sent to "other"
+	// because the cap was reached; SegmentFiring is the firing alerts
+	// per segment.
+	Segments        int
+	SegmentOverflow uint64
+	SegmentFiring   map[string]int
 }
 
 // Stats returns the monitor's counts and state.
@@ -821,20 +854,41 @@ func (m *Monitor) Stats() ModelStats {
 			s.WindowBytesTotal += f.cw.SizeBytes()
 		}
 	}
+	if m.segs != nil {
+		s.Segments, s.SegmentOverflow = len(m.segs.monitors), m.segs.overflow
+		s.SegmentFiring = make(map[string]int, len(m.segs.monitors))
+		for name, sm := range m.segs.monitors {
+			n := 0
+			for _, f := range sm.features {
+				for _, a := range f.alarms {
+					if a.Firing {
+						n++
+					}
+				}
+			}
+			s.SegmentFiring[name] = n
+			for _, f := range sm.features {
+				if f.cw != nil {
+					s.WindowBytesTotal += f.cw.SizeBytes()
+				}
+			}
+		}
+	}
 	return s
 }
 
-// Retire resolves every firing alert of the monitor, which is being
-// replaced (its reference changed or was removed). The resolved alerts
-// say why in their summary.
+// Retire resolves every firing alert of the monitor and of its segments,
+// which are being replaced (the reference changed or was removed). The
+// resolved alerts say why in their summary.
 func (m *Monitor) Retire(out *Output) {
 	m.resolveAll(out, "", "because reference "+m.ref.ID+" was replaced or removed")
 }
 
-// ResolveStale resolves every firing alert of the monitor because its
-// model version sent no events for silence: the alerts carry reason
-// ReasonStale. The windows are kept; the alarms start again from "not
-// firing" when events come back. It reports whether anything resolved.
+// ResolveStale resolves every firing alert of the monitor (and of its
+// segments) because its model version sent no events for silence: the
+// alerts carry reason ReasonStale. The windows are kept; the alarms start
+// again from "not firing" when events come back. It reports whether
+// anything resolved.
 func (m *Monitor) ResolveStale(out *Output, silence time.Duration) bool {
 	n := len(out.Alerts)
 	m.resolveAll(out, ReasonStale, "because the model version sent no events for "+silence.String()+" (stale)")
@@ -846,6 +900,13 @@ func (m *Monitor) ResolveStale(out *Output, silence time.Duration) bool {
 }
 
 func (m *Monitor) resolveAll(out *Output, reason, why string) {
+	if m.segs != nil {
+		for _, name := range append(slices.Clone(m.segs.order), OtherSegment) {
+			if sm := m.segs.monitors[name]; sm != nil {
+				sm.resolveAll(out, reason, why)
+			}
+		}
+	}
 	for _, f := range m.features {
 		for i := range f.alarms {
 			a := &f.alarms[i]
@@ -860,8 +921,8 @@ func (m *Monitor) resolveAll(out *Output, reason, why string) {
 				PValue: 1, Window: WindowInfo{Kind: m.cfg.info().Kind, LastSeq: gs.seq},
 				ReferenceID: m.ref.ID, Evaluation: f.evals,
 			}
-			al.ID = alertID(al.Model, al.Version, al.Feature, al.Test, al.Status, al.ReferenceID, gs.seq)
-			al.Summary = fmt.Sprintf("%s/%s %s %s: resolved %s", al.Model, al.Version, al.Feature, al.Test, why)
+			m.stampAlert(&al, gs.seq)
+			al.Summary = fmt.Sprintf("%s %s %s: resolved %s", al.where(), al.Feature, al.Test, why)
 			al.Reason = reason
 			out.Alerts = append(out.Alerts, al)
 		}
@@ -874,10 +935,19 @@ func (m *Monitor) resolveAll(out *Output, reason, why string) {
 			Feature: DatasetFeature, Test: TestDataset, PValue: 1, ReferenceID: m.ref.ID,
 			Window: WindowInfo{Kind: m.cfg.info().Kind, LastSeq: seq},
 		}
-		al.ID = alertID(al.Model, al.Version, al.Feature, al.Test, al.Status, al.ReferenceID, seq)
-		al.Summary = fmt.Sprintf("%s/%s: dataset drift resolved %s", al.Model, al.Version, why)
+		m.stampAlert(&al, seq)
+		al.Summary = fmt.Sprintf("%s: dataset drift resolved %s", al.where(), why)
 		al.Reason = reason
 		m.datasetShare = 0
 		out.Alerts = append(out.Alerts, al)
+	}
+}
+
+// stampAlert sets an alert's segment and its ID.
+func (m *Monitor) stampAlert(al *Alert, seq uint64) {
+	al.Segment = m.segment
+	al.ID = alertID(al.Model, al.Version, al.Feature, al.Test, al.Status, al.ReferenceID, seq)
+	if al.Segment != "" {
+		al.ID = alertID(al.Model, al.Version, al.Feature+"\x00"+al.Segment, al.Test, al.Status, al.ReferenceID, seq)
 	}
 }

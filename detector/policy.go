@@ -81,7 +81,7 @@ type Policy struct {
 	// ResolveFactor sets the resolve side of the hysteresis: a firing
 	// alert counts an evaluation as clean only when its effect falls
 	// below ResolveFactor × gate or its p-value rises above
-	// threshold^(1/4) (default 0.75). Like a Schmitt trigger, this keeps
+	// threshold^(1/4) (default 0.5). Like a Schmitt trigger, this keeps
 	// a drift hovering at the gate from flapping between firing and
 	// resolved.
 	ResolveFactor float64 `json:"resolve_factor,omitempty" env:"RESOLVE_FACTOR"`
@@ -113,7 +113,7 @@ func DefaultPolicy() Policy {
 		JSMinEffect:        0.1,
 		QualityMinEffect:   0.05,
 		ImmediateFactor:    5,
-		ResolveFactor:      0.75,
+		ResolveFactor:      0.5,
 		UpdateFactor:       1.5,
 		MinEvents:          100,
 		KSMethod:           KSMethodAuto,

@@ -47,6 +47,16 @@ type Reference struct {
 	Rows     int64         `json:"rows"`
 	Source   string        `json:"source,omitempty"`
 	Features []*FeatureRef `json:"features"`
+	// Multivariate is the PCA model of the numeric features, when the
+	// reference was built with one; its derived feature is in Features.
+	Multivariate *Multivariate `json:"multivariate,omitempty"`
+	// Segments are references of segments (see SegmentConfig), built
+	// from each segment's own training rows; a segment without one is
+	// compared with the model's reference.
+	Segments []*SegmentRef `json:"segments,omitempty"`
+	// Performance is the model's performance on a labelled validation
+	// set, when the reference was built with labels.
+	Performance *PerformanceRef `json:"performance,omitempty"`
 }
 
 // FeatureRef is the reference sketch of one feature.
@@ -164,6 +174,20 @@ func (r *Reference) Validate() error {
 		if err := f.validate(path); err != nil {
 			return err
 		}
+	}
+	if err := r.validateSegments(); err != nil {
+		return err
+	}
+	if r.Performance != nil {
+		if err := r.Performance.validate(); err != nil {
+			return err
+		}
+	}
+	if r.Multivariate != nil {
+		return r.Multivariate.validate(r)
+	}
+	if r.Feature(MultivariateFeature) != nil {
+		return fieldErr("features", "%q is reserved for a multivariate reference", MultivariateFeature)
 	}
 	return nil
 }
@@ -319,11 +343,18 @@ func DecodeReference(data []byte) (*Reference, error) {
 		return nil, fieldErr("$", "reference is %d bytes, more than %d", len(data), MaxReferenceBytes)
 	}
 	var r Reference
-	if err := decodeStrict(data, &r); err != nil {
-		return nil, err
+	floats, fast := decodeFastTokens(data, &r)
+	if !fast {
+		r = Reference{}
+		if err := decodeStrict(data, &r); err != nil {
+			return nil, err
+		}
 	}
 	if err := r.Validate(); err != nil {
 		return nil, err
+	}
+	if fast && idMatchesTokens(&r, data, floats) {
+		return &r, nil
 	}
 	if want := r.computeID(); r.ID != want {
 		return nil, fieldErr("id", "is %q, the content hashes to %q", r.ID, want)
@@ -374,10 +405,18 @@ func (r *Reference) Encode() ([]byte, error) {
 func (r *Reference) computeID() string {
 	c := *r
 	c.ID, c.Created, c.Source = "", time.Time{}, ""
-	data, err := json.Marshal(&c)
-	if err != nil {
-		return ""
+	data, ok := appendIDJSON(make([]byte, 0, 64<<10), &c)
+	if !ok {
+		var err error
+		if data, err = json.Marshal(&c); err != nil {
+			return ""
+		}
 	}
+	return idOf(data)
+}
+
+// idOf is the ID of a reference's encoding.
+func idOf(data []byte) string {
 	sum := sha256.Sum256(data)
 	return "sha256:" + hex.EncodeToString(sum[:12])
 }

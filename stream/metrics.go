@@ -1,6 +1,10 @@
 package stream
 
 import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,9 +16,20 @@ import (
 // Metrics are driftd's Prometheus metrics, registered on a registry the
 // caller creates (never the global one). Label sets are small and fixed:
 // model, version, feature, test for detection; topic, reason, status for
-// I/O. A cap on the features exported per model version protects
+// I/O.
+//
+// Per-feature series (the families labelled by feature) are most of the
+// series of a daemon with many models, so their number is bounded by a
+// detail level (MetricsOptions.Detail): DetailAll exports every feature;
+// DetailDrifting (the default of `driftd run`) only the features with a
+// firing alert and the TopK features of each model version by effect;
+// DetailSummary only per-model-version series plus driftd_drifting for
+// firing alerts. Series of a feature that leaves the detail set are
+// deleted. A cap on the features exported per model version protects
 // Prometheus from wide models; evaluations beyond it are counted in
-// driftd_metric_series_overflow_total and not exported.
+// driftd_metric_series_overflow_total and not exported. Window mean and
+// standard deviation (and the reference's) exist for numeric features
+// only.
 //
 // Families (all prefixed driftd_):
 //
@@ -111,22 +126,94 @@ type Metrics struct {
 	AssignedParts     prometheus.Gauge
 	WindowMemory      prometheus.Gauge
 	SeriesOverflow    *prometheus.CounterVec
+	// Segments (DRIFTD_SEGMENT_KEYS): per-segment monitors, events sent
+	// to "other" past the cap, firing alerts per segment.
+	Segments            *prometheus.GaugeVec
+	SegmentOverflow     *prometheus.CounterVec
+	SegmentAlertsFiring *prometheus.GaugeVec
 
 	maxFeatures int
+	detail      MetricsDetail
+	topK        int
 	mu          sync.Mutex
-	exported    map[string]map[string]*featureGauges // model/version → feature → gauges
-	overflow    map[string]prometheus.Counter
 	// live maps each model/version with a reference to its reference ID:
 	// alerts of another reference (retired: replaced or removed) are
 	// published but not exported, or they would re-create the series
 	// DeleteModel removed.
-	live map[string]string
+	live    map[string]string
+	models  map[mvKey]*modelSeries
+	touched []*modelSeries // models evaluated in the current batch
+	order   []rankedFeature
+}
+
+// MetricsDetail is how much per-feature detail the metrics export.
+type MetricsDetail string
+
+// Detail levels.
+const (
+	// DetailSummary exports per-model-version series only, plus
+	// driftd_drifting for each firing (feature, test).
+	DetailSummary MetricsDetail = "summary"
+	// DetailDrifting adds every per-feature series of the features with a
+	// firing alert and of the TopK features of each model version by
+	// effect.
+	DetailDrifting MetricsDetail = "drifting"
+	// DetailAll exports every feature (up to MaxFeatures per model
+	// version).
+	DetailAll MetricsDetail = "all"
+)
+
+// MetricsDetails lists the detail levels.
+var MetricsDetails = []MetricsDetail{DetailSummary, DetailDrifting, DetailAll}
+
+// MetricsOptions configure NewMetricsWith.
+type MetricsOptions struct {
+	Detail MetricsDetail // "" → DetailDrifting
+	// TopK is, at DetailDrifting, how many features of each model
+	// version are exported besides the firing ones, ranked by their
+	// largest test effect. A feature enters the set at rank < TopK and
+	// leaves it at rank ≥ 2·TopK, so a feature near the boundary does not
+	// make its series come and go at every evaluation. ≤ 0: 3.
+	TopK int
+	// MaxFeatures caps the features exported per model version (≤ 0:
+	// 500).
+	MaxFeatures int
+}
+
+// mvKey identifies a model version without building a string per event.
+type mvKey struct{ model, version string }
+
+// modelSeries is the exported state of one model version.
+type modelSeries struct {
+	model, version string
+	features       map[string]*featureGauges // features whose per-feature series exist
+	rank           map[string]*featureRank   // detail levels below all: every evaluated feature
+	firingOnly     map[ftKey]prometheus.Gauge
+	evaluations    prometheus.Counter
+	overflow       prometheus.Counter
+	dirty          bool
+}
+
+type ftKey struct {
+	feature string
+	test    detector.Test
+}
+
+// featureRank is what the detail set is chosen by.
+type featureRank struct {
+	score  float64 // largest test effect at the last evaluation
+	firing bool    // some test of the feature is firing
+	member bool    // in the detail set
+}
+
+type rankedFeature struct {
+	name string
+	r    *featureRank
 }
 
 type featureGauges struct {
 	events, mean, sd, refMean, refSD, missing, invalid, oor, psi prometheus.Gauge
 	missingTotal, invalidTotal                                   prometheus.Counter
-	lastMissing, lastInvalid                                     uint64
 	tests                                                        map[detector.Test]*testGauges
 }
 
@@ -134,11 +221,33 @@ type testGauges struct{ stat, p, effect, threshold, gate, drifting prometheus.Ga
 
 const ns = "driftd"
 
-// NewMetrics creates the metrics and registers them on reg. maxFeatures
-// caps the features exported per model version (≤ 0: 500).
+// NewMetrics creates the metrics at DetailAll and registers them on reg.
+// maxFeatures caps the features exported per model version (≤ 0: 500).
 func NewMetrics(reg prometheus.Registerer, maxFeatures int) *Metrics {
+	return NewMetricsWith(reg, MetricsOptions{Detail: DetailAll, MaxFeatures: maxFeatures})
+}
+
+// ParseMetricsDetail checks a detail level's name.
+func ParseMetricsDetail(s string) (MetricsDetail, error) {
+	for _, d := range MetricsDetails {
+		if string(d) == s {
+			return d, nil
+		}
+	}
+	return "", fmt.Errorf("is %q; accepted: summary, drifting, all", s)
+}
+
+// NewMetricsWith creates the metrics and registers them on reg.
+func NewMetricsWith(reg prometheus.Registerer, o MetricsOptions) *Metrics {
+	maxFeatures := o.MaxFeatures
 	if maxFeatures <= 0 {
 		maxFeatures = 500
+	}
+	if o.Detail == "" {
+		o.Detail = DetailDrifting
+	}
+	if o.TopK <= 0 {
+		o.TopK = 3
 	}
 	mv := []string{"model", "version"}
 	mvf := []string{"model", "version", "feature"}
@@ -203,16 +312,20 @@ func NewMetrics(reg prometheus.Registerer, maxFeatures int) *Metrics {
 			Help: "Checkpoints that failed (offsets are then not committed)."}),
 		CheckpointSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "checkpoint_duration_seconds",
 			Help: "Time to write a checkpoint and commit its offsets.", Buckets: prometheus.ExponentialBuckets(1e-3, 3, 10)}),
-		CheckpointBytes: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "checkpoint_bytes_total", Help: "Bytes of checkpoint records written."}),
-		Commits:         prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "commits_total", Help: "Offset commits."}),
-		CommitErrors:    prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "commit_errors_total", Help: "Offset commits that failed."}),
-		AssignedParts:   prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "assigned_partitions", Help: "Input partitions assigned to this replica."}),
-		WindowMemory:    prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "window_memory_bytes", Help: "Memory held by feature windows."}),
-		SeriesOverflow:  counter("metric_series_overflow_total", "Evaluations not exported because the model has more features than the metrics cap.", mv...),
-		maxFeatures:     maxFeatures,
-		exported:        map[string]map[string]*featureGauges{},
-		overflow:        map[string]prometheus.Counter{},
-		live:            map[string]string{},
+		CheckpointBytes:     prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "checkpoint_bytes_total", Help: "Bytes of checkpoint records written."}),
+		Commits:             prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "commits_total", Help: "Offset commits."}),
+		CommitErrors:        prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "commit_errors_total", Help: "Offset commits that failed."}),
+		AssignedParts:       prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "assigned_partitions", Help: "Input partitions assigned to this replica."}),
+		WindowMemory:        prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "window_memory_bytes", Help: "Memory held by feature windows."}),
+		SeriesOverflow:      counter("metric_series_overflow_total", "Evaluations not exported because the model has more features than the metrics cap.", mv...),
+		Segments:            gauge("segments", "Segments with their own windows (\"other\" included), per model version.", mv...),
+		SegmentOverflow:     counter("segment_overflow_events_total", "Events sent to the segment \"other\" because the model version had DRIFTD_SEGMENT_MAX segments.", mv...),
+		SegmentAlertsFiring: gauge("segment_alerts_firing", "Firing alerts of a segment's windows.", "model", "version", "segment"),
+		maxFeatures:         maxFeatures,
+		detail:              o.Detail,
+		topK:                o.TopK,
+		models:              map[mvKey]*modelSeries{},
+		live:                map[string]string{},
 	}
 	for _, c := range []prometheus.Collector{m.EventsNoReference, m.DeadLettersTruncated, m.TopicsRecreated, m.BadTimestamps, m.EvaluationSeconds, m.References, m.ProduceBuffered,
 		m.Checkpoints, m.CheckpointErrors, m.CheckpointSeconds, m.CheckpointBytes, m.Commits, m.CommitErrors, m.AssignedParts, m.WindowMemory} {
@@ -232,36 +345,71 @@ func (m *Metrics) InitTopics(inputs []string, dlq string) {
 	}
 }
 
-func (m *Metrics) gauges(model, version, feature string) *featureGauges {
-	key := model + "/" + version
-	fm := m.exported[key]
-	if fm == nil {
-		fm = map[string]*featureGauges{}
-		m.exported[key] = fm
+// Detail is the metrics' detail level.
+func (m *Metrics) Detail() MetricsDetail { return m.detail }
+
+// model returns the exported state of a model version, created on first
+// use.
+func (m *Metrics) model(model, version string) *modelSeries {
+	k := mvKey{model, version}
+	ms := m.models[k]
+	if ms == nil {
+		ms = &modelSeries{model: model, version: version, features: map[string]*featureGauges{},
+			evaluations: m.Evaluations.WithLabelValues(model, version)}
+		if m.detail != DetailAll {
+			ms.rank = map[string]*featureRank{}
+			ms.firingOnly = map[ftKey]prometheus.Gauge{}
+		}
+		m.models[k] = ms
 	}
-	if g := fm[feature]; g != nil {
+	return ms
+}
+
+// gauges returns the per-feature series of a feature, creating them (nil
+// past the cap).
+func (m *Metrics) gauges(ms *modelSeries, feature string) *featureGauges {
+	if g := ms.features[feature]; g != nil {
 		return g
 	}
-	if len(fm) >= m.maxFeatures {
+	if len(ms.features) >= m.maxFeatures {
 		return nil
 	}
-	l := prometheus.Labels{"model": model, "version": version, "feature": feature}
+	l := prometheus.Labels{"model": ms.model, "version": ms.version, "feature": feature}
 	g := &featureGauges{
-		events: m.WindowEvents.With(l), mean: m.WindowMean.With(l), sd: m.WindowStdDev.With(l),
-		refMean: m.ReferenceMean.With(l), refSD: m.ReferenceStdDev.With(l),
-		missing: m.MissingRatio.With(l), invalid: m.InvalidRatio.With(l), oor: m.OutOfRangeRatio.With(l),
+		events:  m.WindowEvents.With(l),
+		missing: m.MissingRatio.With(l), invalid: m.InvalidRatio.With(l),
 		missingTotal: m.FeatureMissing.With(l), invalidTotal: m.FeatureInvalid.With(l),
 		tests: map[detector.Test]*testGauges{},
 	}
-	fm[feature] = g
+	ms.features[feature] = g
 	return g
 }
 
-func (g *featureGauges) test(m *Metrics, model, version, feature string, t detector.Test) *testGauges {
+// deleteFeature removes every per-feature series of a feature.
+func (m *Metrics) deleteFeature(ms *modelSeries, feature string) {
+	g := ms.features[feature]
+	if g == nil {
+		return
+	}
+	for _, v := range []*prometheus.GaugeVec{m.WindowEvents, m.WindowMean, m.WindowStdDev, m.ReferenceMean, m.ReferenceStdDev,
+		m.MissingRatio, m.InvalidRatio, m.OutOfRangeRatio, m.PSI} {
+		v.DeleteLabelValues(ms.model, ms.version, feature)
+	}
+	m.FeatureMissing.DeleteLabelValues(ms.model, ms.version, feature)
+	m.FeatureInvalid.DeleteLabelValues(ms.model, ms.version, feature)
+	for t := range g.tests {
+		for _, v := range []*prometheus.GaugeVec{m.TestStatistic, m.TestPValue, m.TestEffect, m.TestThreshold, m.TestEffectGate, m.Drifting} {
+			v.DeleteLabelValues(ms.model, ms.version, feature, string(t))
+		}
+	}
+	delete(ms.features, feature)
+}
+
+func (g *featureGauges) test(m *Metrics, ms *modelSeries, feature string, t detector.Test) *testGauges {
 	if tg := g.tests[t]; tg != nil {
 		return tg
 	}
-	l := prometheus.Labels{"model": model, "version": version, "feature": feature, "test": string(t)}
+	l := prometheus.Labels{"model": ms.model, "version": ms.version, "feature": feature, "test": string(t)}
 	tg := &testGauges{
 		stat: m.TestStatistic.With(l), p: m.TestPValue.With(l), effect: m.TestEffect.With(l),
 		threshold: m.TestThreshold.With(l), gate: m.TestEffectGate.With(l), drifting: m.Drifting.With(l),
@@ -274,53 +422,182 @@ func (g *featureGauges) test(m *Metrics, model, version, feature string, t detec
 func (m *Metrics) ObserveEvaluations(refs map[string]*detector.Reference, evals []detector.Evaluation) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.detail != DetailAll {
+		// Rank first, so a feature that enters the detail set in this
+		// batch is exported from this evaluation on.
+		for i := range evals {
+			e := &evals[i]
+			ms := m.model(e.Model, e.Version)
+			r := ms.rank[e.Feature]
+			if r == nil {
+				r = &featureRank{}
+				ms.rank[e.Feature] = r
+			}
+			r.score, r.firing = math.Inf(-1), false
+			for _, res := range e.Results {
+				if !math.IsNaN(res.Effect) && res.Effect > r.score {
+					r.score = res.Effect
+				}
+				r.firing = r.firing || res.Firing
+			}
+			if !ms.dirty {
+				ms.dirty = true
+				m.touched = append(m.touched, ms)
+			}
+		}
+		for _, ms := range m.touched {
+			m.reselect(ms)
+			ms.dirty = false
+		}
+		clear(m.touched)
+		m.touched = m.touched[:0]
+	}
+	var last *modelSeries
 	for i := range evals {
 		e := &evals[i]
-		m.Evaluations.WithLabelValues(e.Model, e.Version).Inc()
-		g := m.gauges(e.Model, e.Version, e.Feature)
+		ms := last
+		if ms == nil || ms.model != e.Model || ms.version != e.Version {
+			ms = m.model(e.Model, e.Version)
+			last = ms
+		}
+		ms.evaluations.Inc()
+		var g *featureGauges
+		if m.detail == DetailAll || ms.rank[e.Feature].member {
+			g = m.gauges(ms, e.Feature)
+		}
 		if g == nil {
-			key := e.Model + "/" + e.Version
-			c := m.overflow[key]
-			if c == nil {
-				c = m.SeriesOverflow.WithLabelValues(e.Model, e.Version)
-				m.overflow[key] = c
+			if m.detail == DetailAll {
+				m.overflowed(ms)
+			} else {
+				m.firingOnly(ms, e.Feature, e.Results)
 			}
-			c.Inc()
 			continue
 		}
-		n := float64(e.Window.N)
-		g.events.Set(n)
-		if n > 0 {
-			g.missing.Set(float64(e.Window.Missing) / n)
-			g.invalid.Set(float64(e.Window.Invalid) / n)
+		m.export(refs, ms, g, e)
+	}
+}
+
+func (m *Metrics) overflowed(ms *modelSeries) {
+	if ms.overflow == nil {
+		ms.overflow = m.SeriesOverflow.WithLabelValues(ms.model, ms.version)
+	}
+	ms.overflow.Inc()
+}
+
+// firingOnly keeps driftd_drifting of a feature outside the detail set:
+// a series with value 1 while the (feature, test) fires, none otherwise.
+func (m *Metrics) firingOnly(ms *modelSeries, feature string, results []detector.Result) {
+	for _, r := range results {
+		m.setFiringOnly(ms, feature, r.Test, r.Firing)
+	}
+}
+
+func (m *Metrics) setFiringOnly(ms *modelSeries, feature string, t detector.Test, firing bool) {
+	k := ftKey{feature, t}
+	g := ms.firingOnly[k]
+	switch {
+	case firing && g == nil:
+		g = m.Drifting.WithLabelValues(ms.model, ms.version, feature, string(t))
+		g.Set(1)
+		ms.firingOnly[k] = g
+	case !firing && g != nil:
+		m.Drifting.DeleteLabelValues(ms.model, ms.version, feature, string(t))
+		delete(ms.firingOnly, k)
+	}
+}
+
+// reselect recomputes a model version's detail set from its features'
+// ranks and deletes the series of the features that left it.
+func (m *Metrics) reselect(ms *modelSeries) {
+	if m.detail == DetailSummary {
+		return
+	}
+	m.order = m.order[:0]
+	for name, r := range ms.rank {
+		m.order = append(m.order, rankedFeature{name, r})
+	}
+	slices.SortFunc(m.order, func(a, b rankedFeature) int {
+		if c := cmp.Compare(b.r.score, a.r.score); c != 0 {
+			return c
 		}
-		if e.Kind == detector.Numeric {
-			g.mean.Set(e.Mean)
-			g.sd.Set(e.StdDev)
+		return cmp.Compare(a.name, b.name)
+	})
+	members := 0
+	for i, f := range m.order {
+		want := f.r.firing || i < m.topK || (f.r.member && i < 2*m.topK)
+		if want && members >= m.maxFeatures {
+			want = false
+			if f.r.firing {
+				m.overflowed(ms)
+			}
+		}
+		if want {
+			members++
+			if !f.r.member {
+				// Its full series replace the firing-only ones.
+				for k := range ms.firingOnly {
+					if k.feature == f.name {
+						delete(ms.firingOnly, k)
+					}
+				}
+			}
+		} else if f.r.member {
+			m.deleteFeature(ms, f.name)
+		}
+		f.r.member = want
+	}
+	clear(m.order)
+}
+
+// export sets the per-feature series of one evaluation.
+func (m *Metrics) export(refs map[string]*detector.Reference, ms *modelSeries, g *featureGauges, e *detector.Evaluation) {
+	n := float64(e.Window.N)
+	g.events.Set(n)
+	if n > 0 {
+		g.missing.Set(float64(e.Window.Missing) / n)
+		g.invalid.Set(float64(e.Window.Invalid) / n)
+	}
+	if e.Kind == detector.Numeric {
+		// Moments only for numeric features: a categorical feature has
+		// none (a constant 0 would draw as a flat line).
+		if g.mean == nil {
+			g.mean = m.WindowMean.WithLabelValues(ms.model, ms.version, e.Feature)
+			g.sd = m.WindowStdDev.WithLabelValues(ms.model, ms.version, e.Feature)
+		}
+		g.mean.Set(e.Mean)
+		g.sd.Set(e.StdDev)
+		// A model version's reference does not change (a new one
+		// deletes the version's series), so its moments are set once.
+		if g.refMean == nil {
 			if ref := refs[e.Model+"/"+e.Version]; ref != nil {
 				if f := ref.Feature(e.Feature); f != nil {
+					g.refMean = m.ReferenceMean.WithLabelValues(ms.model, ms.version, e.Feature)
+					g.refSD = m.ReferenceStdDev.WithLabelValues(ms.model, ms.version, e.Feature)
 					g.refMean.Set(f.Mean)
 					g.refSD.Set(f.StdDev())
 				}
 			}
 		}
-		for _, r := range e.Results {
-			tg := g.test(m, e.Model, e.Version, e.Feature, r.Test)
-			tg.stat.Set(r.Statistic)
-			tg.p.Set(r.PValue)
-			tg.effect.Set(r.Effect)
-			tg.threshold.Set(r.Threshold)
-			tg.gate.Set(r.EffectThreshold)
-			tg.drifting.Set(b2f(r.Firing))
-			switch r.Test {
-			case detector.TestOutOfRange:
-				g.oor.Set(r.Statistic)
-			case detector.TestChi2:
-				if g.psi == nil {
-					g.psi = m.PSI.WithLabelValues(e.Model, e.Version, e.Feature)
-				}
-				g.psi.Set(r.PSI)
+	}
+	for _, r := range e.Results {
+		tg := g.test(m, ms, e.Feature, r.Test)
+		tg.stat.Set(r.Statistic)
+		tg.p.Set(r.PValue)
+		tg.effect.Set(r.Effect)
+		tg.threshold.Set(r.Threshold)
+		tg.gate.Set(r.EffectThreshold)
+		tg.drifting.Set(b2f(r.Firing))
+		switch r.Test {
+		case detector.TestOutOfRange:
+			if g.oor == nil {
+				g.oor = m.OutOfRangeRatio.WithLabelValues(ms.model, ms.version, e.Feature)
 			}
+			g.oor.Set(r.Statistic)
+		case detector.TestChi2:
+			if g.psi == nil {
+				g.psi = m.PSI.WithLabelValues(ms.model, ms.version, e.Feature)
+			}
+			g.psi.Set(r.PSI)
 		}
 	}
 }
@@ -351,13 +628,25 @@ func (m *Metrics) ObserveAlert(a *detector.Alert) {
 	if a.Reason == detector.ReasonStale {
 		return // the model's gauges were cleared (ClearModelGauges)
 	}
+	if a.Segment != "" {
+		return // segment alerts are counted in SegmentAlertsFiring
+	}
 	if a.Test == detector.TestDataset {
 		m.ModelDrifting.WithLabelValues(a.Model, a.Version).Set(v)
 		return
 	}
-	if g := m.gauges(a.Model, a.Version, a.Feature); g != nil {
-		g.test(m, a.Model, a.Version, a.Feature, a.Test).drifting.Set(v)
+	ms := m.model(a.Model, a.Version)
+	if m.detail == DetailAll {
+		if g := m.gauges(ms, a.Feature); g != nil {
+			g.test(m, ms, a.Feature, a.Test).drifting.Set(v)
+		}
+		return
 	}
+	if g := ms.features[a.Feature]; g != nil {
+		g.test(m, ms, a.Feature, a.Test).drifting.Set(v)
+		return
+	}
+	m.setFiringOnly(ms, a.Feature, a.Test, v == 1)
 }
 
 // ObserveModel exports a monitor's counters and state. prev holds the
@@ -377,8 +666,21 @@ func (m *Metrics) ObserveModel(ref *detector.Reference, s detector.ModelStats, p
 	if s.Unexpected > prev.Unexpected {
 		m.UnexpectedFeatures.WithLabelValues(model, version).Add(float64(s.Unexpected - prev.Unexpected))
 	}
+	if s.SegmentFiring != nil {
+		m.Segments.WithLabelValues(model, version).Set(float64(s.Segments))
+		m.SegmentOverflow.WithLabelValues(model, version).Add(float64(s.SegmentOverflow - min(prev.SegmentOverflow, s.SegmentOverflow)))
+		for seg, n := range s.SegmentFiring {
+			m.SegmentAlertsFiring.WithLabelValues(model, version, seg).Set(float64(n))
+		}
+	}
+	ms := m.model(model, version)
 	for i, f := range s.Features {
-		g := m.gauges(model, version, f.Name)
+		var g *featureGauges
+		if m.detail == DetailAll {
+			g = m.gauges(ms, f.Name)
+		} else {
+			g = ms.features[f.Name]
+		}
 		if g == nil {
 			continue
 		}
@@ -405,11 +707,11 @@ func (m *Metrics) DeleteModel(model, version string) {
 	}{m.EventsProcessed, m.LateEvents, m.FutureEvents, m.UnexpectedFeatures, m.FeatureMissing, m.FeatureInvalid, m.WindowEvents, m.WindowMean,
 		m.WindowStdDev, m.ReferenceMean, m.ReferenceStdDev, m.MissingRatio, m.InvalidRatio, m.OutOfRangeRatio, m.PSI,
 		m.TestStatistic, m.TestPValue, m.TestEffect, m.TestThreshold, m.TestEffectGate, m.Drifting, m.ModelDriftShare,
-		m.ModelDrifting, m.Evaluations, m.AlertsPublished, m.ReferenceInfo, m.SeriesOverflow, m.ModelLastEvent} {
+		m.ModelDrifting, m.Evaluations, m.AlertsPublished, m.ReferenceInfo, m.SeriesOverflow, m.ModelLastEvent,
+		m.Segments, m.SegmentOverflow, m.SegmentAlertsFiring} {
 		v.DeletePartialMatch(l)
 	}
-	delete(m.exported, model+"/"+version)
-	delete(m.overflow, model+"/"+version)
+	delete(m.models, mvKey{model, version})
 }
 
 // ClearModelGauges removes the window, test and drift gauges of a model
@@ -426,8 +728,8 @@ func (m *Metrics) ClearModelGauges(model, version string) {
 		v.DeletePartialMatch(l)
 	}
 	// The per-feature handles point at deleted series: forget them (the
-	// feature counters they hold are found again by label).
-	delete(m.exported, model+"/"+version)
+	// counters they hold are found again by label).
+	delete(m.models, mvKey{model, version})
 }
 
 func b2f(b bool) float64 {

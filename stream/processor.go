@@ -163,6 +163,11 @@ type Processor struct {
 	// cannot grow it).
 	unknownModels map[string]uint64
 	key           []byte
+
+	segments detector.SegmentConfig
+	records  RecordHook
+	segKey   []byte
+	segOut   detector.Output // segments' evaluations (not exported) and alerts
 }
 
 // ProcessorConfig configures a Processor.
@@ -171,6 +176,22 @@ type ProcessorConfig struct {
 	MaxBytes int
 	Policies *detector.Policies // nil: defaults
 	Window   detector.WindowConfig
+	// Segments gives each model version windows per segment (see
+	// detector.SegmentConfig); zero: none.
+	Segments detector.SegmentConfig
+	// Records, when set, sees every record value before it is decoded
+	// (realized-performance monitoring joins labels to predictions
+	// there). It is shared by all processors and must be safe for
+	// concurrent use.
+	Records RecordHook
+}
+
+// RecordHook sees the records of the input topics. Record returns true
+// for a record that is not an inference event (a label event): the
+// processor counts it as processed and does not decode it. Alerts it
+// raises are appended to out.
+type RecordHook interface {
+	Record(value []byte, recordMS int64, out *detector.Output) (consumed bool)
 }
 
 // NewProcessor returns a processor reading references from registry.
@@ -182,7 +203,11 @@ func NewProcessor(cfg ProcessorConfig, registry *Registry) (*Processor, error) {
 	if err := cfg.Window.Validate(); err != nil {
 		return nil, err
 	}
+	if err := cfg.Segments.Validate(); err != nil {
+		return nil, err
+	}
 	p := &Processor{
+		segments: cfg.Segments, records: cfg.Records,
 		dec: dec, policies: cfg.Policies, window: cfg.Window, registry: registry,
 		tasks:         map[TaskID]*Task{},
 		unknownModels: map[string]uint64{},
@@ -245,6 +270,10 @@ func (p *Processor) UnknownModels() map[string]uint64 { return p.unknownModels }
 func (p *Processor) Process(t *Task, value []byte, recordMS, offset int64) *codec.Error {
 	p.Counters.Consumed++
 	t.Next = offset + 1
+	if p.records != nil && p.records.Record(value, recordMS, &p.Out) {
+		p.Counters.Processed++
+		return nil
+	}
 	ev, err := p.dec.Decode(value)
 	if err != nil {
 		de := err.(*codec.Error)
@@ -276,6 +305,10 @@ func (p *Processor) Process(t *Task, value []byte, recordMS, offset int64) *code
 		t.monitors[ref.Key()] = m
 	}
 	m.CountEvent()
+	var seg *detector.Monitor
+	if p.segments.Enabled() && ev.HasFeatures {
+		seg = p.segment(m, ev.Features)
+	}
 	ts := recordMS
 	if ev.HasTime {
 		ts = ev.TimeMS
@@ -289,13 +322,25 @@ func (p *Processor) Process(t *Task, value []byte, recordMS, offset int64) *code
 	}
 	applied := false
 	if ev.HasFeatures {
-		applied = p.apply(m, detector.GroupFeatures, ev.Features, ts, offset)
+		applied = p.apply(m, detector.GroupFeatures, ev.Features, ts, offset, &p.Out)
 	}
 	if ev.HasPrediction {
-		applied = p.apply(m, detector.GroupPrediction, ev.Prediction, ts, offset) || applied
+		applied = p.apply(m, detector.GroupPrediction, ev.Prediction, ts, offset, &p.Out) || applied
 	}
 	if !applied {
 		p.Counters.Skipped++
+	}
+	if seg != nil {
+		// The segment's windows see the event too; its alerts join the
+		// model's, its evaluations are not exported.
+		if ev.HasFeatures {
+			p.apply(seg, detector.GroupFeatures, ev.Features, ts, offset, &p.segOut)
+		}
+		if ev.HasPrediction {
+			p.apply(seg, detector.GroupPrediction, ev.Prediction, ts, offset, &p.segOut)
+		}
+		p.Out.Alerts = append(p.Out.Alerts, p.segOut.Alerts...)
+		p.segOut.Reset()
 	}
 	if before >= 0 {
 		if n := len(p.Out.Evaluations) - before; n > 0 {
@@ -312,15 +357,38 @@ func (p *Processor) Process(t *Task, value []byte, recordMS, offset int64) *code
 
 // apply runs one group of an event's values through a monitor and reports
 // whether the monitor took it (not already applied, not late).
-func (p *Processor) apply(m *detector.Monitor, g detector.Group, fields []codec.Field, ts, offset int64) bool {
-	if !m.Begin(g, ts, offset, &p.Out) {
+func (p *Processor) apply(m *detector.Monitor, g detector.Group, fields []codec.Field, ts, offset int64, out *detector.Output) bool {
+	if !m.Begin(g, ts, offset, out) {
 		return false
 	}
 	for i := range fields {
 		m.Value(i, fields[i].Name, fields[i].Value)
 	}
-	m.End(&p.Out)
+	m.End(out)
 	return true
+}
+
+// segment returns the monitor of the event's segment, enabling segments
+// on m first if needed (a monitor restored from a checkpoint).
+func (p *Processor) segment(m *detector.Monitor, fields []codec.Field) *detector.Monitor {
+	if m.Segments() == nil {
+		if err := m.EnableSegments(p.segments, p.policies); err != nil {
+			return nil
+		}
+	}
+	p.segKey = p.segKey[:0]
+	for i, key := range p.segments.Keys {
+		var v detector.Value
+		present := false
+		for j := range fields {
+			if string(fields[j].Name) == key {
+				v, present = fields[j].Value, true
+				break
+			}
+		}
+		p.segKey = detector.AppendSegment(p.segKey, i, key, v, present)
+	}
+	return m.Segment(p.segKey)
 }
 
 func (t *Task) source() string {

@@ -13,9 +13,9 @@ import (
 	"github.com/driftd/driftd/detector"
 )
 
-// modelSeries counts, per metric family, the series labelled with the
+// seriesOfModel counts, per metric family, the series labelled with the
 // model version.
-func modelSeries(t *testing.T, reg *prometheus.Registry, model, version string) map[string]int {
+func seriesOfModel(t *testing.T, reg *prometheus.Registry, model, version string) map[string]int {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -73,12 +73,12 @@ func TestServiceStaleModel(t *testing.T) {
 		return counterValue(t, reg, "driftd_drifting") > 0
 	})
 	waitCond(t, 10*time.Second, "driftd_model_last_event_timestamp_seconds for churn/3", func() bool {
-		return modelSeries(t, reg, "churn", "3")["driftd_model_last_event_timestamp_seconds"] == 1
+		return seriesOfModel(t, reg, "churn", "3")["driftd_model_last_event_timestamp_seconds"] == 1
 	})
 	// Silence: after 3 s the alerts resolve as stale and the gauges go.
 	gauges := []string{"driftd_drifting", "driftd_window_events", "driftd_test_p_value", "driftd_reference_mean", "driftd_model_drift_share"}
 	waitCond(t, 30*time.Second, "gauges cleared after the silence", func() bool {
-		s := modelSeries(t, reg, "churn", "3")
+		s := seriesOfModel(t, reg, "churn", "3")
 		for _, g := range gauges {
 			if s[g] > 0 {
 				return false
@@ -86,7 +86,7 @@ func TestServiceStaleModel(t *testing.T) {
 		}
 		return true
 	})
-	after := modelSeries(t, reg, "churn", "3")
+	after := seriesOfModel(t, reg, "churn", "3")
 	for _, keep := range []string{"driftd_model_last_event_timestamp_seconds", "driftd_events_processed_total", "driftd_reference_info"} {
 		if after[keep] == 0 {
 			t.Errorf("%s was removed with the gauges (left: %v)", keep, familyNames(after))
@@ -100,7 +100,7 @@ func TestServiceStaleModel(t *testing.T) {
 	k.produce(cl, values...)
 	waitProcessed(t, svc, 2000, 60*time.Second)
 	waitCond(t, 20*time.Second, "gauges back with events", func() bool {
-		return modelSeries(t, reg, "churn", "3")["driftd_window_events"] > 0
+		return seriesOfModel(t, reg, "churn", "3")["driftd_window_events"] > 0
 	})
 	if err := stop(); err != nil {
 		t.Fatal(err)
@@ -177,7 +177,7 @@ func TestServiceReferenceTombstoneSeries(t *testing.T) {
 			if err := stop(); err != nil {
 				t.Fatal(err)
 			}
-			if left := modelSeries(t, reg, "churn", "3"); len(left) > 0 {
+			if left := seriesOfModel(t, reg, "churn", "3"); len(left) > 0 {
 				t.Fatalf("series of churn/3 left after its tombstone: %v", left)
 			}
 			// The resolutions were published all the same.

@@ -25,8 +25,12 @@ type config struct {
 	Stream stream.Config         `envPrefix:"DRIFTD_"`
 	Policy detector.Policy       `envPrefix:"DRIFTD_"`
 	Window detector.WindowConfig `envPrefix:"DRIFTD_"`
-	Server serverConfig          `envPrefix:"DRIFTD_"`
-	Web    web.Config            `envPrefix:"DRIFTD_"`
+	// Segments: windows per segment value (DRIFTD_SEGMENT_KEYS).
+	Segments detector.SegmentConfig `envPrefix:"DRIFTD_"`
+	// Performance: realized performance from labels (DRIFTD_PERFORMANCE).
+	Performance performanceConfig `envPrefix:"DRIFTD_"`
+	Server      serverConfig      `envPrefix:"DRIFTD_"`
+	Web         web.Config        `envPrefix:"DRIFTD_"`
 }
 
 type serverConfig struct {
@@ -36,6 +40,8 @@ type serverConfig struct {
 	ReferenceFiles  []string      `env:"REFERENCE_FILE" envSeparator:","`
 	PolicyFile      string        `env:"POLICY_FILE"`
 	MetricsFeatures int           `env:"METRICS_MAX_FEATURES"`
+	MetricsDetail   string        `env:"METRICS_DETAIL"`
+	MetricsTopK     int           `env:"METRICS_TOP_K"`
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT"`
 	LogLevel        string        `env:"LOG_LEVEL"`
 	LogFormat       string        `env:"LOG_FORMAT"`
@@ -46,11 +52,15 @@ func defaultConfig() config {
 		Stream: stream.Defaults(),
 		Policy: detector.DefaultPolicy(),
 		// Hop 0: the default hop, chosen for the size (detector.DefaultHop).
-		Window: detector.WindowConfig{Size: detector.DefaultWindow().Size},
-		Web:    web.Defaults(),
+		Window:      detector.WindowConfig{Size: detector.DefaultWindow().Size},
+		Segments:    detector.SegmentConfig{Max: 20},
+		Performance: defaultPerformanceConfig(),
+		Web:         web.Defaults(),
 		Server: serverConfig{
 			HTTPAddr:        ":9108",
 			MetricsFeatures: 500,
+			MetricsDetail:   string(stream.DetailDrifting),
+			MetricsTopK:     3,
 			ShutdownTimeout: 30 * time.Second,
 			LogLevel:        "info",
 			LogFormat:       "text",
@@ -164,6 +174,21 @@ func (c *config) validate() error {
 		}
 		return usagef("%s: %v", v, err)
 	}
+	if err := c.Performance.validate(); err != nil {
+		return err
+	}
+	if c.Performance.LabelTopic != "" && !c.Performance.Enabled {
+		return usagef("DRIFTD_LABEL_TOPIC: set, but DRIFTD_PERFORMANCE is false")
+	}
+	if err := c.Segments.Validate(); err != nil {
+		return usagef("DRIFTD_SEGMENT_KEYS / DRIFTD_SEGMENT_MAX: %v", err)
+	}
+	if c.Segments.Enabled() && c.Stream.Mode != "" && c.Stream.Mode != stream.ModeSingle {
+		return usagef("DRIFTD_SEGMENT_KEYS: segments need DRIFTD_MODE=single, got %q", c.Stream.Mode)
+	}
+	if c.Performance.Enabled && c.Stream.Mode == stream.ModeStage2 {
+		return usagef("DRIFTD_PERFORMANCE: stage 2 reads panes, not events; enable it on a single-mode replica")
+	}
 	if ps, err := detector.NewPolicies(c.Policy); err == nil {
 		if err := ps.CheckWindow(c.Window); err != nil {
 			return usagef("DRIFTD_MIN_EVENTS / DRIFTD_WINDOW_SIZE: %v", err)
@@ -180,12 +205,17 @@ func (c *config) validate() error {
 		return usagef("DRIFTD_PROBE_ADDR: is %q, the same as DRIFTD_HTTP_ADDR; accepted: another address, or empty (no separate probe listener)", s.ProbeAddr)
 	case s.MetricsFeatures < 1:
 		return usagef("DRIFTD_METRICS_MAX_FEATURES: is %d; accepted: a positive count", s.MetricsFeatures)
+	case s.MetricsTopK < 1:
+		return usagef("DRIFTD_METRICS_TOP_K: is %d; accepted: a positive count", s.MetricsTopK)
 	case s.ShutdownTimeout < time.Second:
 		return usagef("DRIFTD_SHUTDOWN_TIMEOUT: is %s; accepted: at least 1s", s.ShutdownTimeout)
 	case !slices.Contains([]string{"debug", "info", "warn", "error"}, s.LogLevel):
 		return usagef("DRIFTD_LOG_LEVEL: is %q; accepted: debug, info, warn, error", s.LogLevel)
 	case !slices.Contains([]string{"text", "json"}, s.LogFormat):
 		return usagef("DRIFTD_LOG_FORMAT: is %q; accepted: text, json", s.LogFormat)
+	}
+	if _, err := stream.ParseMetricsDetail(s.MetricsDetail); err != nil {
+		return usagef("DRIFTD_METRICS_DETAIL: %v", err)
 	}
 	for _, f := range s.ReferenceFiles {
 		if _, err := os.Stat(f); err != nil {
@@ -203,6 +233,11 @@ func (c *config) validate() error {
 		}
 	}
 	return nil
+}
+
+// metricsOptions are the metrics settings of c.
+func (c serverConfig) metricsOptions() stream.MetricsOptions {
+	return stream.MetricsOptions{Detail: stream.MetricsDetail(c.MetricsDetail), TopK: c.MetricsTopK, MaxFeatures: c.MetricsFeatures}
 }
 
 func newLogger(c serverConfig, w *os.File) *slog.Logger {

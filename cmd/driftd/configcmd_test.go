@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/driftd/driftd/stream"
 )
 
 // TestConfigVarsRoundTrip: every variable driftd reads is listed, and the
@@ -91,5 +94,33 @@ func TestEnvStringRejectsUnknownTypes(t *testing.T) {
 	}
 	if err := walkEnv(reflect.ValueOf(odd{}), "DRIFTD_", map[string]string{}); err == nil || !strings.Contains(err.Error(), "DRIFTD_M") {
 		t.Fatalf("err = %v, want one naming DRIFTD_M", err)
+	}
+}
+
+// TestMetricsDetailConfig: the metrics detail level and top-K are read
+// from DRIFTD_METRICS_DETAIL / DRIFTD_METRICS_TOP_K (default drifting, 3)
+// and a bad value is a usage error naming the variable.
+func TestMetricsDetailConfig(t *testing.T) {
+	cfg, err := loadConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := cfg.Server.metricsOptions(); o.Detail != stream.DetailDrifting || o.TopK != 3 || o.MaxFeatures != 500 {
+		t.Errorf("default metrics options %+v, want drifting, top-3, 500 features", o)
+	}
+	cfg, err = loadConfig([]string{"DRIFTD_METRICS_DETAIL=summary", "DRIFTD_METRICS_TOP_K=7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := cfg.Server.metricsOptions(); o.Detail != stream.DetailSummary || o.TopK != 7 {
+		t.Errorf("metrics options %+v, want summary, top-7", o)
+	}
+	for _, kv := range []string{"DRIFTD_METRICS_DETAIL=verbose", "DRIFTD_METRICS_TOP_K=0"} {
+		_, err := loadConfig([]string{kv})
+		var ue *usageError
+		name, _, _ := strings.Cut(kv, "=")
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: error %v, want a usage error naming %s", kv, err, name)
+		}
 	}
 }

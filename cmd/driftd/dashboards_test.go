@@ -295,19 +295,22 @@ func TestDashboards(t *testing.T) {
 		}
 		all = append(all, dashboardQueries(t, d)...)
 	}
-	// The feature dashboard is driven by model and feature variables.
+	// The feature dashboard is driven by model and feature variables over
+	// series that exist at every metrics detail level: the per-model
+	// evaluations counter, and driftd_drifting (at summary, for firing
+	// features only).
 	for _, d := range dashboards {
 		if d.UID != "driftd-feature" {
 			continue
 		}
-		for _, name := range []string{"model", "feature"} {
+		for name, want := range map[string]string{"model": "label_values(driftd_evaluations_total", "feature": "label_values(driftd_drifting{"} {
 			i := slices.IndexFunc(d.Templating.List, func(v gVar) bool { return v.Name == name })
 			if i < 0 {
 				t.Errorf("%s: no %s variable", d.file, name)
 				continue
 			}
-			if q := variableQuery(t, d.file, d.Templating.List[i].Query); !strings.Contains(q, "label_values(driftd_window_events") {
-				t.Errorf("%s: variable %s lists %q, want label_values over driftd_window_events", d.file, name, q)
+			if q := variableQuery(t, d.file, d.Templating.List[i].Query); !strings.Contains(q, want) {
+				t.Errorf("%s: variable %s lists %q, want %s…", d.file, name, q, want)
 			}
 		}
 	}
@@ -589,7 +592,7 @@ var demoFeatures = []string{"monthly_charges", "tenure_days", "prediction", "pla
 
 func TestDashboardsLive(t *testing.T) {
 	if testing.Short() {
-		t.Skip("live dashboard test (driftd demo + Prometheus, ~40 s): skipped with -short")
+		t.Skip("live dashboard test (driftd demo + Prometheus at three metrics detail levels, ~2 min): skipped with -short")
 	}
 	promBin, err1 := exec.LookPath("prometheus")
 	promtool, err2 := exec.LookPath("promtool")
@@ -608,6 +611,23 @@ func TestDashboardsLive(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	// Every metrics detail level; top-1 at drifting so some of the demo's
+	// four features have no per-feature series.
+	for _, lv := range []struct{ detail, topK string }{{"all", "3"}, {"drifting", "1"}, {"summary", "3"}} {
+		t.Run(lv.detail, func(t *testing.T) { dashboardsLive(t, bin, promtool, promBin, lv.detail, lv.topK) })
+	}
+}
+
+// perFeatureFamily matches the series that exist only for the features in
+// the metrics detail set (all of them at DRIFTD_METRICS_DETAIL=all, none at
+// summary).
+var perFeatureFamily = regexp.MustCompile(`driftd_(window_(events|mean|stddev|missing_ratio|invalid_ratio|out_of_range_ratio)|reference_(mean|stddev)|feature_|test_)`)
+
+// dashboardsLive runs `driftd demo` at one metrics detail level, scraped by
+// a real Prometheus loaded with the alert rules, and runs every dashboard
+// query against it.
+func dashboardsLive(t *testing.T, bin, promtool, promBin, detail, topK string) {
+	dir := t.TempDir()
 
 	metricsAddr, promAddr := freeAddr(t), freeAddr(t)
 	rulesFile := filepath.Join(repoRoot(t), "deploy", "prometheus", "driftd-rules.yml")
@@ -640,9 +660,10 @@ scrape_configs:
 	// Scale 0.4: stable 4.8 s, skew 4.8 s, fix 4 s, gradual shift 9.6 s,
 	// null spike from ~23 s. --loop keeps the process (and /metrics) up
 	// until the test ends.
-	demoOut := &lineLog{marker: "phase 5/5", seen: make(chan struct{})}
+	demoOut := &lineLog{marker: "phase 5/7", seen: make(chan struct{})}
 	demoErr := &lineLog{}
-	exited := startProcess(t, demoOut, demoErr, bin, "demo", "--scale", "0.4", "--loop", "--http-addr", metricsAddr)
+	exited := startProcess(t, demoOut, demoErr, bin, "demo", "--scale", "0.4", "--loop", "--http-addr", metricsAddr,
+		"--metrics-detail", detail, "--metrics-top-k", topK)
 	fail := func(format string, args ...any) {
 		t.Helper()
 		t.Fatalf(format+"\n--- demo stdout:\n%s\n--- demo stderr:\n%s\n--- prometheus:\n%s",
@@ -702,9 +723,14 @@ scrape_configs:
 					}
 					want := map[string][]string{"model": {"churn"}, "version": {"3"}, "feature": demoFeatures}[q.label]
 					for _, w := range want {
-						if !slices.Contains(got, w) {
+						// Below "all", only the features in the detail
+						// set (or firing) have series.
+						if !slices.Contains(got, w) && (q.label != "feature" || detail == "all") {
 							t.Errorf("%s: label %s has values %v, missing %s", q.where, q.label, got, w)
 						}
+					}
+					if q.label == "feature" && len(got) == 0 {
+						t.Errorf("%s: no feature listed", q.where)
 					}
 				}
 				ok = true
@@ -712,6 +738,8 @@ scrape_configs:
 			}
 			switch {
 			case ok || len(tried) == 0:
+			case detail == "summary" && perFeatureFamily.MatchString(q.expr):
+				// No per-feature series at summary: the panel is empty.
 			case len(features) > 1:
 				t.Errorf("%s: no data for any of the demo's features:\n  %s", q.where, strings.Join(tried, "\n  "))
 			default:

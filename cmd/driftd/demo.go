@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/driftd/driftd/detector"
+	"github.com/driftd/driftd/detector/perf"
 	"github.com/driftd/driftd/stream"
 )
 
@@ -33,12 +34,34 @@ type phase struct {
 	event func(e *demoEvent, progress float64, rng *rand.Rand)
 	// badEvery > 0 sends a malformed record every badEvery events.
 	badEvery int
+	// servedOnly: event changes only what the model is served (a serving
+	// bug), not the customers, so labels follow the unchanged features.
+	servedOnly bool
+	// stale: churn no longer follows the model's score.
+	stale bool
 }
 
 type demoEvent struct {
 	tenure, charges, score float64
 	plan                   string
 	planMissing            bool
+	// sessions_per_week is logged with the demo's own traffic (not used
+	// by the model): it goes with monthly_charges.
+	sessions     float64
+	withSessions bool
+}
+
+// demoSessionsChargesCorr is the correlation of sessions_per_week with
+// monthly_charges: heavier users pay more.
+const demoSessionsChargesCorr = 0.7
+
+// withSessionsDrawn adds sessions_per_week to a stable event (the demo's
+// own traffic and reference; the scenario tests draw without it).
+func (e demoEvent) withSessionsDrawn(rng *rand.Rand) demoEvent {
+	const r = demoSessionsChargesCorr
+	e.sessions = 5 + 2*(r*(e.charges-70)/20+math.Sqrt(1-r*r)*rng.NormFloat64())
+	e.withSessions = true
+	return e
 }
 
 func stableEvent(rng *rand.Rand) demoEvent {
@@ -62,13 +85,14 @@ func (e *demoEvent) predict() {
 }
 
 // demoPhases is the scenario: stable traffic, a
-// training–serving skew and its fix, a gradual shift, a null spike.
+// training–serving skew and its fix, a gradual shift, a null spike, a
+// stale model, a correlation break.
 func demoPhases(scale float64) []phase {
 	return []phase{
 		{name: "stable", seconds: 12 * scale, describe: "traffic drawn from the training distribution: no alert may fire",
 			event: func(*demoEvent, float64, *rand.Rand) {}},
 		{name: "training–serving skew", seconds: 12 * scale, describe: "the serving code sends tenure_days/365 instead of tenure_days",
-			event: func(e *demoEvent, _ float64, _ *rand.Rand) { e.tenure /= 365 }},
+			event: func(e *demoEvent, _ float64, _ *rand.Rand) { e.tenure /= 365 }, servedOnly: true},
 		{name: "skew fixed", seconds: 10 * scale, describe: "the fix is deployed: tenure_days is back to normal, alerts resolve",
 			event: func(*demoEvent, float64, *rand.Rand) {}},
 		{name: "gradual shift", seconds: 24 * scale, describe: "monthly_charges drifts up by 0 → 30 (1.5 sd) over the phase",
@@ -78,11 +102,44 @@ func demoPhases(scale float64) []phase {
 				e.charges += 30
 				e.planMissing = rng.Float64() < 0.4
 			}, badEvery: 997},
+		{name: "model goes stale", seconds: 12 * scale, describe: "a competitor's offer: customers churn at the usual rate but no longer as the model scores them; features and scores unchanged, labels 50 events later",
+			event: func(*demoEvent, float64, *rand.Rand) {}, stale: true},
+		{name: "correlation break", seconds: 12 * scale, describe: "a client release logs sessions_per_week of the wrong account: its marginal is unchanged, its relation to monthly_charges is gone",
+			event: func(e *demoEvent, _ float64, rng *rand.Rand) {
+				if e.withSessions {
+					e.sessions = 5 + 2*rng.NormFloat64()
+				}
+			}},
 	}
+}
+
+// demoChurnRate is the share of churners when churn no longer follows
+// the score (the "model goes stale" phase): about the training rate.
+const demoChurnRate = 0.27
+
+// demoLabel draws whether the customer of e churned: with the
+// probability of the model's score on the customer's actual features
+// (world), or at the base rate once the model is stale.
+func demoLabel(world demoEvent, stale bool, rng *rand.Rand) bool {
+	if stale {
+		return rng.Float64() < demoChurnRate
+	}
+	return rng.Float64() < world.score
+}
+
+func demoLabelJSON(seq int64, now time.Time, churned bool) []byte {
+	data, _ := json.Marshal(map[string]any{
+		"model": "churn", "model_version": "3", "timestamp": now.UTC().Format(time.RFC3339Nano),
+		"request_id": fmt.Sprintf("r-%d", seq), "label": churned,
+	})
+	return data
 }
 
 func (e demoEvent) json(seq int64, now time.Time) []byte {
 	features := map[string]any{"tenure_days": round(e.tenure, 2), "monthly_charges": round(e.charges, 2), "plan": e.plan}
+	if e.withSessions {
+		features["sessions_per_week"] = round(e.sessions, 2)
+	}
 	if e.planMissing {
 		features["plan"] = nil
 	}
@@ -101,17 +158,49 @@ func round(x float64, digits int) float64 {
 // demoReference builds the churn model's reference from a synthetic
 // training set of rows stable traffic is drawn from.
 func demoReference(rows int) (*detector.Reference, error) {
+	return buildDemoReference(rows, detector.BuildOptions{})
+}
+
+// demoReferenceMultivariate is the demo's reference: demoReference with
+// sessions_per_week, a PCA on the numeric features (the derived feature
+// multivariate.reconstruction_error) and the model's performance on
+// labelled rows (churn drawn with the score's probability).
+func demoReferenceMultivariate(rows int) (*detector.Reference, error) {
+	ref, err := buildDemoReference(rows, detector.BuildOptions{Multivariate: &detector.MultivariateOptions{}})
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(2026, 12))
+	pairs := make([]perf.Pair, rows)
+	for i := range pairs {
+		e := stableEvent(rng)
+		e.score = round(e.score, 4)
+		pairs[i] = perf.Pair{Score: e.score, Positive: demoLabel(e, false, rng)}
+	}
+	if ref.Performance, err = perf.BuildReference(pairs, 0.5, "prediction", "label"); err != nil {
+		return nil, err
+	}
+	return ref, nil
+}
+
+func buildDemoReference(rows int, opts detector.BuildOptions) (*detector.Reference, error) {
 	rng := rand.New(rand.NewPCG(2026, 11))
-	b, err := detector.NewBuilder("churn", "3", detector.BuildOptions{})
+	b, err := detector.NewBuilder("churn", "3", opts)
 	if err != nil {
 		return nil, err
 	}
 	for range rows {
 		e := stableEvent(rng)
+		if opts.Multivariate != nil {
+			e = e.withSessionsDrawn(rng)
+		}
 		b.BeginRow()
 		b.Add("tenure_days", detector.Value{Kind: detector.Number, Num: round(e.tenure, 2), Parsed: true})
 		b.Add("monthly_charges", detector.Value{Kind: detector.Number, Num: round(e.charges, 2), Parsed: true})
 		b.Add("plan", detector.Value{Kind: detector.String, Text: []byte(e.plan)})
+		if opts.Multivariate != nil { // the demo's own traffic logs sessions_per_week
+			b.Add("sessions_per_week", detector.Value{Kind: detector.Number, Num: round(e.sessions, 2), Parsed: true})
+		}
 		b.Add("prediction", detector.Value{Kind: detector.Number, Num: round(e.score, 4), Parsed: true})
 		b.EndRow()
 	}
@@ -133,6 +222,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	loop := fs.Bool("loop", false, "repeat the scenario until stopped")
 	httpAddr := fs.String("http-addr", "127.0.0.1:9108", "metrics and health endpoint of the embedded daemon")
 	topic := fs.String("topic", "inference.events", "input topic")
+	metricsDetail := fs.String("metrics-detail", "drifting", "per-feature metrics: summary, drifting or all (as DRIFTD_METRICS_DETAIL)")
+	metricsTopK := fs.Int("metrics-top-k", 3, "features per model exported by effect at --metrics-detail drifting (as DRIFTD_METRICS_TOP_K)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -141,6 +232,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if *scale <= 0 {
 		return usagef("demo: --scale must be positive")
+	}
+	if _, err := stream.ParseMetricsDetail(*metricsDetail); err != nil {
+		return usagef("demo: --metrics-detail: %v", err)
+	}
+	if *metricsTopK < 1 {
+		return usagef("demo: --metrics-top-k must be positive")
 	}
 	if *produceOnly && *brokers == "" {
 		return usagef("demo: --produce-only needs --brokers")
@@ -165,8 +262,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg := defaultConfig()
 	cfg.Stream.InputTopics = []string{*topic}
 	cfg.Stream.CheckpointInterval = 2 * time.Second
+	cfg.Performance.Enabled = !*produceOnly
 	cfg.Server.HTTPAddr = *httpAddr
 	cfg.Server.LogLevel = "warn"
+	cfg.Server.MetricsDetail = *metricsDetail
+	cfg.Server.MetricsTopK = *metricsTopK
 	if *brokers != "" {
 		cfg.Stream.Brokers = splitList(*brokers)
 	} else {
@@ -207,7 +307,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	t0 := time.Now()
-	ref, err := demoReference(50000)
+	ref, err := demoReferenceMultivariate(50000)
 	if err != nil {
 		return err
 	}
@@ -257,7 +357,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	out.printf("  window %d events, hop %d; ERT %.0g events; alerts print as they arrive on %s\n\n",
 		cfg.Window.Size, cfg.Window.Hop, cfg.Policy.ERT, cfg.Stream.AlertTopic)
 
-	produced, bad, perr := produceScenario(ctx, producer, *topic, phases, *rate, *loop, start, out)
+	produced, bad, perr := produceScenario(ctx, producer, *topic, phases, *rate, *loop, !*produceOnly, start, out)
 	if perr != nil && !errors.Is(perr, context.Canceled) && !errors.Is(perr, context.DeadlineExceeded) {
 		errs <- perr
 	}
@@ -282,12 +382,15 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // produceScenario produces the phases' events at rate per second.
-func produceScenario(ctx context.Context, cl *kgo.Client, topic string, phases []phase, rate int, loop bool, start time.Time, out *syncWriter) (produced, bad int64, err error) {
+// With labels, each event's label follows 50 events later on the same
+// topic.
+func produceScenario(ctx context.Context, cl *kgo.Client, topic string, phases []phase, rate int, loop, labels bool, start time.Time, out *syncWriter) (produced, bad int64, err error) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	tick := 20 * time.Millisecond
 	perTick := float64(rate) * tick.Seconds()
 	var carry float64
 	var seq int64
+	var pendingLabels [][]byte
 	var perr atomic.Value
 	promise := func(_ *kgo.Record, err error) {
 		if err != nil {
@@ -322,13 +425,24 @@ func produceScenario(ctx context.Context, cl *kgo.Client, topic string, phases [
 						value = []byte(`{"model":"churn","model_version":"3","features":`) // truncated: not JSON
 						bad++
 					} else {
-						e := stableEvent(rng)
+						e := stableEvent(rng).withSessionsDrawn(rng)
+						world := e
 						ph.event(&e, float64(elapsed)/float64(length), rng)
 						e.predict()
 						value = e.json(seq, now)
+						if !ph.servedOnly {
+							world = e
+						}
+						if labels {
+							pendingLabels = append(pendingLabels, demoLabelJSON(seq, now, demoLabel(world, ph.stale, rng)))
+						}
 					}
 					cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte("churn"), Value: value}, promise)
 					produced++
+					if len(pendingLabels) > 50 {
+						cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte("churn"), Value: pendingLabels[0]}, promise)
+						pendingLabels = pendingLabels[1:]
+					}
 				}
 			}
 			ticker.Stop()

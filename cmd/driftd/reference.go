@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/driftd/driftd/detector"
+	"github.com/driftd/driftd/detector/perf"
 	"github.com/driftd/driftd/stream/codec"
 )
 
@@ -74,6 +76,17 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	numeric := fs.String("numeric", "", "comma-separated features to treat as numeric")
 	breakpoints := fs.Int("breakpoints", 1000, "quantile breakpoints per numeric feature (r)")
 	topK := fs.Int("top-k", 64, "categories kept per categorical feature")
+	multivariate := fs.Bool("multivariate", false, "fit a PCA on the standardized numeric features and monitor each event's reconstruction error (feature "+detector.MultivariateFeature+")")
+	mvVariance := fs.Float64("multivariate-variance", 0.65, "share of the standardized variance the kept principal components explain, in (0, 1)")
+	mvHoldout := fs.Float64("multivariate-holdout", 0.25, "share of rows held out of the PCA fit to measure the reference reconstruction error, in (0, 1)")
+	mvFeatures := fs.String("multivariate-features", "", "comma-separated numeric features for the PCA (default: all numeric features)")
+	segment := fs.String("segment", "", "comma-separated segment keys (as DRIFTD_SEGMENT_KEYS): also build a reference per segment value")
+	segMax := fs.Int("segment-max", 20, "segments given a reference of their own (the first seen)")
+	segMinRows := fs.Int64("segment-min-rows", 1000, "training rows a segment needs for a reference of its own")
+	label := fs.String("label", "", "label `COLUMN` (0/1, true/false) of a validation set: measure the model's performance for realized-performance monitoring (needs --prediction); the column is not a feature")
+	prediction := fs.String("prediction", "", "score `COLUMN`, the predicted probability of the positive class (with --label)")
+	threshold := fs.Float64("threshold", 0.5, "decision threshold on the score for precision and recall (with --label)")
+	task := fs.String("task", "binary", "the model's task with --label: binary (0/1 labels, the prediction a probability) or regression (numeric labels)")
 	out := fs.String("out", "", "output `FILE` (default: stdout)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	if err := parseFlags(fs, args); err != nil {
@@ -82,12 +95,36 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	if *input == "" || *model == "" {
 		return usagef("reference build: --input and --model are required")
 	}
-	b, err := detector.NewBuilder(*model, *ver, detector.BuildOptions{
+	opts := detector.BuildOptions{
 		Breakpoints: *breakpoints, TopK: *topK,
 		Categorical: splitList(*categorical), Numeric: splitList(*numeric),
-	})
+	}
+	if *multivariate {
+		opts.Multivariate = &detector.MultivariateOptions{Variance: *mvVariance, Holdout: *mvHoldout, Features: splitList(*mvFeatures)}
+	} else if *mvFeatures != "" {
+		return usagef("reference build: --multivariate-features needs --multivariate")
+	}
+	if *segment != "" {
+		opts.Segments = &detector.SegmentBuildOptions{Keys: splitList(*segment), Max: *segMax, MinRows: *segMinRows}
+	}
+	b, err := detector.NewBuilder(*model, *ver, opts)
 	if err != nil {
 		return usagef("reference build: %v", err)
+	}
+	var sink rowSink = b
+	var collector *perfCollector
+	if (*label == "") != (*prediction == "") {
+		return usagef("reference build: --label and --prediction go together")
+	}
+	if *label != "" {
+		if !(*threshold > 0 && *threshold < 1) {
+			return usagef("reference build: --threshold must be in (0, 1), got %v", *threshold)
+		}
+		if *task != detector.PerformanceTask && *task != detector.PerformanceRegression {
+			return usagef("reference build: --task must be binary or regression, got %q", *task)
+		}
+		collector = &perfCollector{next: b, label: *label, prediction: *prediction, regression: *task == detector.PerformanceRegression}
+		sink = collector
 	}
 	src, err := openInput(*input, stdin)
 	if err != nil {
@@ -105,9 +142,9 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	var stats rowStats
 	switch kind {
 	case "csv":
-		err = readCSV(ctx, src, b, prog, stderr, &stats)
+		err = readCSV(ctx, src, sink, prog, stderr, &stats)
 	case "jsonl", "json":
-		err = readJSONL(ctx, src, b, prog, stderr, &stats)
+		err = readJSONL(ctx, src, sink, prog, stderr, &stats)
 	default:
 		return usagef("reference build: --format must be auto, csv or jsonl, got %q", kind)
 	}
@@ -127,6 +164,28 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	}
 	if err != nil {
 		return fmt.Errorf("reference build: %w", err)
+	}
+	for _, note := range b.SegmentNotes() {
+		fmt.Fprintf(stderr, "reference build: %s\n", note)
+	}
+	if collector != nil {
+		if collector.regression {
+			pr, err := perf.BuildRegressionReference(collector.pairs, *prediction, *label)
+			if err != nil {
+				return fmt.Errorf("reference build: performance: %w", err)
+			}
+			ref.Performance = pr
+			fmt.Fprintf(stderr, "reference build: performance on %d labelled rows (%d without a usable label or prediction): mae %.4g, rmse %.4g, bias %.4g\n",
+				pr.Count, collector.unlabelled, pr.MAE, math.Sqrt(pr.MSE), pr.Bias)
+		} else {
+			pr, err := perf.BuildReference(collector.pairs, *threshold, *prediction, *label)
+			if err != nil {
+				return fmt.Errorf("reference build: performance: %w", err)
+			}
+			ref.Performance = pr
+			fmt.Fprintf(stderr, "reference build: performance on %d labelled rows (%d without a usable label or score): roc_auc %.4f, average precision %.4f, log loss %.4f, brier %.4f\n",
+				pr.Count, collector.unlabelled, pr.ROCAUC, pr.AveragePrecision, pr.LogLoss, pr.Brier)
+		}
 	}
 	ref.Created = time.Now().UTC().Truncate(time.Second)
 	ref.Source = filepath.Base(*input)
@@ -251,7 +310,7 @@ func reportBad(stderr io.Writer, stats *rowStats, line int64, err error) {
 	}
 }
 
-func readCSV(ctx context.Context, src *input, b *detector.Builder, prog *progress, stderr io.Writer, stats *rowStats) error {
+func readCSV(ctx context.Context, src *input, b rowSink, prog *progress, stderr io.Writer, stats *rowStats) error {
 	r := csv.NewReader(bufio.NewReaderSize(src, 1<<20))
 	r.ReuseRecord = true
 	r.FieldsPerRecord = -1
@@ -312,7 +371,7 @@ func csvValue(cell string) detector.Value {
 	return detector.Value{Kind: detector.String, Text: []byte(cell)}
 }
 
-func readJSONL(ctx context.Context, src *input, b *detector.Builder, prog *progress, stderr io.Writer, stats *rowStats) error {
+func readJSONL(ctx context.Context, src *input, b rowSink, prog *progress, stderr io.Writer, stats *rowStats) error {
 	canonical, _ := codec.NewRowDecoder(codec.Canonical, 64<<20)
 	flat, _ := codec.NewRowDecoder(codec.Flat, 64<<20)
 	sc := bufio.NewScanner(src)
@@ -342,6 +401,9 @@ func readJSONL(ctx context.Context, src *input, b *detector.Builder, prog *progr
 			continue
 		}
 		b.BeginRow()
+		if c, ok := b.(*perfCollector); ok {
+			c.rawLine(text)
+		}
 		for _, f := range ev.Features {
 			if err := b.Add(string(f.Name), f.Value); err != nil {
 				return fmt.Errorf("reference build: line %d: %w", line, err)
@@ -406,6 +468,21 @@ func cmdReferenceShow(args []string, stdout, stderr io.Writer) error {
 			sum = fmt.Sprintf("%d distinct; top: %s", f.Distinct, strings.Join(top, ", "))
 		}
 		fmt.Fprintf(stdout, "%-28s %-11s %10d %8d %8d  %s\n", f.Name, f.Kind, f.Count, f.Missing, f.Invalid, sum)
+	}
+	for _, sg := range ref.Segments {
+		fmt.Fprintf(stdout, "segment %s: own reference, %d rows\n", sg.Segment, sg.Rows)
+	}
+	if p := ref.Performance; p != nil && p.Task == detector.PerformanceRegression {
+		fmt.Fprintf(stdout, "performance (regression, label %s, prediction %s): %d rows; mae %.4g, rmse %.4g, bias %.4g\n",
+			p.Label, p.Prediction, p.Count, p.MAE, math.Sqrt(p.MSE), p.Bias)
+	} else if p != nil {
+		fmt.Fprintf(stdout, "performance (%s, label %s, score %s, threshold %g): %d rows, %d positive; roc_auc %.4f, average precision %.4f, log loss %.4f, brier %.4f, precision %.4f, recall %.4f\n",
+			p.Task, p.Label, p.Prediction, p.Threshold, p.Count, p.Positives, p.ROCAUC, p.AveragePrecision, p.LogLoss, p.Brier,
+			float64(p.TruePositives)/float64(max(p.PredictedPositives, 1)), float64(p.TruePositives)/float64(p.Positives))
+	}
+	if mv := ref.Multivariate; mv != nil {
+		fmt.Fprintf(stdout, "multivariate: %s = PCA reconstruction error of %s; %d of %d components keep %.1f%% of the variance; fit on %d rows, error sketched on %d held-out rows\n",
+			mv.Feature, strings.Join(mv.Inputs, ", "), len(mv.Components), len(mv.Inputs), 100*mv.VarianceShare, mv.FitRows, mv.HoldoutRows)
 	}
 	return nil
 }

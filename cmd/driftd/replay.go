@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/driftd/driftd/detector"
+	"github.com/driftd/driftd/detector/perf"
 	"github.com/driftd/driftd/stream"
 	"github.com/driftd/driftd/stream/codec"
 )
@@ -91,6 +92,12 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	in := fs.String("input", "", "events `FILE` (JSON lines); - for stdin")
 	format := fs.String("format", string(codec.Canonical), "event format: canonical or flat")
 	quietEvals := fs.Bool("alerts-only", false, "print alerts only, not every evaluation")
+	segKeys := fs.String("segment-keys", "", "comma-separated features whose values give segments with their own windows (as DRIFTD_SEGMENT_KEYS)")
+	segMax := fs.Int("segment-max", 20, "segments kept per model version; later values go to \"other\" (as DRIFTD_SEGMENT_MAX)")
+	performance := fs.Bool("performance", false, "join predictions to labels by request_id and test the realized performance of models whose reference has a performance section")
+	horizon := fs.Duration("label-horizon", 24*time.Hour, "how long (event time) a prediction waits for its label")
+	maxPending := fs.Int("max-pending", 1_000_000, "predictions waiting for a label at most; past it the oldest is dropped (counted)")
+	perfWindow := fs.Int("performance-window", 1000, "joined pairs per performance window (hop: an eighth)")
 	wf := addWindowFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -102,6 +109,19 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
+	var pr *perfReplay
+	if *performance {
+		pcfg := perf.DefaultConfig()
+		pcfg.Window, pcfg.Hop = *perfWindow, max(1, *perfWindow/8)
+		if err := pcfg.Validate(); err != nil {
+			return usagef("replay: %v", err)
+		}
+		joiner, err := perf.NewJoiner(perf.JoinConfig{Horizon: *horizon, MaxPending: *maxPending})
+		if err != nil {
+			return usagef("replay: %v", err)
+		}
+		pr = &perfReplay{joiner: joiner, monitors: map[string]*perf.Monitor{}, cfg: pcfg}
+	}
 	registry := stream.NewRegistry()
 	for _, path := range splitList(*refs) {
 		ref, err := loadReferenceFile(path)
@@ -110,7 +130,13 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		}
 		registry.Set(ref)
 	}
-	proc, err := stream.NewProcessor(stream.ProcessorConfig{Format: codec.Format(*format), Policies: policies, Window: wcfg}, registry)
+	if pr != nil {
+		refs, _ := registry.Snapshot()
+		pr.refs = func(key string) *detector.Reference { return refs[key] }
+		pr.policies = policies
+	}
+	proc, err := stream.NewProcessor(stream.ProcessorConfig{Format: codec.Format(*format), Policies: policies, Window: wcfg,
+		Segments: detector.SegmentConfig{Keys: splitList(*segKeys), Max: *segMax}}, registry)
 	if err != nil {
 		return usagef("replay: %v", err)
 	}
@@ -138,6 +164,15 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		text := sc.Bytes()
 		if strings.TrimSpace(string(text)) == "" {
 			continue
+		}
+		if pr != nil {
+			labelEvent := pr.line(text, line)
+			if err := pr.flush(enc, *quietEvals, &firing, &resolved); err != nil {
+				return err
+			}
+			if labelEvent {
+				continue
+			}
 		}
 		// Events without a timestamp are placed by their line number
 		// (milliseconds), so count windows work on any file.
@@ -193,6 +228,9 @@ func cmdReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	fmt.Fprintf(stderr, "replay: %d lines, %d events processed, %d malformed, %d without a reference, %d evaluations, %d alerts firing, %d resolved\n",
 		line, c.Processed, stats.bad, c.NoReference, evaluations, firing, resolved)
+	if pr != nil {
+		pr.summary(stderr)
+	}
 	// Late and future count per group (features, prediction) of an event;
 	// dropped counts events applied to no window at all.
 	fmt.Fprintf(stderr, "replay: event time: %d late, %d future, %d events dropped\n", late, future, c.Skipped)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/plugin/kprom"
 
 	"github.com/driftd/driftd/detector"
+	"github.com/driftd/driftd/detector/perf"
 	"github.com/driftd/driftd/stream"
 	driftview "github.com/driftd/driftd/stream/web"
 )
@@ -62,6 +64,7 @@ type daemon struct {
 }
 
 func newDaemon(cfg config, log *slog.Logger) (*daemon, error) {
+	cfg.Window = cfg.Window.WithDefaults() // a hop left at 0 (the default) is chosen for the size
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	bi := currentBuild()
@@ -74,7 +77,7 @@ func newDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 	// gatherer below exports them without the suffix.
 	kreg := prometheus.NewRegistry()
 	kp := kprom.NewMetrics("driftd", kprom.Subsystem("kafka"), kprom.Registerer(kreg), kprom.Gatherer(kreg))
-	metrics := stream.NewMetrics(reg, cfg.Server.MetricsFeatures)
+	metrics := stream.NewMetricsWith(reg, cfg.Server.metricsOptions())
 
 	registry := stream.NewRegistry()
 	if len(cfg.Server.ReferenceFiles) > 0 {
@@ -101,12 +104,27 @@ func newDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 	var alertURL func(*detector.Alert) string
 	if base := cfg.Web.URL; base != "" {
 		alertURL = func(a *detector.Alert) string {
-			return driftview.AlertURL(base, a.Model, a.Version, a.Feature, string(a.Test))
+			feature := a.Feature
+			if feature == perf.Feature {
+				feature = detector.DatasetFeature // performance has no feature page: the model's
+			}
+			return driftview.AlertURL(base, a.Model, a.Version, feature, string(a.Test))
+		}
+	}
+	pcfg := stream.ProcessorConfig{Policies: policies, Window: cfg.Window.WithDefaults(), Segments: cfg.Segments}
+	if cfg.Performance.Enabled {
+		hook, err := newPerfHook(cfg.Performance, registry, policies, reg)
+		if err != nil {
+			return nil, usagef("DRIFTD_PERFORMANCE: %v", err)
+		}
+		pcfg.Records = hook
+		if t := cfg.Performance.LabelTopic; t != "" && !slices.Contains(cfg.Stream.InputTopics, t) {
+			cfg.Stream.InputTopics = append(slices.Clone(cfg.Stream.InputTopics), t)
 		}
 	}
 	svc, err := stream.NewService(stream.ServiceOptions{
 		Config:    cfg.Stream,
-		Processor: stream.ProcessorConfig{Policies: policies, Window: cfg.Window.WithDefaults()},
+		Processor: pcfg,
 		Registry:  registry,
 		Metrics:   metrics,
 		Log:       log,

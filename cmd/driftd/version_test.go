@@ -61,7 +61,9 @@ func TestResolveBuild(t *testing.T) {
 func TestBuildInfoMetric(t *testing.T) {
 	defer func(v, c string) { buildVersion, buildCommit = v, c }(buildVersion, buildCommit)
 	buildVersion, buildCommit = "v9.8.7-test", "0123456789abcdef0123456789abcdef01234567"
-	d, err := newDaemon(defaultConfig(), slog.New(slog.DiscardHandler))
+	cfg := defaultConfig()
+	cfg.Window = cfg.Window.WithDefaults() // as validate does: the hop from the size
+	d, err := newDaemon(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

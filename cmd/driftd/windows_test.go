@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -106,5 +107,50 @@ func TestReferenceBuildLeavesOutColumn(t *testing.T) {
 	code, show, _ := runCmd(t, "reference", "show", "--reference", out)
 	if code != 0 || !strings.Contains(show, "age") || strings.Contains(show, "huge") {
 		t.Fatalf("show: %d %s", code, show)
+	}
+}
+
+// TestReplayOverflow: events of order 1e200 on an N(0, 1) feature used to
+// stop replay with "json: unsupported value: NaN" (exit 1, output cut).
+// Now every line is JSON, mean_shift is undefined with its reason while the
+// value is in the window, and the summary counts the undefined results.
+func TestReplayOverflow(t *testing.T) {
+	ref, _ := replayFixture(t, 10, 0)
+	rng := rand.New(rand.NewPCG(6, 6))
+	var ev strings.Builder
+	for i := range 2000 {
+		x := rng.NormFloat64()
+		if i == 700 {
+			x = 1e200
+		}
+		fmt.Fprintf(&ev, `{"model":"m","model_version":"","features":{"x":%g}}`+"\n", x)
+	}
+	events := filepath.Join(t.TempDir(), "events.jsonl")
+	os.WriteFile(events, []byte(ev.String()), 0o644)
+	for _, quiet := range []bool{false, true} {
+		args := []string{"replay", "--reference", ref, "--input", events}
+		if quiet {
+			args = append(args, "--alerts-only")
+		}
+		code, out, stderr := runCmd(t, args...)
+		if code != 0 || strings.Contains(stderr, "NaN") || !strings.Contains(stderr, "test results undefined") || !strings.Contains(stderr, "overflow") {
+			t.Fatalf("alerts-only=%v: exit %d: %s", quiet, code, stderr)
+		}
+		undefined := 0
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if line == "" {
+				continue
+			}
+			var v map[string]any
+			if err := json.Unmarshal([]byte(line), &v); err != nil {
+				t.Fatalf("line %q: %v", line, err)
+			}
+			if v["undefined"] != nil {
+				undefined++
+			}
+		}
+		if !quiet && undefined == 0 {
+			t.Fatal("no undefined result in the evaluation lines")
+		}
 	}
 }
