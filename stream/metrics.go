@@ -325,7 +325,6 @@ func NewMetricsWith(reg prometheus.Registerer, o MetricsOptions) *Metrics {
 		detail:              o.Detail,
 		topK:                o.TopK,
 		models:              map[mvKey]*modelSeries{},
-		live:                map[string]string{},
 	}
 	for _, c := range []prometheus.Collector{m.EventsNoReference, m.DeadLettersTruncated, m.TopicsRecreated, m.BadTimestamps, m.EvaluationSeconds, m.References, m.ProduceBuffered,
 		m.Checkpoints, m.CheckpointErrors, m.CheckpointSeconds, m.CheckpointBytes, m.Commits, m.CommitErrors, m.AssignedParts, m.WindowMemory} {
@@ -606,7 +605,7 @@ func (m *Metrics) export(refs map[string]*detector.Reference, ms *modelSeries, g
 func (m *Metrics) SetReferences(refs map[string]*detector.Reference) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	clear(m.live)
+	m.live = make(map[string]string, len(refs))
 	for key, ref := range refs {
 		m.live[key] = ref.ID
 	}
@@ -617,7 +616,7 @@ func (m *Metrics) SetReferences(refs map[string]*detector.Reference) {
 func (m *Metrics) ObserveAlert(a *detector.Alert) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if id, ok := m.live[a.Model+"/"+a.Version]; !ok || id != a.ReferenceID {
+	if id, ok := m.live[a.Model+"/"+a.Version]; m.live != nil && (!ok || id != a.ReferenceID) {
 		return
 	}
 	m.AlertsPublished.WithLabelValues(a.Model, a.Version, string(a.Status)).Inc()
