@@ -63,7 +63,16 @@ type Alert struct {
 	// URL links to the feature's page in the drift view, when an
 	// external base URL is configured.
 	URL string `json:"url,omitempty"`
+	// Reason says why a resolved alert resolved when it is not the
+	// detector's verdict: ReasonStale (the model version sent no events
+	// for the staleness bound). Empty otherwise.
+	Reason string `json:"reason,omitempty"`
 }
+
+// ReasonStale marks an alert resolved because its model version went
+// silent (no events for the configured staleness bound): the drift it
+// reported can no longer be confirmed.
+const ReasonStale = "stale"
 
 // WindowInfo describes the window an evaluation saw.
 type WindowInfo struct {

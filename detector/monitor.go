@@ -885,10 +885,29 @@ func (m *Monitor) Stats() ModelStats {
 // which are being replaced (the reference changed or was removed). The
 // resolved alerts say why in their summary.
 func (m *Monitor) Retire(out *Output) {
+	m.resolveAll(out, "", "because reference "+m.ref.ID+" was replaced or removed")
+}
+
+// ResolveStale resolves every firing alert of the monitor (and of its
+// segments) because its model version sent no events for silence: the
+// alerts carry reason ReasonStale. The windows are kept; the alarms start
+// again from "not firing" when events come back. It reports whether
+// anything resolved.
+func (m *Monitor) ResolveStale(out *Output, silence time.Duration) bool {
+	n := len(out.Alerts)
+	m.resolveAll(out, ReasonStale, "because the model version sent no events for "+silence.String()+" (stale)")
+	if len(out.Alerts) > n {
+		m.dirty = true // the next checkpoint keeps the alarms resolved
+		return true
+	}
+	return false
+}
+
+func (m *Monitor) resolveAll(out *Output, reason, why string) {
 	if m.segs != nil {
 		for _, name := range append(slices.Clone(m.segs.order), OtherSegment) {
 			if sm := m.segs.monitors[name]; sm != nil {
-				sm.Retire(out)
+				sm.resolveAll(out, reason, why)
 			}
 		}
 	}
@@ -907,7 +926,8 @@ func (m *Monitor) Retire(out *Output) {
 				ReferenceID: m.ref.ID, Evaluation: f.evals,
 			}
 			m.stampAlert(&al, gs.seq)
-			al.Summary = fmt.Sprintf("%s %s %s: resolved because reference %s was replaced or removed", al.where(), al.Feature, al.Test, m.ref.ID)
+			al.Summary = fmt.Sprintf("%s %s %s: resolved %s", al.where(), al.Feature, al.Test, why)
+			al.Reason = reason
 			out.Alerts = append(out.Alerts, al)
 		}
 	}
@@ -920,7 +940,9 @@ func (m *Monitor) Retire(out *Output) {
 			Window: WindowInfo{Kind: m.cfg.info().Kind, LastSeq: seq},
 		}
 		m.stampAlert(&al, seq)
-		al.Summary = fmt.Sprintf("%s: dataset drift resolved because reference %s was replaced or removed", al.where(), m.ref.ID)
+		al.Summary = fmt.Sprintf("%s: dataset drift resolved %s", al.where(), why)
+		al.Reason = reason
+		m.datasetShare = 0
 		out.Alerts = append(out.Alerts, al)
 	}
 }

@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -88,6 +89,24 @@ type Config struct {
 	// per CPU, GOMAXPROCS). Each partition's events stay in order on one
 	// worker.
 	Workers int `env:"WORKERS"`
+	// StartupTimeout bounds how long start-up retries, with backoff,
+	// brokers that cannot be reached (a service started before its
+	// brokers); 0: fail at the first error.
+	StartupTimeout time.Duration `env:"STARTUP_TIMEOUT"`
+	// ReadinessBrokerTimeout: /ready fails when no broker answered for
+	// this long; 0 disables the check.
+	ReadinessBrokerTimeout time.Duration `env:"READINESS_BROKER_TIMEOUT"`
+	// LivenessTimeout: /healthz fails when the pipeline made no progress
+	// for this long with work pending; 0 disables the check.
+	LivenessTimeout time.Duration `env:"LIVENESS_TIMEOUT"`
+	// ProducerCompression compresses what driftd produces (alerts, dead
+	// letters, checkpoints, panes): none, gzip (default: every mainstream
+	// client reads it without an extra library), snappy, lz4 or zstd.
+	ProducerCompression string `env:"PRODUCER_COMPRESSION"`
+	// StaleAfter: a model version that sent no events for this long has
+	// its firing alerts resolved with reason "stale" and its gauges
+	// cleared; 0 disables it.
+	StaleAfter time.Duration `env:"STALE_AFTER"`
 	// Mode is single (default), stage1 (events → panes) or stage2
 	// (panes → tests); see two-stage mode in the README.
 	Mode string `env:"MODE"`
@@ -120,6 +139,20 @@ const (
 // SASL mechanisms.
 var saslMechanisms = []string{"", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}
 
+// compressionCodecs are the accepted DRIFTD_PRODUCER_COMPRESSION values.
+var compressionCodecs = map[string]kgo.CompressionCodec{
+	"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
+	"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
+}
+
+// noCompression is the compressor of DRIFTD_PRODUCER_COMPRESSION=none: a
+// nil result leaves the batch uncompressed.
+type noCompression struct{}
+
+func (noCompression) Compress(*bytes.Buffer, []byte, ...kgo.CompressFlag) ([]byte, kgo.CompressionCodecType) {
+	return nil, kgo.CodecNone
+}
+
 // Defaults returns the default configuration.
 func Defaults() Config {
 	return Config{
@@ -146,7 +179,12 @@ func Defaults() Config {
 		MaxBufferedRecords: 100000,
 		Mode:               ModeSingle,
 
-		StateMaxMessageBytes: DefaultStateMaxMessageBytes,
+		StartupTimeout:         5 * time.Minute,
+		ReadinessBrokerTimeout: 30 * time.Second,
+		LivenessTimeout:        5 * time.Minute,
+		StaleAfter:             time.Hour,
+		ProducerCompression:    "gzip",
+		StateMaxMessageBytes:   DefaultStateMaxMessageBytes,
 	}
 }
 
@@ -262,6 +300,21 @@ func (c *Config) Validate() error {
 	if c.MaxBufferedRecords < 100 {
 		return cfgErr("MAX_BUFFERED_RECORDS", "is %d; accepted: at least 100", c.MaxBufferedRecords)
 	}
+	if c.StartupTimeout < 0 {
+		return cfgErr("STARTUP_TIMEOUT", "is %s; accepted: 0 (no retry) or a positive duration like 5m", c.StartupTimeout)
+	}
+	if c.ReadinessBrokerTimeout < 0 || (c.ReadinessBrokerTimeout > 0 && c.ReadinessBrokerTimeout < time.Second) {
+		return cfgErr("READINESS_BROKER_TIMEOUT", "is %s; accepted: 0 (off) or at least 1s", c.ReadinessBrokerTimeout)
+	}
+	if c.LivenessTimeout < 0 || (c.LivenessTimeout > 0 && c.LivenessTimeout < time.Second) {
+		return cfgErr("LIVENESS_TIMEOUT", "is %s; accepted: 0 (off) or at least 1s", c.LivenessTimeout)
+	}
+	if _, ok := compressionCodecs[c.ProducerCompression]; !ok {
+		return cfgErr("PRODUCER_COMPRESSION", "is %q; accepted: none, gzip, snappy, lz4, zstd", c.ProducerCompression)
+	}
+	if c.StaleAfter < 0 || (c.StaleAfter > 0 && c.StaleAfter < time.Second) {
+		return cfgErr("STALE_AFTER", "is %s; accepted: 0 (off) or at least 1s, e.g. 1h", c.StaleAfter)
+	}
 	switch c.Mode {
 	case ModeSingle, ModeStage1, ModeStage2:
 	default:
@@ -342,6 +395,19 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 // SASL, shared by every client driftd creates.
 func (c *Config) ClientOpts() ([]kgo.Opt, error) {
 	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.ClientID(c.ClientID)}
+	if codec, ok := compressionCodecs[c.ProducerCompression]; ok {
+		// A compressor rather than ProducerBatchCompression: these options
+		// are shared by concurrent clients, and franz-go rewrites the
+		// codec slice of that option in every NewClient.
+		var comp kgo.Compressor = noCompression{}
+		if c.ProducerCompression != "none" {
+			var err error
+			if comp, err = kgo.DefaultCompressor(codec); err != nil {
+				return nil, cfgErr("PRODUCER_COMPRESSION", "%v", err)
+			}
+		}
+		opts = append(opts, kgo.WithCompressor(comp))
+	}
 	tc, err := c.tlsConfig()
 	if err != nil {
 		return nil, err

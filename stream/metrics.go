@@ -38,6 +38,8 @@ import (
 //	events_processed_total{model,version}          events applied or counted
 //	events_no_reference_total                      events of models without a reference
 //	records_dlq_total{topic,reason}                records dead-lettered
+//	dead_letters_truncated_total                   dead letters cut to fit the DLQ topic's max.message.bytes
+//	topics_recreated_total                         output topics created again after they disappeared
 //	events_bad_timestamp_total                     unparseable timestamps (record time used)
 //	events_late_total{model,version}               late for an event-time window
 //	events_future_total{model,version}             event time too far ahead of the watermark
@@ -55,6 +57,7 @@ import (
 //	model_drift_share{model,version}               share of features with a firing alert
 //	model_drifting{model,version}                  1 while the dataset-level alert fires
 //	evaluations_total{model,version}
+//	model_last_event_timestamp_seconds{model,version} when an event of the model version was last processed
 //	evaluation_duration_seconds                    time to process an event that closed panes, per evaluation
 //	alerts_published_total{model,version,status}
 //	reference_info{model,version,reference_id}     1 per loaded reference
@@ -69,11 +72,17 @@ import (
 //	window_memory_bytes                            memory held by windows
 //	metric_series_overflow_total{model,version}
 type Metrics struct {
-	RecordsConsumed    *prometheus.CounterVec
-	DecodeRetries      *prometheus.CounterVec
-	EventsProcessed    *prometheus.CounterVec
-	EventsNoReference  prometheus.Counter
-	RecordsDLQ         *prometheus.CounterVec
+	RecordsConsumed   *prometheus.CounterVec
+	DecodeRetries     *prometheus.CounterVec
+	EventsProcessed   *prometheus.CounterVec
+	EventsNoReference prometheus.Counter
+	RecordsDLQ        *prometheus.CounterVec
+	// DeadLettersTruncated counts dead letters whose value was cut to
+	// fit the DLQ topic.
+	DeadLettersTruncated prometheus.Counter
+	// TopicsRecreated counts output topics created again after they
+	// disappeared while running.
+	TopicsRecreated    prometheus.Counter
 	BadTimestamps      prometheus.Counter
 	LateEvents         *prometheus.CounterVec
 	FutureEvents       *prometheus.CounterVec
@@ -81,24 +90,27 @@ type Metrics struct {
 	FeatureMissing     *prometheus.CounterVec
 	FeatureInvalid     *prometheus.CounterVec
 
-	WindowEvents      *prometheus.GaugeVec
-	WindowMean        *prometheus.GaugeVec
-	WindowStdDev      *prometheus.GaugeVec
-	ReferenceMean     *prometheus.GaugeVec
-	ReferenceStdDev   *prometheus.GaugeVec
-	MissingRatio      *prometheus.GaugeVec
-	InvalidRatio      *prometheus.GaugeVec
-	OutOfRangeRatio   *prometheus.GaugeVec
-	PSI               *prometheus.GaugeVec
-	TestStatistic     *prometheus.GaugeVec
-	TestPValue        *prometheus.GaugeVec
-	TestEffect        *prometheus.GaugeVec
-	TestThreshold     *prometheus.GaugeVec
-	TestEffectGate    *prometheus.GaugeVec
-	Drifting          *prometheus.GaugeVec
-	ModelDriftShare   *prometheus.GaugeVec
-	ModelDrifting     *prometheus.GaugeVec
-	Evaluations       *prometheus.CounterVec
+	WindowEvents    *prometheus.GaugeVec
+	WindowMean      *prometheus.GaugeVec
+	WindowStdDev    *prometheus.GaugeVec
+	ReferenceMean   *prometheus.GaugeVec
+	ReferenceStdDev *prometheus.GaugeVec
+	MissingRatio    *prometheus.GaugeVec
+	InvalidRatio    *prometheus.GaugeVec
+	OutOfRangeRatio *prometheus.GaugeVec
+	PSI             *prometheus.GaugeVec
+	TestStatistic   *prometheus.GaugeVec
+	TestPValue      *prometheus.GaugeVec
+	TestEffect      *prometheus.GaugeVec
+	TestThreshold   *prometheus.GaugeVec
+	TestEffectGate  *prometheus.GaugeVec
+	Drifting        *prometheus.GaugeVec
+	ModelDriftShare *prometheus.GaugeVec
+	ModelDrifting   *prometheus.GaugeVec
+	Evaluations     *prometheus.CounterVec
+	// ModelLastEvent is when an event of the model version was last
+	// processed (Unix seconds, to the second).
+	ModelLastEvent    *prometheus.GaugeVec
 	EvaluationSeconds prometheus.Histogram
 	AlertsPublished   *prometheus.CounterVec
 	ReferenceInfo     *prometheus.GaugeVec
@@ -126,9 +138,14 @@ type Metrics struct {
 	detail      MetricsDetail
 	topK        int
 	mu          sync.Mutex
-	models      map[mvKey]*modelSeries
-	touched     []*modelSeries // models evaluated in the current batch
-	order       []rankedFeature
+	// live maps each model/version with a reference to its reference ID:
+	// alerts of another reference (retired: replaced or removed) are
+	// published but not exported, or they would re-create the series
+	// DeleteModel removed.
+	live    map[string]string
+	models  map[mvKey]*modelSeries
+	touched []*modelSeries // models evaluated in the current batch
+	order   []rankedFeature
 }
 
 // MetricsDetail is how much per-feature detail the metrics export.
@@ -249,11 +266,15 @@ func NewMetricsWith(reg prometheus.Registerer, o MetricsOptions) *Metrics {
 	}
 	single := func(c prometheus.Collector) { reg.MustRegister(c) }
 	m := &Metrics{
-		RecordsConsumed:    counter("records_consumed_total", "Records read from the input topics.", "topic"),
-		DecodeRetries:      counter("decode_retries_total", "Records fetched again because their decoder could not reach a dependency (a schema registry); backpressure, not dead letters.", "topic"),
-		EventsProcessed:    counter("events_processed_total", "Decoded events of models with a reference.", mv...),
-		EventsNoReference:  prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "events_no_reference_total", Help: "Decoded events of model versions without a reference (counted, no state kept)."}),
-		RecordsDLQ:         counter("records_dlq_total", "Records sent to the dead-letter topic, by reason.", "topic", "reason"),
+		RecordsConsumed:   counter("records_consumed_total", "Records read from the input topics.", "topic"),
+		DecodeRetries:     counter("decode_retries_total", "Records fetched again because their decoder could not reach a dependency (a schema registry); backpressure, not dead letters.", "topic"),
+		EventsProcessed:   counter("events_processed_total", "Decoded events of models with a reference.", mv...),
+		EventsNoReference: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "events_no_reference_total", Help: "Decoded events of model versions without a reference (counted, no state kept)."}),
+		RecordsDLQ:        counter("records_dlq_total", "Records sent to the dead-letter topic, by reason.", "topic", "reason"),
+		DeadLettersTruncated: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "dead_letters_truncated_total",
+			Help: "Dead letters whose value was truncated to fit the DLQ topic's max.message.bytes."}),
+		TopicsRecreated: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "topics_recreated_total",
+			Help: "Output topics created again after they disappeared while driftd was running (DRIFTD_CREATE_TOPICS)."}),
 		BadTimestamps:      prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "events_bad_timestamp_total", Help: "Events whose timestamp could not be parsed; the record timestamp was used."}),
 		LateEvents:         counter("events_late_total", "Events too late for their event-time window.", mv...),
 		FutureEvents:       counter("events_future_total", "Events whose time is too far ahead of the event-time watermark (DRIFTD_WINDOW_MAX_FUTURE).", mv...),
@@ -278,6 +299,8 @@ func NewMetricsWith(reg prometheus.Registerer, o MetricsOptions) *Metrics {
 		ModelDriftShare:    gauge("model_drift_share", "Share of the model's features with a firing alert.", mv...),
 		ModelDrifting:      gauge("model_drifting", "1 while the model's dataset-level drift alert is firing.", mv...),
 		Evaluations:        counter("evaluations_total", "Feature window evaluations.", mv...),
+		ModelLastEvent: gauge("model_last_event_timestamp_seconds",
+			"When driftd last processed an event of the model version (Unix time, seconds; wall clock, not event time).", mv...),
 		EvaluationSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "evaluation_duration_seconds",
 			Help: "Processing time of an event that closed panes, divided by the evaluations it ran.", Buckets: prometheus.ExponentialBuckets(1e-6, 4, 10)}),
 		AlertsPublished: counter("alerts_published_total", "Alerts published (acknowledged by the broker).", "model", "version", "status"),
@@ -306,7 +329,7 @@ func NewMetricsWith(reg prometheus.Registerer, o MetricsOptions) *Metrics {
 		topK:                o.TopK,
 		models:              map[mvKey]*modelSeries{},
 	}
-	for _, c := range []prometheus.Collector{m.EventsNoReference, m.BadTimestamps, m.EvaluationSeconds, m.References, m.ProduceBuffered,
+	for _, c := range []prometheus.Collector{m.EventsNoReference, m.DeadLettersTruncated, m.TopicsRecreated, m.BadTimestamps, m.EvaluationSeconds, m.References, m.ProduceBuffered,
 		m.Checkpoints, m.CheckpointErrors, m.CheckpointSeconds, m.CheckpointBytes, m.Commits, m.CommitErrors, m.AssignedParts, m.WindowMemory} {
 		single(c)
 	}
@@ -582,14 +605,31 @@ func (m *Metrics) export(refs map[string]*detector.Reference, ms *modelSeries, g
 	}
 }
 
-// ObserveAlert marks a published alert.
-func (m *Metrics) ObserveAlert(a *detector.Alert) {
-	m.AlertsPublished.WithLabelValues(a.Model, a.Version, string(a.Status)).Inc()
+// SetReferences records the references in use (model/version → ID).
+func (m *Metrics) SetReferences(refs map[string]*detector.Reference) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.live = make(map[string]string, len(refs))
+	for key, ref := range refs {
+		m.live[key] = ref.ID
+	}
+}
+
+// ObserveAlert marks a published alert. Alerts of a reference no longer
+// in use (resolved by its replacement or removal) change no series.
+func (m *Metrics) ObserveAlert(a *detector.Alert) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if id, ok := m.live[a.Model+"/"+a.Version]; m.live != nil && (!ok || id != a.ReferenceID) {
+		return
+	}
+	m.AlertsPublished.WithLabelValues(a.Model, a.Version, string(a.Status)).Inc()
 	v := 0.0
 	if a.Status == detector.Firing {
 		v = 1
+	}
+	if a.Reason == detector.ReasonStale {
+		return // the model's gauges were cleared (ClearModelGauges)
 	}
 	if a.Segment != "" {
 		return // segment alerts are counted in SegmentAlertsFiring
@@ -670,10 +710,28 @@ func (m *Metrics) DeleteModel(model, version string) {
 	}{m.EventsProcessed, m.LateEvents, m.FutureEvents, m.UnexpectedFeatures, m.FeatureMissing, m.FeatureInvalid, m.WindowEvents, m.WindowMean,
 		m.WindowStdDev, m.ReferenceMean, m.ReferenceStdDev, m.MissingRatio, m.InvalidRatio, m.OutOfRangeRatio, m.PSI,
 		m.TestStatistic, m.TestPValue, m.TestEffect, m.TestThreshold, m.TestEffectGate, m.Drifting, m.ModelDriftShare,
-		m.ModelDrifting, m.Evaluations, m.AlertsPublished, m.ReferenceInfo, m.SeriesOverflow,
+		m.ModelDrifting, m.Evaluations, m.AlertsPublished, m.ReferenceInfo, m.SeriesOverflow, m.ModelLastEvent,
 		m.Segments, m.SegmentOverflow, m.SegmentAlertsFiring} {
 		v.DeletePartialMatch(l)
 	}
+	delete(m.models, mvKey{model, version})
+}
+
+// ClearModelGauges removes the window, test and drift gauges of a model
+// version that went silent (they describe traffic that stopped); counters,
+// reference_info and model_last_event_timestamp_seconds stay. The gauges
+// come back at the model's next evaluation.
+func (m *Metrics) ClearModelGauges(model, version string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := prometheus.Labels{"model": model, "version": version}
+	for _, v := range []*prometheus.GaugeVec{m.WindowEvents, m.WindowMean, m.WindowStdDev, m.ReferenceMean, m.ReferenceStdDev,
+		m.MissingRatio, m.InvalidRatio, m.OutOfRangeRatio, m.PSI, m.TestStatistic, m.TestPValue, m.TestEffect,
+		m.TestThreshold, m.TestEffectGate, m.Drifting, m.ModelDriftShare, m.ModelDrifting} {
+		v.DeletePartialMatch(l)
+	}
+	// The per-feature handles point at deleted series: forget them (the
+	// counters they hold are found again by label).
 	delete(m.models, mvKey{model, version})
 }
 

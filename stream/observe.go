@@ -87,7 +87,8 @@ func (s *Service) refreshReferences() {
 }
 
 func (s *Service) observeReferences() {
-	refs, _ := s.registry.Snapshot()
+	refs := s.lanes[0].proc.refs // what the processors use
+	s.metrics.SetReferences(refs)
 	s.metrics.References.Set(float64(len(refs)))
 	for _, ref := range refs {
 		s.metrics.ReferenceInfo.WithLabelValues(ref.Model, ref.Version, ref.ID).Set(1)
@@ -103,10 +104,22 @@ func (s *Service) maybeObserveStats() {
 	c := s.Counters()
 	mem := 0
 	seen := map[*detector.Monitor]bool{}
+	now := time.Now()
+	active := map[string]bool{} // model versions with events since the last pass
 	for _, t := range s.tasks() {
-		for _, m := range t.monitors {
+		for key, m := range t.monitors {
 			st := m.Stats()
 			prev := s.prevStats[m]
+			if st.Observed != prev.Observed || s.lastEvent[key].IsZero() {
+				active[key] = true
+			}
+			if s.stale[key] && st.Observed == prev.Observed {
+				// Silent: its gauges stay cleared.
+				s.prevStats[m] = st
+				seen[m] = true
+				mem += st.WindowBytesTotal
+				continue
+			}
 			s.metrics.ObserveModel(m.Reference(), st, &prev)
 			if d := st.Observed - prev.Observed; d > 0 {
 				s.metrics.EventsProcessed.WithLabelValues(m.Reference().Model, m.Reference().Version).Add(float64(d))
@@ -121,6 +134,7 @@ func (s *Service) maybeObserveStats() {
 			delete(s.prevStats, m)
 		}
 	}
+	s.observeStaleness(now, active)
 	s.metrics.WindowMemory.Set(float64(mem))
 	s.metrics.EventsNoReference.Add(float64(c.NoReference - s.reported.NoReference))
 	s.metrics.BadTimestamps.Add(float64(c.BadTimestamp - s.reported.BadTimestamp))
@@ -129,4 +143,50 @@ func (s *Service) maybeObserveStats() {
 			"timestamp_unit", string(s.pcfg.TimeUnit), "events", c.TimeUnitSuspect)
 	}
 	s.reported = c
+}
+
+// observeStaleness keeps driftd_model_last_event_timestamp_seconds current
+// and, after StaleAfter without events of a model version, resolves its
+// firing alerts with reason "stale" and clears its gauges. active are the
+// model versions with events since the last pass (or first seen).
+func (s *Service) observeStaleness(now time.Time, active map[string]bool) {
+	refs := s.lanes[0].proc.refs
+	for key := range active {
+		s.lastEvent[key] = now
+		delete(s.stale, key)
+		if ref := refs[key]; ref != nil {
+			s.metrics.ModelLastEvent.WithLabelValues(ref.Model, ref.Version).Set(float64(now.Unix()))
+		}
+	}
+	for key, last := range s.lastEvent {
+		ref := refs[key]
+		if ref == nil {
+			delete(s.lastEvent, key) // reference removed: its series are gone
+			delete(s.stale, key)
+			continue
+		}
+		if s.cfg.StaleAfter <= 0 || s.stale[key] || now.Sub(last) < s.cfg.StaleAfter {
+			continue
+		}
+		s.stale[key] = true
+		resolved := 0
+		for _, l := range s.lanes {
+			for _, t := range l.proc.tasks {
+				if m := t.monitors[key]; m != nil && m.ResolveStale(&l.proc.Out, s.cfg.StaleAfter) {
+					resolved++
+				}
+			}
+			if len(l.proc.Out.Alerts) > 0 {
+				s.collect(l)
+				s.alerts = append(s.alerts, l.alerts...)
+				s.alertPending = append(s.alertPending, l.alertPending...)
+				clear(l.alerts)
+				clear(l.alertPending)
+				l.alerts, l.alertPending = l.alerts[:0], l.alertPending[:0]
+			}
+		}
+		s.metrics.ClearModelGauges(ref.Model, ref.Version)
+		s.log.Info("model version stale: no events; firing alerts resolved, gauges cleared", "key", key,
+			"last_event", last.UTC().Format(time.RFC3339), "stale_after", s.cfg.StaleAfter, "monitors_resolved", resolved)
+	}
 }

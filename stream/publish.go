@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -25,15 +26,18 @@ func (s *Service) dlqRecord(r *kgo.Record, derr *codec.Error) *kgo.Record {
 		kgo.RecordHeader{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
 	)
 	s.metrics.RecordsDLQ.WithLabelValues(s.cfg.DLQTopic, string(derr.Reason)).Inc()
-	return &kgo.Record{Topic: s.cfg.DLQTopic, Key: r.Key, Value: r.Value, Headers: headers, Timestamp: r.Timestamp}
+	dl := &kgo.Record{Topic: s.cfg.DLQTopic, Key: r.Key, Value: r.Value, Headers: headers, Timestamp: r.Timestamp}
+	s.fitDeadLetter(dl, s.wasRefused(sourceKey(r.Topic, r.Partition, r.Offset)))
+	return dl
 }
 
 // publish produces the queued alerts and dead letters and waits until the
 // brokers acknowledged all of them. Retriable errors are retried by the
 // client without limit (a slow or unavailable output stops the pipeline:
 // backpressure, nothing dropped); a record the broker refuses for good
-// fails the run, except a dead letter too large for the DLQ topic, which
-// is re-sent without its value (the headers keep where to find it).
+// fails the run, except a dead letter the DLQ topic refuses for its size
+// (several truncated dead letters batched together), which is re-sent
+// without its value (the headers keep where to find it).
 func (s *Service) publish(ctx context.Context) error {
 	recs := append(s.alerts, s.dlq...)
 	if len(recs) == 0 {
@@ -43,6 +47,7 @@ func (s *Service) publish(ctx context.Context) error {
 	results := s.cl.ProduceSync(ctx, recs...)
 	s.metrics.ProduceBuffered.Set(0)
 	var retry []*kgo.Record
+	var missing []*kgo.Record
 	for _, res := range results {
 		if res.Err == nil {
 			continue
@@ -51,18 +56,35 @@ func (s *Service) publish(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if res.Record.Topic == s.cfg.DLQTopic && errors.Is(res.Err, kerr.MessageTooLarge) {
+		if errors.Is(res.Err, kerr.UnknownTopicOrPartition) {
+			missing = append(missing, res.Record)
+			continue
+		}
+		if res.Record.Topic == s.cfg.DLQTopic && (errors.Is(res.Err, kerr.MessageTooLarge) || errors.Is(res.Err, kerr.RecordListTooLarge)) {
 			r := res.Record
-			r.Headers = append(r.Headers, kgo.RecordHeader{Key: "driftd-value-dropped", Value: []byte(strconv.Itoa(len(r.Value)))})
-			r.Value = nil
+			if len(r.Value) > 0 {
+				r.Headers = slices.DeleteFunc(r.Headers, func(h kgo.RecordHeader) bool {
+					return h.Key == HeaderValueTruncated || h.Key == HeaderTruncation
+				})
+				r.Headers = append(r.Headers,
+					kgo.RecordHeader{Key: HeaderValueTruncated, Value: []byte(strconv.Itoa(len(r.Value)))},
+					kgo.RecordHeader{Key: HeaderTruncation, Value: []byte(TruncationRecordTooLarge)})
+				r.Value = nil
+			}
 			retry = append(retry, r)
 			continue
 		}
 		return fmt.Errorf("producing to %s: %w", res.Record.Topic, res.Err)
 	}
+	if len(missing) > 0 {
+		if err := s.recreateTopics(ctx, missing[0].Topic); err != nil {
+			return err
+		}
+		retry = append(retry, missing...)
+	}
 	if len(retry) > 0 {
 		if err := s.cl.ProduceSync(ctx, retry...).FirstErr(); err != nil {
-			return fmt.Errorf("producing to %s: %w", s.cfg.DLQTopic, err)
+			return fmt.Errorf("producing to %s: %w", retry[0].Topic, err)
 		}
 	}
 	s.alertsPublished()
@@ -81,4 +103,20 @@ func (s *Service) alertsPublished() {
 	}
 	clear(s.alertPending)
 	s.alertPending = s.alertPending[:0]
+}
+
+// recreateTopics handles an output topic that disappeared while running
+// (deleted by an operator): with DRIFTD_CREATE_TOPICS it is created again
+// like at start and the pipeline goes on; otherwise the error says what
+// happened.
+func (s *Service) recreateTopics(ctx context.Context, topic string) error {
+	if !s.cfg.CreateTopics {
+		return fmt.Errorf("topic %s no longer exists (deleted while driftd was running?) and DRIFTD_CREATE_TOPICS=false: create it again, then restart driftd", topic)
+	}
+	s.log.Warn("output topic missing (deleted while running?); creating it again", "topic", topic)
+	if _, err := EnsureTopics(ctx, kadm.NewClient(s.cl), &s.cfg); err != nil {
+		return fmt.Errorf("topic %s no longer exists (deleted while driftd was running?) and could not be created again: %w", topic, err)
+	}
+	s.metrics.TopicsRecreated.Inc()
+	return nil
 }

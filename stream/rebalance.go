@@ -32,6 +32,7 @@ func (s *Service) onAssigned(ctx context.Context, _ *kgo.Client, assigned map[st
 	for _, id := range ids {
 		s.assigned[id] = true
 	}
+	s.assignedCount.Store(int64(len(s.assigned)))
 	s.mu.Unlock()
 	if len(ids) == 0 {
 		return
@@ -79,6 +80,7 @@ func (s *Service) restore(ctx context.Context, ids []TaskID) {
 // onRevoked checkpoints and commits the revoked partitions, so their new
 // owner resumes exactly where this replica stopped, then drops them.
 func (s *Service) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	s.unassign(revoked)
 	tasks := s.revokedTasks(revoked)
 	if len(tasks) == 0 {
 		return
@@ -104,7 +106,20 @@ func (s *Service) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[stri
 // onLost drops partitions taken away by a fatal group error; nothing can
 // be committed for them.
 func (s *Service) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	s.unassign(lost)
 	s.dropTasks(s.revokedTasks(lost))
+}
+
+// unassign forgets partitions for readiness (which needs at least one).
+func (s *Service) unassign(parts map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for t, ps := range parts {
+		for _, p := range ps {
+			delete(s.assigned, TaskID{Topic: t, Partition: p})
+		}
+	}
+	s.assignedCount.Store(int64(len(s.assigned)))
 }
 
 func (s *Service) revokedTasks(parts map[string][]int32) map[TaskID]*Task {

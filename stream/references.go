@@ -76,23 +76,43 @@ type ReferenceLoader struct {
 
 // Run reads the topic from the beginning until ctx ends. loaded is closed
 // once the records present at start have been applied.
+//
+// "Present at start" is decided by offsets: a partition is read once the
+// position passes its last stable offset at start, counting transaction
+// markers (a reference published by a transactional producer ends with
+// one, committed or aborted) and an empty tail (records deleted up to the
+// end), neither of which is a record to wait for.
 func (l *ReferenceLoader) Run(ctx context.Context, opts []kgo.Opt, loaded chan<- struct{}) error {
 	cl, err := kgo.NewClient(append(opts,
 		kgo.ConsumeTopics(l.Topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
 	)...)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, l.Topic)
+	adm := kadm.NewClient(cl)
+	// The end of what is committed: records of a transaction still open
+	// are not present yet.
+	ends, err := adm.ListCommittedOffsets(ctx, l.Topic)
+	if err != nil {
+		return fmt.Errorf("reference topic %s: %w", l.Topic, err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, l.Topic)
 	if err != nil {
 		return fmt.Errorf("reference topic %s: %w", l.Topic, err)
 	}
 	pending := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) {
-		if o.Err == nil && o.Offset > 0 {
+		if o.Err != nil {
+			return
+		}
+		if s, ok := starts.Lookup(l.Topic, o.Partition); ok && s.Err == nil && s.Offset >= o.Offset {
+			return // empty: nothing, or everything deleted
+		}
+		if o.Offset > 0 {
 			pending[o.Partition] = o.Offset
 		}
 	})
@@ -113,10 +133,19 @@ func (l *ReferenceLoader) Run(ctx context.Context, opts []kgo.Opt, loaded chan<-
 		fetches.EachError(func(t string, p int32, err error) {
 			l.Log.Warn("reading the reference topic", "topic", t, "partition", p, "err", err)
 		})
-		fetches.EachRecord(func(r *kgo.Record) {
-			l.apply(r)
-			if end, ok := pending[r.Partition]; ok && r.Offset+1 >= end {
-				delete(pending, r.Partition)
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			for _, r := range p.Records {
+				if !r.Attrs.IsControl() {
+					l.apply(r)
+				}
+				if end, ok := pending[r.Partition]; ok && r.Offset+1 >= end {
+					delete(pending, r.Partition)
+				}
+			}
+			// The fetch reports where the partition's log starts: records
+			// deleted past the end of what was present are done too.
+			if end, ok := pending[p.Partition]; ok && p.LogStartOffset >= end {
+				delete(pending, p.Partition)
 			}
 		})
 		if len(pending) == 0 {

@@ -57,6 +57,13 @@ type Service struct {
 	joined         atomic.Bool
 	refsLoaded     atomic.Bool
 	processedTotal atomic.Uint64
+	// health (see health.go)
+	health         health
+	phase          atomic.Value // string: a start-up phase, or phaseRunning
+	assignedCount  atomic.Int64
+	lastBrokerRead atomic.Int64 // Unix ns
+	lastProgress   atomic.Int64 // Unix ns
+	txnAborted     bool         // the last transaction aborted (pipeline-owned)
 
 	// pipeline-owned (also touched by group callbacks, which
 	// BlockRebalanceOnPoll serialises with the pipeline)
@@ -68,8 +75,13 @@ type Service struct {
 	lastStats      time.Time
 	prevStats      map[*detector.Monitor]detector.ModelStats
 	refGen         uint64
-	txnErr         error    // produce failures in the open transaction
-	reported       Counters // processor counters already exported
+	txnErr         error // produce failures in the open transaction
+	dlqMaxBytes    int   // the DLQ topic's max.message.bytes
+	// staleness: when each model version last had events, and those
+	// found silent for StaleAfter
+	lastEvent map[string]time.Time
+	stale     map[string]bool
+	reported  Counters // processor counters already exported
 
 	mu sync.Mutex // guards failure and assigned
 	// failure is set by a group callback that could not do its job
@@ -78,6 +90,10 @@ type Service struct {
 	// assigned are the input partitions this replica owns, for the lag
 	// watcher.
 	assigned map[TaskID]bool
+	// dlqRefused are the source records (topic/partition/offset) whose
+	// dead letter the DLQ topic refused for its size in an aborted
+	// transaction: replayed, they are dead-lettered without their value.
+	dlqRefused map[string]bool
 }
 
 // ServiceOptions are the dependencies of a Service.
@@ -184,13 +200,14 @@ func NewService(o ServiceOptions) (*Service, error) {
 	return &Service{
 		cfg: o.Config, pcfg: o.Processor, registry: o.Registry, metrics: o.Metrics, log: o.Log, opts: opts, hooks: o.Hooks, lanes: lanes,
 		observer: o.Observer, alertURL: o.AlertURL,
-		prevStats: map[*detector.Monitor]detector.ModelStats{}, stateLimit: DefaultStateMaxMessageBytes,
+		prevStats:  map[*detector.Monitor]detector.ModelStats{},
+		dlqRefused: map[string]bool{},
+		lastEvent:  map[string]time.Time{},
+		stale:      map[string]bool{},
+		health:     health{now: time.Now},
+		stateLimit: DefaultStateMaxMessageBytes,
 	}, nil
 }
-
-// Ready reports whether the service has joined its group and loaded the
-// references present at start.
-func (s *Service) Ready() bool { return s.joined.Load() && s.refsLoaded.Load() }
 
 // Processed is the number of records processed or dead-lettered so far.
 func (s *Service) Processed() uint64 { return s.processedTotal.Load() }
@@ -213,19 +230,12 @@ func (s *Service) failed() error {
 // shutdown: it stops polling, publishes what is pending, writes a final
 // checkpoint, commits, and leaves the group.
 func (s *Service) Run(ctx context.Context, shutdown time.Duration) error {
-	adm, err := kgo.NewClient(s.opts...)
-	if err != nil {
-		return err
-	}
-	_, err = EnsureTopics(ctx, kadm.NewClient(adm), &s.cfg)
-	if err == nil {
-		s.stateLimit, err = s.readStateLimit(ctx, kadm.NewClient(adm))
-	}
-	adm.Close()
-	if ctx.Err() != nil {
-		return nil // stopped while starting
-	}
-	if err != nil {
+	s.phase.Store(phaseConnecting)
+	s.markProgress()
+	if err := s.connect(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return err
 	}
 	s.metrics.InitTopics(s.cfg.InputTopics, s.cfg.DLQTopic)
@@ -235,6 +245,8 @@ func (s *Service) Run(ctx context.Context, shutdown time.Duration) error {
 	var wg sync.WaitGroup
 	refCtx, stopRefs := context.WithCancel(context.WithoutCancel(ctx))
 	defer func() { stopRefs(); wg.Wait() }()
+	s.phase.Store(phaseReferences)
+	s.markProgress()
 	if s.cfg.ReferencesEnabled {
 		loaded := make(chan struct{})
 		loader := &ReferenceLoader{Topic: s.cfg.ReferenceTopic, Registry: s.registry, Log: s.log}
@@ -265,9 +277,12 @@ func (s *Service) Run(ctx context.Context, shutdown time.Duration) error {
 	s.refGen = s.registry.Generation()
 	s.observeReferences()
 
+	s.phase.Store(phaseJoining)
+	s.markProgress()
 	if err := s.startGroup(); err != nil {
 		return err
 	}
+	s.phase.Store(phaseRunning)
 	if s.cfg.GroupLagInterval > 0 {
 		wg.Add(1)
 		go func() {
@@ -312,7 +327,7 @@ func (s *Service) groupOpts() []kgo.Opt {
 		kgo.ProducerBatchMaxBytes(int32(s.stateLimit)),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 	)
-	opts = append(opts, kgo.WithLogger(kgoLogger{s.log.With("client", "group")}))
+	opts = append(opts, kgo.WithLogger(kgoLogger{s.log.With("client", "group")}), kgo.WithHooks(brokerHook{s}))
 	if s.cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(s.cfg.InstanceID))
 	}
@@ -418,6 +433,7 @@ func (s *Service) loop(ctx, octx context.Context) error {
 			txnOpen = true
 		}
 		s.refreshReferences()
+		idle := fetches.NumRecords() == 0
 		s.process(fetches)
 		var err error
 		if s.sess != nil {
@@ -440,6 +456,13 @@ func (s *Service) loop(ctx, octx context.Context) error {
 				return nil
 			}
 			return err
+		}
+		// Progress, for liveness: an idle poll (nothing pending), or
+		// records made durable — published and checkpointed as due in
+		// at-least-once mode, a committed transaction in exactly-once
+		// mode (endTransaction marks it).
+		if (idle && !s.txnAborted) || s.sess == nil {
+			s.markProgress()
 		}
 	}
 }

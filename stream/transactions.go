@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -22,7 +23,11 @@ func (s *Service) produceInTxn(ctx context.Context) error {
 	}
 	e := kgo.AbortingFirstErrPromise(s.cl)
 	for _, r := range recs {
-		s.sess.Produce(ctx, r, e.Promise())
+		p := e.Promise()
+		if r.Topic == s.cfg.DLQTopic {
+			p = s.refusedPromise(p)
+		}
+		s.sess.Produce(ctx, r, p)
 	}
 	s.alerts, s.dlq = s.alerts[:0], s.dlq[:0]
 	s.txnErr = errors.Join(s.txnErr, e.Err())
@@ -53,7 +58,9 @@ func (s *Service) endTransaction(ctx context.Context) error {
 	txnErr := errors.Join(s.txnErr, e.Err())
 	s.txnErr = nil
 	committed, err := s.sess.End(ctx, kgo.TransactionEndTry(txnErr == nil))
+	s.txnAborted = !committed
 	if committed {
+		s.markProgress()
 		stateWritten(written)
 		s.metrics.Checkpoints.Inc()
 		s.metrics.Commits.Inc()
@@ -67,6 +74,12 @@ func (s *Service) endTransaction(ctx context.Context) error {
 		return ctx.Err()
 	}
 	s.log.Warn("transaction aborted; restoring state from the last committed checkpoint", "err", errors.Join(err, txnErr))
+	if errors.Is(txnErr, kerr.UnknownTopicOrPartition) {
+		// An output topic disappeared: every replay would abort again.
+		if rerr := s.recreateTopics(ctx, "an output topic"); rerr != nil {
+			return rerr
+		}
+	}
 	ids := slices.Collect(maps.Keys(s.tasks()))
 	for _, id := range ids {
 		s.laneOf(id).proc.DropTask(id)

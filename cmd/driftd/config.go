@@ -42,6 +42,7 @@ type config struct {
 
 type serverConfig struct {
 	HTTPAddr        string        `env:"HTTP_ADDR"`
+	ProbeAddr       string        `env:"PROBE_ADDR"`
 	WebConfigFile   string        `env:"WEB_CONFIG_FILE"`
 	ReferenceFiles  []string      `env:"REFERENCE_FILE" envSeparator:","`
 	PolicyFile      string        `env:"POLICY_FILE"`
@@ -270,6 +271,8 @@ func (c *config) validate() error {
 		return usagef("DRIFTD_HTTP_ADDR: %q %v; accepted: [host]:port with a port in 0..65535, e.g. :9108", s.HTTPAddr, err)
 	}
 	switch {
+	case s.ProbeAddr != "" && s.ProbeAddr == s.HTTPAddr:
+		return usagef("DRIFTD_PROBE_ADDR: is %q, the same as DRIFTD_HTTP_ADDR; accepted: another address, or empty (no separate probe listener)", s.ProbeAddr)
 	case s.MetricsFeatures < 1:
 		return usagef("DRIFTD_METRICS_MAX_FEATURES: is %d; accepted: a positive count", s.MetricsFeatures)
 	case s.MetricsTopK < 1:

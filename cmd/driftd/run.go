@@ -58,6 +58,9 @@ type daemon struct {
 	svc      *stream.Service
 	view     *driftview.Store
 	listener net.Listener
+	// probeListener serves /healthz and /ready without TLS or auth
+	// (DRIFTD_PROBE_ADDR), or is nil.
+	probeListener net.Listener
 }
 
 func newDaemon(cfg config, log *slog.Logger) (*daemon, error) {
@@ -108,7 +111,7 @@ func newDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 			return driftview.AlertURL(base, a.Model, a.Version, feature, string(a.Test))
 		}
 	}
-	pcfg := stream.ProcessorConfig{Policies: policies, Window: cfg.Window, Segments: cfg.Segments}
+	pcfg := stream.ProcessorConfig{Policies: policies, Window: cfg.Window.WithDefaults(), Segments: cfg.Segments}
 	if cfg.Performance.Enabled {
 		hook, err := newPerfHook(cfg.Performance, registry, policies, reg)
 		if err != nil {
@@ -151,7 +154,35 @@ func (d *daemon) listen() error {
 		return fmt.Errorf("DRIFTD_HTTP_ADDR: %w", err)
 	}
 	d.listener = l
+	if addr := d.cfg.Server.ProbeAddr; addr != "" {
+		pl, err := net.Listen("tcp", addr)
+		if err != nil {
+			l.Close()
+			d.listener = nil
+			return fmt.Errorf("DRIFTD_PROBE_ADDR: %w", err)
+		}
+		d.probeListener = pl
+	}
 	return nil
+}
+
+// probes registers /healthz (liveness) and /ready (readiness); both answer
+// 503 with the reason when they fail.
+func (d *daemon) probes(mux *http.ServeMux) {
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if ok, reason := d.svc.Liveness(); !ok {
+			http.Error(w, "not live: "+reason, http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if ok, reason := d.svc.Readiness(); !ok {
+			http.Error(w, "not ready: "+reason, http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
 }
 
 // run serves HTTP and runs the pipeline until ctx ends, then stops both in
@@ -163,16 +194,7 @@ func (d *daemon) run(ctx context.Context, started func(addr string)) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(d.gatherer, promhttp.HandlerOpts{Registry: d.reg, EnableOpenMetrics: true}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) {
-		if !d.svc.Ready() {
-			http.Error(w, "not ready: joining the consumer group or loading references", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
+	d.probes(mux)
 	view := d.view.Handler(version())
 	mux.Handle("/ui", view)
 	mux.Handle("/ui/", view)
@@ -182,7 +204,7 @@ func (d *daemon) run(ctx context.Context, started func(addr string)) error {
 			http.NotFound(w, r)
 			return
 		}
-		fmt.Fprintf(w, "driftd %s\n\n/ui/            drift view\n/api/v1/models  JSON API (models; /api/v1/model, /api/v1/feature, /api/v1/alerts)\n/metrics        Prometheus metrics\n/healthz        liveness\n/ready          readiness (group joined, references loaded)\n", version())
+		fmt.Fprintf(w, "driftd %s\n\n/ui/            drift view\n/api/v1/models  JSON API (models; /api/v1/model, /api/v1/feature, /api/v1/alerts)\n/metrics        Prometheus metrics\n/healthz        liveness (the pipeline makes progress)\n/ready          readiness (started, partitions assigned, brokers answering)\n", version())
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	webConfig := d.cfg.Server.WebConfigFile
@@ -194,6 +216,19 @@ func (d *daemon) run(ctx context.Context, started func(addr string)) error {
 		}
 		httpErr <- err
 	}()
+	if d.probeListener != nil {
+		// The probes alone, without TLS or basic auth: kubelet cannot
+		// authenticate to the main address.
+		probeMux := http.NewServeMux()
+		d.probes(probeMux)
+		probeSrv := &http.Server{Handler: probeMux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := probeSrv.Serve(d.probeListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				d.log.Error("probe server stopped", "err", err)
+			}
+		}()
+		defer probeSrv.Close()
+	}
 	if started != nil {
 		started(d.listener.Addr().String())
 	}

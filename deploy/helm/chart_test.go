@@ -429,10 +429,13 @@ func checkStatefulSet(t *testing.T, m manifests, sts *appsv1.StatefulSet, vars m
 	}
 
 	// Probes: /healthz and /ready on the port driftd listens on.
-	port := -1
+	port, probePort := -1, -1
 	for _, p := range c.Ports {
-		if p.Name == "http" {
+		switch p.Name {
+		case "http":
 			port = int(p.ContainerPort)
+		case "probes":
+			probePort = int(p.ContainerPort)
 		}
 	}
 	addr := env["DRIFTD_HTTP_ADDR"]
@@ -451,8 +454,17 @@ func checkStatefulSet(t *testing.T, m manifests, sts *appsv1.StatefulSet, vars m
 			continue
 		}
 		g := pr.probe.HTTPGet
-		if g.Path != pr.path || g.Port.String() != "http" || string(g.Scheme) != m.str("web", "scheme") {
-			t.Errorf("%s: probe %s %s on port %s, want %s %s on http", sts.Name, g.Scheme, g.Path, g.Port.String(), m.str("web", "scheme"), pr.path)
+		// With a web configuration (basic auth, which kubelet cannot
+		// send) the probes use DRIFTD_PROBE_ADDR: plain HTTP, no auth.
+		wantPort, wantScheme := "http", m.str("web", "scheme")
+		if env["DRIFTD_WEB_CONFIG_FILE"] != "" {
+			wantPort, wantScheme = "probes", "HTTP"
+			if _, p, _ := net.SplitHostPort(env["DRIFTD_PROBE_ADDR"]); p != strconv.Itoa(probePort) {
+				t.Errorf("%s: container port probes = %d, DRIFTD_PROBE_ADDR = %q", sts.Name, probePort, env["DRIFTD_PROBE_ADDR"])
+			}
+		}
+		if g.Path != pr.path || g.Port.String() != wantPort || string(g.Scheme) != wantScheme {
+			t.Errorf("%s: probe %s %s on port %s, want %s %s on %s", sts.Name, g.Scheme, g.Path, g.Port.String(), wantScheme, pr.path, wantPort)
 		}
 	}
 
