@@ -271,6 +271,8 @@ func (c *config) validate() error {
 		return usagef("DRIFTD_HTTP_ADDR: %q %v; accepted: [host]:port with a port in 0..65535, e.g. :9108", s.HTTPAddr, err)
 	}
 	switch {
+	case s.ProbeAddr != "" && checkListenAddr(s.ProbeAddr) != nil:
+		return usagef("DRIFTD_PROBE_ADDR: %q %v; accepted: [host]:port with a port in 0..65535, or empty (no separate probe listener)", s.ProbeAddr, checkListenAddr(s.ProbeAddr))
 	case s.ProbeAddr != "" && s.ProbeAddr == s.HTTPAddr:
 		return usagef("DRIFTD_PROBE_ADDR: is %q, the same as DRIFTD_HTTP_ADDR; accepted: another address, or empty (no separate probe listener)", s.ProbeAddr)
 	case s.MetricsFeatures < 1:

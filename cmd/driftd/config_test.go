@@ -12,9 +12,10 @@ import (
 // the reason; every other variable needs a bad-value case in
 // TestConfigEveryVariable.
 var anyValue = map[string]string{
-	"DRIFTD_SASL_PASSWORD":    "any string is a password",
-	"DRIFTD_TLS_SERVER_NAME":  "any string is a server name to verify (empty: the broker's host)",
-	"DRIFTD_TRANSACTIONAL_ID": "any string is a transactional ID (empty: derived from the group)",
+	"DRIFTD_SASL_PASSWORD":            "any string is a password",
+	"DRIFTD_TLS_SERVER_NAME":          "any string is a server name to verify (empty: the broker's host)",
+	"DRIFTD_TRANSACTIONAL_ID":         "any string is a transactional ID (empty: derived from the group)",
+	"DRIFTD_SCHEMA_REGISTRY_USERNAME": "any string is a user name (a password without it is refused: see DRIFTD_SCHEMA_REGISTRY_PASSWORD)",
 }
 
 // TestConfigEveryVariable: every DRIFTD_* variable `driftd config vars`
@@ -45,6 +46,29 @@ func TestConfigEveryVariable(t *testing.T) {
 	one := func(k, v string) map[string]string { return map[string]string{k: v} }
 	cases := []bad{
 		{one("DRIFTD_ALERT_TOPIC", "alerts!"), "DRIFTD_ALERT_TOPIC", `contains '!'`},
+		{one("DRIFTD_CLOUDEVENTS_MODEL_ATTRIBUTE", "Service-Name"), "DRIFTD_CLOUDEVENTS_MODEL_ATTRIBUTE", "attribute name"},
+		{one("DRIFTD_CLOUDEVENTS_VERSION_ATTRIBUTE", "model_version"), "DRIFTD_CLOUDEVENTS_VERSION_ATTRIBUTE", "attribute name"},
+		{one("DRIFTD_EVENT_TIME_FIELD", "meta..ts"), "DRIFTD_EVENT_TIME_FIELD", "joined by dots"},
+		{one("DRIFTD_INPUT_MODEL", "churn/v2"), "DRIFTD_INPUT_MODEL", "without '/'"},
+		{one("DRIFTD_INPUT_MODEL_VERSION", "3\n"), "DRIFTD_INPUT_MODEL_VERSION", "without '/'"},
+		{one("DRIFTD_LIVENESS_TIMEOUT", "-1s"), "DRIFTD_LIVENESS_TIMEOUT", "at least 1s"},
+		{one("DRIFTD_OIP_TOPIC_PATTERN", "("), "DRIFTD_OIP_TOPIC_PATTERN", "regular expression"},
+		{one("DRIFTD_PROBE_ADDR", ":99999"), "DRIFTD_PROBE_ADDR", "0..65535"},
+		{one("DRIFTD_PRODUCER_COMPRESSION", "brotli"), "DRIFTD_PRODUCER_COMPRESSION", "gzip"},
+		{one("DRIFTD_READINESS_BROKER_TIMEOUT", "-1s"), "DRIFTD_READINESS_BROKER_TIMEOUT", "at least 1s"},
+		{one("DRIFTD_RESOLVE_HYSTERESIS", "0"), "DRIFTD_RESOLVE_HYSTERESIS", "1 to 1000"},
+		{one("DRIFTD_SCALE_MIN_EFFECT", "-1"), "DRIFTD_SCALE_MIN_EFFECT", "≥ 0"},
+		{map[string]string{"DRIFTD_SCHEMA_REGISTRY_URL": "http://sr:8081", "DRIFTD_SCHEMA_REGISTRY_CA_FILE": missing}, "DRIFTD_SCHEMA_REGISTRY_CA_FILE", "PEM"},
+		{one("DRIFTD_SCHEMA_REGISTRY_CA_FILE", notPEM), "DRIFTD_SCHEMA_REGISTRY_CA_FILE", "DRIFTD_SCHEMA_REGISTRY_URL is empty"},
+		{map[string]string{"DRIFTD_SCHEMA_REGISTRY_URL": "http://sr:8081", "DRIFTD_SCHEMA_REGISTRY_CERT_FILE": notPEM}, "DRIFTD_SCHEMA_REGISTRY_CERT_FILE", "neither"},
+		{map[string]string{"DRIFTD_SCHEMA_REGISTRY_URL": "http://sr:8081", "DRIFTD_SCHEMA_REGISTRY_CERT_FILE": notPEM, "DRIFTD_SCHEMA_REGISTRY_KEY_FILE": notPEM}, "DRIFTD_SCHEMA_REGISTRY_CERT_FILE", "PEM"},
+		{one("DRIFTD_SCHEMA_REGISTRY_KEY_FILE", notPEM), "DRIFTD_SCHEMA_REGISTRY_KEY_FILE", "DRIFTD_SCHEMA_REGISTRY_URL is empty"},
+		{map[string]string{"DRIFTD_SCHEMA_REGISTRY_URL": "http://sr:8081", "DRIFTD_SCHEMA_REGISTRY_PASSWORD": "secret"}, "DRIFTD_SCHEMA_REGISTRY_PASSWORD", "USERNAME"},
+		{one("DRIFTD_SCHEMA_REGISTRY_URL", "ftp://sr:8081"), "DRIFTD_SCHEMA_REGISTRY_URL", "http://"},
+		{one("DRIFTD_STALE_AFTER", "-1s"), "DRIFTD_STALE_AFTER", "at least 1s"},
+		{one("DRIFTD_STARTUP_TIMEOUT", "-1s"), "DRIFTD_STARTUP_TIMEOUT", "positive duration"},
+		{one("DRIFTD_STATE_MAX_MESSAGE_BYTES", "10"), "DRIFTD_STATE_MAX_MESSAGE_BYTES", "65536"},
+		{one("DRIFTD_TENSOR_COLUMNS", "a,,b"), "DRIFTD_TENSOR_COLUMNS", "feature names"},
 		{one("DRIFTD_ALERT_TOPIC", "inference.events"), "DRIFTD_ALERT_TOPIC", "also an input topic"},
 		{one("DRIFTD_BROKERS", ""), "DRIFTD_BROKERS", "is empty"},
 		{one("DRIFTD_BROKERS", "kafka:notaport"), "DRIFTD_BROKERS", `port "notaport"`},

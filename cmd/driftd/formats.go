@@ -3,12 +3,15 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/sr"
 
+	"github.com/driftd/driftd/detector"
 	"github.com/driftd/driftd/stream"
 	"github.com/driftd/driftd/stream/codec"
 	"github.com/driftd/driftd/stream/codec/cloudevents"
@@ -55,7 +58,7 @@ func (r registryConfig) client() (*sr.Client, error) {
 	if len(r.URLs) == 0 {
 		return nil, nil
 	}
-	opts := []sr.ClientOpt{sr.URLs(r.URLs...), sr.UserAgent("driftd/" + version())}
+	opts := []sr.ClientOpt{sr.URLs(slices.Clone(r.URLs)...) /* sr.URLs rewrites its argument in place */, sr.UserAgent("driftd/" + version())}
 	if r.Username != "" {
 		opts = append(opts, sr.BasicAuth(r.Username, r.Password))
 	}
@@ -64,20 +67,20 @@ func (r registryConfig) client() (*sr.Client, error) {
 		if r.CAFile != "" {
 			pem, err := os.ReadFile(r.CAFile)
 			if err != nil {
-				return nil, usagef("DRIFTD_SCHEMA_REGISTRY_CA_FILE: %v", err)
+				return nil, usagef("DRIFTD_SCHEMA_REGISTRY_CA_FILE: %v; accepted: a readable PEM file of CA certificates", err)
 			}
 			cfg.RootCAs = x509.NewCertPool()
 			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, usagef("DRIFTD_SCHEMA_REGISTRY_CA_FILE: no PEM certificate in %s", r.CAFile)
+				return nil, usagef("DRIFTD_SCHEMA_REGISTRY_CA_FILE: no PEM certificate in %s; accepted: a readable PEM file of CA certificates", r.CAFile)
 			}
 		}
 		if (r.CertFile == "") != (r.KeyFile == "") {
-			return nil, usagef("DRIFTD_SCHEMA_REGISTRY_CERT_FILE: and DRIFTD_SCHEMA_REGISTRY_KEY_FILE must be set together")
+			return nil, usagef("DRIFTD_SCHEMA_REGISTRY_CERT_FILE: and DRIFTD_SCHEMA_REGISTRY_KEY_FILE must be set together; accepted: both (mutual TLS) or neither")
 		}
 		if r.CertFile != "" {
 			cert, err := tls.LoadX509KeyPair(r.CertFile, r.KeyFile)
 			if err != nil {
-				return nil, usagef("DRIFTD_SCHEMA_REGISTRY_CERT_FILE: %v", err)
+				return nil, usagef("DRIFTD_SCHEMA_REGISTRY_CERT_FILE: %v; accepted: a PEM certificate with DRIFTD_SCHEMA_REGISTRY_KEY_FILE its key", err)
 			}
 			cfg.Certificates = []tls.Certificate{cert}
 		}
@@ -85,7 +88,7 @@ func (r registryConfig) client() (*sr.Client, error) {
 	}
 	cl, err := sr.NewClient(opts...)
 	if err != nil {
-		return nil, usagef("DRIFTD_SCHEMA_REGISTRY_URL: %v", err)
+		return nil, usagef("DRIFTD_SCHEMA_REGISTRY_URL: %v; accepted: comma-separated http:// or https:// URLs", err)
 	}
 	return cl, nil
 }
@@ -123,9 +126,14 @@ func (c formatsConfig) validate(s stream.Config) error {
 		return usagef("DRIFTD_INPUT_FORMAT: %v", err)
 	}
 	if _, err := oipproto.New(oipproto.Config{TopicPattern: c.TopicPattern}); err != nil {
-		return usagef("DRIFTD_OIP_TOPIC_PATTERN: %v", err)
+		return usagef("DRIFTD_OIP_TOPIC_PATTERN: %v; accepted: a Go regular expression with a group (?P<kind>inputs|outputs) and optionally (?P<model>…)", err)
 	}
 	names := formatNames()
+	for _, u := range c.Registry.URLs {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			return usagef("DRIFTD_SCHEMA_REGISTRY_URL: %q is not a URL; accepted: comma-separated http:// or https:// URLs", u)
+		}
+	}
 	if _, err := c.Registry.client(); err != nil {
 		return err
 	}
@@ -150,8 +158,38 @@ func (c formatsConfig) validate(s stream.Config) error {
 	}
 	for _, col := range c.TensorColumns {
 		if strings.TrimSpace(col) == "" {
-			return usagef("DRIFTD_TENSOR_COLUMNS: has an empty column name")
+			return usagef("DRIFTD_TENSOR_COLUMNS: has an empty column name; accepted: comma-separated feature names")
 		}
+	}
+	for _, v := range []struct{ name, value string }{{"DRIFTD_INPUT_MODEL", c.InputModel}, {"DRIFTD_INPUT_MODEL_VERSION", c.InputModelVersion}} {
+		if len(v.value) > detector.MaxNameLen || strings.ContainsAny(v.value, "/\x00\n") || !utf8.ValidString(v.value) {
+			return usagef("%s: is %q; accepted: UTF-8 of at most %d bytes without '/', NUL or a newline (empty: none)", v.name, v.value, detector.MaxNameLen)
+		}
+	}
+	// CloudEvents attribute names are lower-case ASCII letters and digits
+	// (CloudEvents 1.0, "Attribute Naming Convention").
+	for _, v := range []struct {
+		name, value string
+		empty       bool
+	}{{"DRIFTD_CLOUDEVENTS_MODEL_ATTRIBUTE", c.CEModelAttribute, true}, {"DRIFTD_CLOUDEVENTS_VERSION_ATTRIBUTE", c.CEVersionAttribute, true}} {
+		if (v.value == "" && !v.empty) || strings.IndexFunc(v.value, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9') }) >= 0 {
+			return usagef("%s: is %q; accepted: a CloudEvents attribute name (lower-case letters a-z and digits)", v.name, v.value)
+		}
+	}
+	if c.EventTimeField != "" && slices.Contains(strings.Split(c.EventTimeField, "."), "") {
+		return usagef("DRIFTD_EVENT_TIME_FIELD: is %q; accepted: a field name, nested fields joined by dots (a.b)", c.EventTimeField)
+	}
+	r := c.Registry
+	if len(r.URLs) == 0 {
+		for _, v := range []struct{ name, value string }{{"DRIFTD_SCHEMA_REGISTRY_USERNAME", r.Username}, {"DRIFTD_SCHEMA_REGISTRY_PASSWORD", r.Password},
+			{"DRIFTD_SCHEMA_REGISTRY_CA_FILE", r.CAFile}, {"DRIFTD_SCHEMA_REGISTRY_CERT_FILE", r.CertFile}, {"DRIFTD_SCHEMA_REGISTRY_KEY_FILE", r.KeyFile}} {
+			if v.value != "" {
+				return usagef("%s: is set but DRIFTD_SCHEMA_REGISTRY_URL is empty; accepted: empty, or set together with DRIFTD_SCHEMA_REGISTRY_URL", v.name)
+			}
+		}
+	}
+	if r.Password != "" && r.Username == "" {
+		return usagef("DRIFTD_SCHEMA_REGISTRY_PASSWORD: is set without DRIFTD_SCHEMA_REGISTRY_USERNAME; accepted: both set (basic auth) or neither")
 	}
 	return nil
 }
