@@ -132,6 +132,15 @@ func TestDecodeRecord(t *testing.T) {
 		{name: "string in FP64", cfg: Config{Model: "m"}, value: `{"inputs":[{"name":"x","shape":[1],"datatype":"FP64","data":["a"]}]}`, reason: codec.ReasonBadTensor},
 		{name: "rows differ", cfg: Config{Model: "m"}, value: `{"inputs":[{"name":"x","shape":[1],"datatype":"FP64","data":[1]},{"name":"y","shape":[2],"datatype":"FP64","data":[1,2]}]}`, reason: codec.ReasonBadTensor},
 		{name: "matrix without column names", cfg: Config{Model: "m"}, value: `{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP64","data":[1,2]}]}`, reason: codec.ReasonBadTensor},
+		{name: "unnamed input column", cfg: Config{Model: "m"}, value: `{"inputs":[{"name":"","shape":[1],"datatype":"FP64","data":[1]}]}`, reason: codec.ReasonBadTensor},
+		{name: "unnamed output among several", cfg: Config{Model: "m"}, value: `{"outputs":[{"name":"a","shape":[1],"datatype":"FP64","data":[1]},{"shape":[1],"datatype":"FP64","data":[1]}]}`, reason: codec.ReasonBadTensor},
+		{
+			// The single output's name is not needed: it is the prediction.
+			name:  "unnamed single output",
+			cfg:   Config{Model: "m"},
+			value: `{"outputs":[{"shape":[1],"datatype":"FP64","data":[0.5]}]}`,
+			want:  "m/ P prediction=n:0.5\n",
+		},
 		{name: "no tensors", cfg: Config{Model: "m"}, value: `{"inputs":[]}`, reason: codec.ReasonNoData},
 		{name: "both", cfg: Config{Model: "m"}, value: `{"inputs":[{"name":"x","shape":[1],"datatype":"FP64","data":[1]}],"outputs":[{"name":"x","shape":[1],"datatype":"FP64","data":[1]}]}`, reason: codec.ReasonBadTensor},
 	}

@@ -110,6 +110,11 @@ func (a *Assembler) Build(model, version []byte, tensors []Tensor, prediction bo
 	for i := range tensors {
 		t := &tensors[i]
 		w := widths[i]
+		// The name is required by the protocol; it is needed here where
+		// it names a feature or one of several outputs.
+		if len(t.Name) == 0 && (prediction && len(tensors) > 1 || !prediction && w == 1) {
+			return nil, codec.Fail(codec.ReasonBadTensor, "tensor %d has no name", i)
+		}
 		switch {
 		case prediction && len(tensors) == 1 && w == 1:
 			a.names = append(a.names, predictionName)
