@@ -162,18 +162,7 @@ func waitMetric(t *testing.T, d *daemon, name string, want float64) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		mfs, err := d.reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := 0.0
-		for _, mf := range mfs {
-			if mf.GetName() == name {
-				for _, m := range mf.GetMetric() {
-					got += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-				}
-			}
-		}
+		got := metricSum(t, d, name)
 		if got >= want {
 			return
 		}
