@@ -10,6 +10,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -221,7 +222,8 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	produceOnly := fs.Bool("produce-only", false, "only publish the reference and produce traffic (a traffic generator for an external driftd)")
 	loop := fs.Bool("loop", false, "repeat the scenario until stopped")
 	httpAddr := fs.String("http-addr", "127.0.0.1:9108", "metrics and health endpoint of the embedded daemon")
-	topic := fs.String("topic", "inference.events", "input topic")
+	topic := fs.String("topic", "inference.events", "input topic (canonical format)")
+	format := fs.String("format", "canonical", "traffic format: canonical (driftd's JSON events, labels on the same topic), or oip (MLServer's Kafka topics mlserver-input and mlserver-output: Open Inference Protocol v2 requests and responses of 8 rows; no labels)")
 	metricsDetail := fs.String("metrics-detail", "drifting", "per-feature metrics: summary, drifting or all (as DRIFTD_METRICS_DETAIL)")
 	metricsTopK := fs.Int("metrics-top-k", 3, "features per model exported by effect at --metrics-detail drifting (as DRIFTD_METRICS_TOP_K)")
 	if err := parseFlags(fs, args); err != nil {
@@ -238,6 +240,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if *metricsTopK < 1 {
 		return usagef("demo: --metrics-top-k must be positive")
+	}
+	if !slices.Contains(demoFormats, *format) {
+		return usagef("demo: --format is %q; accepted: %s", *format, strings.Join(demoFormats, ", "))
 	}
 	if *produceOnly && *brokers == "" {
 		return usagef("demo: --produce-only needs --brokers")
@@ -261,8 +266,15 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	cfg := defaultConfig()
 	cfg.Stream.InputTopics = []string{*topic}
+	enc, labels := canonicalRecords(*topic), !*produceOnly
+	if *format == "oip" {
+		// OIP bodies carry no per-row request ID to join labels to.
+		cfg.Stream.InputTopics = []string{"mlserver-input", "mlserver-output"}
+		cfg.Stream.InputFormat = "mlserver-input=oip,mlserver-output=oip"
+		enc, labels = oipRecords("mlserver-input", "mlserver-output"), false
+	}
 	cfg.Stream.CheckpointInterval = 2 * time.Second
-	cfg.Performance.Enabled = !*produceOnly
+	cfg.Performance.Enabled = labels
 	cfg.Server.HTTPAddr = *httpAddr
 	cfg.Server.LogLevel = "warn"
 	cfg.Server.MetricsDetail = *metricsDetail
@@ -270,7 +282,13 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *brokers != "" {
 		cfg.Stream.Brokers = splitList(*brokers)
 	} else {
-		cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, *topic))
+		// MLServer keys its records by request ID, so a model's rows
+		// share a partition only on a topic of one.
+		parts := int32(3)
+		if *format == "oip" {
+			parts = 1
+		}
+		cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(parts, cfg.Stream.InputTopics...))
 		if err != nil {
 			return fmt.Errorf("starting the embedded broker: %w", err)
 		}
@@ -359,7 +377,10 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	out.printf("  window %d events, hop %d; ERT %.0g events; alerts print as they arrive on %s\n\n",
 		cfg.Window.Size, cfg.Window.Hop, cfg.Policy.ERT, cfg.Stream.AlertTopic)
 
-	produced, bad, perr := produceScenario(ctx, producer, *topic, phases, *rate, *loop, !*produceOnly, start, out)
+	if *format == "oip" {
+		out.printf("  traffic: MLServer's Kafka topics — OIP v2 requests on mlserver-input (model in the mlserver-model header), responses on mlserver-output; no labels, so the stale-model phase raises nothing\n")
+	}
+	produced, bad, records, perr := produceScenario(ctx, producer, enc, *topic, phases, *rate, *loop, labels, start, out)
 	if perr != nil && !errors.Is(perr, context.Canceled) && !errors.Is(perr, context.DeadlineExceeded) {
 		errs <- perr
 	}
@@ -367,7 +388,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	// last alerts (at most 15 s), then stop.
 	if ctx.Err() == nil && d != nil {
 		deadline := time.Now().Add(15 * time.Second)
-		for d.svc.Processed() < uint64(produced) && time.Now().Before(deadline) && ctx.Err() == nil {
+		for d.svc.Processed() < uint64(records) && time.Now().Before(deadline) && ctx.Err() == nil {
 			time.Sleep(50 * time.Millisecond)
 		}
 		select {
@@ -383,16 +404,19 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return <-errs
 }
 
-// produceScenario produces the phases' events at rate per second.
-// With labels, each event's label follows 50 events later on the same
-// topic.
-func produceScenario(ctx context.Context, cl *kgo.Client, topic string, phases []phase, rate int, loop, labels bool, start time.Time, out *syncWriter) (produced, bad int64, err error) {
+// produceScenario produces the phases' events at rate per second as enc
+// encodes them, and returns the events, the malformed ones and the
+// records produced. With labels, each event's label follows 50 events
+// later on labelTopic.
+func produceScenario(ctx context.Context, cl *kgo.Client, enc demoEncoder, labelTopic string, phases []phase, rate int, loop, labels bool, start time.Time, out *syncWriter) (produced, bad, records int64, err error) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	tick := 20 * time.Millisecond
 	perTick := float64(rate) * tick.Seconds()
 	var carry float64
 	var seq int64
 	var pendingLabels [][]byte
+	var evs []demoEvent
+	var bads []bool
 	var perr atomic.Value
 	promise := func(_ *kgo.Record, err error) {
 		if err != nil {
@@ -409,29 +433,29 @@ func produceScenario(ctx context.Context, cl *kgo.Client, topic string, phases [
 				select {
 				case <-ctx.Done():
 					ticker.Stop()
-					return produced, bad, ctx.Err()
+					return produced, bad, records, ctx.Err()
 				case <-ticker.C:
 				}
 				if e, ok := perr.Load().(error); ok {
 					ticker.Stop()
-					return produced, bad, e
+					return produced, bad, records, e
 				}
 				carry += perTick
 				n := int(carry)
 				carry -= float64(n)
 				now := time.Now()
+				evs, bads = evs[:0], bads[:0]
+				first := seq + 1
 				for range n {
 					seq++
-					var value []byte
-					if ph.badEvery > 0 && seq%int64(ph.badEvery) == 0 {
-						value = []byte(`{"model":"churn","model_version":"3","features":`) // truncated: not JSON
+					isBad := ph.badEvery > 0 && seq%int64(ph.badEvery) == 0
+					e := stableEvent(rng).withSessionsDrawn(rng)
+					if isBad {
 						bad++
 					} else {
-						e := stableEvent(rng).withSessionsDrawn(rng)
 						world := e
 						ph.event(&e, float64(elapsed)/float64(length), rng)
 						e.predict()
-						value = e.json(seq, now)
 						if !ph.servedOnly {
 							world = e
 						}
@@ -439,18 +463,23 @@ func produceScenario(ctx context.Context, cl *kgo.Client, topic string, phases [
 							pendingLabels = append(pendingLabels, demoLabelJSON(seq, now, demoLabel(world, ph.stale, rng)))
 						}
 					}
-					cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte("churn"), Value: value}, promise)
-					produced++
-					if len(pendingLabels) > 50 {
-						cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte("churn"), Value: pendingLabels[0]}, promise)
-						pendingLabels = pendingLabels[1:]
-					}
+					evs, bads = append(evs, e), append(bads, isBad)
+				}
+				for _, r := range enc(evs, bads, first, now) {
+					cl.Produce(ctx, r, promise)
+					records++
+				}
+				produced += int64(n)
+				for len(pendingLabels) > 50 {
+					cl.Produce(ctx, &kgo.Record{Topic: labelTopic, Key: []byte("churn"), Value: pendingLabels[0]}, promise)
+					pendingLabels = pendingLabels[1:]
+					records++
 				}
 			}
 			ticker.Stop()
 		}
 		if !loop {
-			return produced, bad, cl.Flush(ctx)
+			return produced, bad, records, cl.Flush(ctx)
 		}
 	}
 }
