@@ -56,7 +56,10 @@ type Result struct {
 	// PValueApprox marks a KS p-value computed by kstwo at n_eff because
 	// the exact one (Method "exact", or Durbin's matrix) costs more than
 	// an evaluation may; the decision still follows Method's
-	// distribution through Critical.
+	// distribution through Critical. mean_shift and scale past the
+	// resolve band of a count window: the normal approximation, while
+	// the decision compares D with critical values of Method's tail
+	// (alerts carry the exact tail).
 	PValueApprox bool `json:"p_value_approx,omitempty"`
 	// Reference is the reference value the window is compared with:
 	// the mean (mean_shift) or the ratio (quality tests).
@@ -138,6 +141,15 @@ type compiled struct {
 	scores cellScores     // this evaluation's cell scores (mean_shift, scale)
 	centre float64        // numeric: the reference mean; windows hold moments of x − centre
 	crit   *critTable     // KS critical values, shared by a monitor's features
+	// tailCrit caches the mean_shift and scale critical values of this
+	// feature (see tailBelow).
+	tailCrit map[tailKey]float64
+}
+
+type tailKey struct {
+	scale, upper bool
+	n            int64
+	level        float64
 }
 
 type evalScratch struct {
@@ -410,7 +422,12 @@ func (kd *ksDecision) decisionP() float64 {
 // a (see ksCritical), which gives the same answer as the p-value of the
 // decision's distribution at a bounded cost.
 func (c *compiled) below(r *Result, a float64) bool {
-	if r.Test != TestKS {
+	switch {
+	case r.Test == TestMeanShift && r.PValueApprox:
+		return c.tailBelow(false, c.mean, c.scores.mean, a)
+	case r.Test == TestScale && r.PValueApprox:
+		return c.tailBelow(true, c.scale, c.scores.scale, a)
+	case r.Test != TestKS:
 		return r.PValue < a
 	}
 	kd := &c.scrat.ks
@@ -421,6 +438,21 @@ func (c *compiled) below(r *Result, a float64) bool {
 		return kd.h >= c.crit.twoSampH(kd.n, kd.m, a, kd.method)
 	}
 	return kd.x >= c.crit.kolmogorov(kd.neff, a)
+}
+
+// tailBelow decides a mean_shift or scale window at level a by the
+// critical value of its exact tail, cached per (n, level, side).
+func (c *compiled) tailBelow(scale bool, t *celltest.Mean, w celltest.Window, a float64) bool {
+	k := tailKey{scale: scale, n: w.N, level: a, upper: w.D > 0}
+	d, ok := c.tailCrit[k]
+	if !ok {
+		d, _ = t.Critical(w.N, a, k.upper)
+		if c.tailCrit == nil || len(c.tailCrit) >= critTableMax {
+			c.tailCrit = map[tailKey]float64{}
+		}
+		c.tailCrit[k] = d
+	}
+	return math.Abs(w.D) >= d
 }
 
 // ksCritical returns the last ks call's critical value at level a in units
@@ -537,8 +569,42 @@ func (c *compiled) meanShift(s Snapshot, p *Policy) (Result, bool) {
 		r.PValue, r.Method = c.mean.NormalPValue(w), celltest.MethodNormal
 		return r, true
 	}
-	r.PValue, r.Method = c.mean.PValue(w)
+	c.tailResult(&r, c.mean, w)
 	return r, true
+}
+
+// tailResult sets the p-value of a mean_shift or scale result whose
+// effect is past the resolve band. Count windows decide by critical
+// values of the exact tail (see below and celltest.Mean.Critical), so an
+// evaluation costs no saddlepoint search once those are known: the
+// p-value reported with it is the normal approximation, marked
+// PValueApprox, and the exact tail is computed only for a result that
+// goes into an alert (exactPValue). Time windows, whose n follows the
+// traffic, and two-valued features compute the exact p-value each time.
+func (c *compiled) tailResult(r *Result, t *celltest.Mean, w celltest.Window) {
+	if c.crit.direct || t.TwoValued() {
+		r.PValue, r.Method = t.PValue(w)
+		return
+	}
+	r.PValue, r.Method, r.PValueApprox = t.NormalPValue(w), t.Method(), true
+}
+
+// exactPValue replaces an approximate mean_shift or scale p-value (see
+// tailResult) by the exact tail of this evaluation's window, for the
+// alert it goes into.
+func (c *compiled) exactPValue(r *Result) {
+	if !r.PValueApprox {
+		return
+	}
+	switch r.Test {
+	case TestMeanShift:
+		r.PValue, r.Method = c.mean.PValue(c.scores.mean)
+	case TestScale:
+		r.PValue, r.Method = c.scale.PValue(c.scores.scale)
+	default:
+		return
+	}
+	r.PValueApprox = false
 }
 
 // chi2 is the chi-square goodness-of-fit test of the window's category

@@ -687,6 +687,8 @@ func (m *Monitor) evaluate(f *featureState, s Snapshot, info WindowInfo, hopEven
 		if !changed && !update {
 			continue
 		}
+		// The alert carries the exact tail (see compiled.tailResult).
+		f.c.exactPValue(r)
 		status := Resolved
 		if a.Firing {
 			status = Firing

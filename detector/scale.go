@@ -34,7 +34,7 @@ func (c *compiled) scaleTest(s Snapshot, p *Policy) (Result, bool) {
 		r.PValue, r.Method = c.scale.NormalPValue(w), celltest.MethodNormal
 		return r, true
 	}
-	r.PValue, r.Method = c.scale.PValue(w)
+	c.tailResult(&r, c.scale, w)
 	return r, true
 }
 

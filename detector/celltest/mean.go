@@ -673,3 +673,54 @@ func lchoose(n, k int64) float64 {
 	c, _ := math.Lgamma(float64(n - k + 1))
 	return a - b - c
 }
+
+// Method names the distribution PValue uses for this reference.
+func (t *Mean) Method() string {
+	switch {
+	case t.TwoValued():
+		return MethodFisher
+	case t.span > 0:
+		return MethodLattice
+	}
+	return MethodSaddlepoint
+}
+
+// Critical returns the smallest |D| at which a window of n values on the
+// upper (D > 0) or lower side has a two-sided p-value (PValue) below
+// level; +Inf when none has. PValue falls monotonically as |D| grows on
+// either side, so a window is significant at level exactly when its |D|
+// reaches this value — up to the search's resolution, 1e-9 of D's range.
+// A count window has a fixed n and a feature a few fixed levels, so the
+// search (about 45 saddlepoint tails) runs once per (n, level, side) and
+// each evaluation then decides with one comparison. Two-valued features
+// (Fisher's test) have no critical value here: +Inf with ok false.
+func (t *Mean) Critical(n int64, level float64, upper bool) (d float64, ok bool) {
+	if t.TwoValued() || n <= 0 {
+		return math.Inf(1), false
+	}
+	sign := 1.0
+	if !upper {
+		sign = -1
+	}
+	p := func(d float64) float64 {
+		v, _ := t.PValue(Window{N: n, D: sign * d})
+		return v
+	}
+	hi := t.zmax - t.zmin // |D| ranges below this
+	if !(p(hi*(1-1e-12)) < level) {
+		return math.Inf(1), true
+	}
+	lo := 0.0 // p(lo) ≥ level
+	for range 60 {
+		mid := lo/2 + hi/2
+		if p(mid) < level {
+			hi = mid
+		} else {
+			lo = mid
+		}
+		if hi-lo <= 1e-9*(t.zmax-t.zmin) {
+			break
+		}
+	}
+	return hi, true
+}

@@ -110,3 +110,60 @@ func TestScorePair(t *testing.T) {
 		}
 	}
 }
+
+// TestCritical checks Mean.Critical against PValue on the golden
+// references (lattice, scale, Monte Carlo shapes): just past the critical
+// |D| the p-value is below the level, just short of it not, on both sides
+// and at levels from 1e-2 to 1e-12.
+func TestCritical(t *testing.T) {
+	data, err := os.ReadFile("testdata/golden.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g goldenFile
+	if err := json.Unmarshal(data, &g); err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, set := range g.Sets {
+		mt := NewMean(set.Breakpoints, set.Ranks, set.Exact)
+		if set.Kind == "scale_lattice" {
+			mt = NewScale(set.Breakpoints, set.Ranks, set.Exact)
+		}
+		if mt.TwoValued() {
+			if _, ok := mt.Critical(set.N, 1e-3, true); ok {
+				t.Errorf("%s: a critical value for a two-valued feature", set.Name)
+			}
+			continue
+		}
+		for _, level := range []float64{1e-2, 1e-4, 1e-7, 1e-12} {
+			for _, upper := range []bool{true, false} {
+				d, ok := mt.Critical(set.N, level, upper)
+				if !ok {
+					t.Fatalf("%s: no critical value", set.Name)
+				}
+				if math.IsInf(d, 1) {
+					continue // no window that far out on this side
+				}
+				sign := 1.0
+				if !upper {
+					sign = -1
+				}
+				step := 1e-6 * (mt.zmax - mt.zmin)
+				above, _ := mt.PValue(Window{N: set.N, D: sign * (d + step)})
+				short, _ := mt.PValue(Window{N: set.N, D: sign * (d - step)})
+				if !(above < level) {
+					t.Errorf("%s level %g upper %v: critical %g, p just past %g, just short %g", set.Name, level, upper, d, above, short)
+				}
+				if short < level {
+					t.Errorf("%s level %g upper %v: p %g just short of the critical %g is already below the level", set.Name, level, upper, short, d)
+				}
+				checked++
+			}
+		}
+	}
+	if checked < 20 {
+		t.Fatalf("only %d critical values checked", checked)
+	}
+	t.Logf("%d critical values checked", checked)
+}
