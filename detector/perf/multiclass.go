@@ -37,6 +37,7 @@ const maxUnseenClasses = 64
 // correct predictions.
 type ClassMetrics struct {
 	K          int
+	Names      []string // the reference classes (in an Evaluation; shared, not to be modified)
 	N, Correct int64
 	// Confusion is (K+1)×(K+1), row-major: row the label, column the
 	// predicted class.
@@ -321,6 +322,7 @@ func (m *Monitor) evaluateMulticlass(alerts *[]detector.Alert) *Evaluation {
 		FirstSeq: m.seq - uint64(m.n) + 1, LastSeq: m.seq}
 	snapshot := mc.win
 	snapshot.Confusion = slices.Clone(mc.win.Confusion)
+	snapshot.Names = m.ref.Classes
 	ev := &Evaluation{Model: m.model, Version: m.version, Number: m.evals, Window: info, Metrics: Metrics{N: mc.win.N},
 		Multiclass: &snapshot}
 	mc.present = mc.win.Present(mc.present)
