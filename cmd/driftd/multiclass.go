@@ -174,6 +174,10 @@ func (r *classRows) end() bool {
 	return true
 }
 
+// minClassSupport is the labelled rows per class under which reference
+// build warns that the class's reference recall is imprecise.
+const minClassSupport = 200
+
 // multiclassReference measures the collected validation rows.
 func multiclassReference(c *perfCollector, stderr io.Writer) (*detector.PerformanceRef, error) {
 	r := c.multiclass
@@ -183,6 +187,19 @@ func multiclassReference(c *perfCollector, stderr io.Writer) (*detector.Performa
 	}
 	fmt.Fprintf(stderr, "reference build: performance on %d labelled rows (%d without a usable label or prediction): %d classes, accuracy %.4f, macro-F1 %.4f\n",
 		pr.Count, c.unlabelled, len(pr.Classes), pr.Accuracy, pr.MacroF1)
+	for i, class := range pr.Classes {
+		var support int64
+		for _, x := range pr.Confusion[i] {
+			support += x
+		}
+		switch {
+		case support == 0:
+			fmt.Fprintf(stderr, "reference build: class %q is only ever predicted, never a label: it has no recall test\n", class)
+		case support < minClassSupport:
+			fmt.Fprintf(stderr, "reference build: class %q has %d labelled rows (fewer than %d): its recall test takes the reference recall %.3f as exact; a larger validation set makes it reliable\n",
+				class, support, minClassSupport, float64(pr.Confusion[i][i])/float64(support))
+		}
+	}
 	return pr, nil
 }
 
