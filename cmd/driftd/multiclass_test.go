@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/valyala/fastjson"
 
 	"github.com/driftd/driftd/detector"
 	"github.com/driftd/driftd/detector/perf"
@@ -322,5 +323,97 @@ func TestDaemonMulticlassPerformance(t *testing.T) {
 	}
 	if got := metricSum(t, d, "driftd_performance_metric"); !(got > 1 && got < 2) { // accuracy + macro_f1, both in (0.5, 1)
 		t.Errorf("driftd_performance_metric sums to %v, want accuracy and macro_f1 only", got)
+	}
+}
+
+// TestClassNames: class names read the same from a CSV cell, a JSON value
+// and a record parsed by the daemon: numbers in their shortest form (3,
+// 3.0 and "3" in a CSV are "3"), strings as they are, booleans as
+// true/false; a probability object predicts its argmax; anything else is
+// not a class.
+func TestClassNames(t *testing.T) {
+	for _, c := range []struct {
+		v    detector.Value
+		want string
+		ok   bool
+	}{
+		{detector.Value{Kind: detector.Number, Text: []byte("3.0")}, "3", true},
+		{detector.Value{Kind: detector.Number, Num: 3, Parsed: true}, "3", true},
+		{detector.Value{Kind: detector.Number, Text: []byte("2.5")}, "2.5", true},
+		{detector.Value{Kind: detector.String, Text: []byte("sea")}, "sea", true},
+		{detector.Value{Kind: detector.Bool, Text: []byte("true")}, "true", true},
+		{detector.Value{Kind: detector.String, Text: nil}, "", false},
+		{detector.Value{Kind: detector.Null}, "", false},
+		{detector.Value{Kind: detector.Number, Text: []byte("x")}, "", false},
+	} {
+		if got, ok := className(c.v); got != c.want || ok != c.ok {
+			t.Errorf("className(%v %q) = %q %v, want %q %v", c.v.Kind, c.v.Text, got, ok, c.want, c.ok)
+		}
+	}
+	var buf []byte
+	for _, c := range []struct {
+		raw        string
+		want       string
+		ok, predOK bool // as a label, as a prediction
+	}{
+		{`3`, "3", true, true},
+		{`3.0`, "3", true, true},
+		{`"sea"`, "sea", true, true},
+		{`false`, "false", true, true},
+		{`""`, "", false, false},
+		{`null`, "", false, false},
+		{`[1]`, "", false, false},
+		{`{"air":0.2,"sea":0.7,"road":0.1}`, "sea", false, true},
+		{`{"air":0.5,"sea":0.5}`, "air", false, true},
+		{`{"air":"high"}`, "", false, false},
+		{`{}`, "", false, false},
+	} {
+		got, ok := classJSON(json.RawMessage(c.raw))
+		if ok != c.ok || (ok && got != c.want) {
+			t.Errorf("classJSON(%s) = %q %v", c.raw, got, ok)
+		}
+		got, ok = predictedClassJSON(json.RawMessage(c.raw))
+		if ok != c.predOK || (ok && got != c.want) {
+			t.Errorf("predictedClassJSON(%s) = %q %v", c.raw, got, ok)
+		}
+		v := fastjson.MustParse(c.raw)
+		b, ok := fastClass(v, false, buf)
+		if ok != c.ok || (ok && string(b) != c.want) {
+			t.Errorf("fastClass(%s, label) = %q %v", c.raw, b, ok)
+		}
+		b, ok = fastClass(v, true, buf)
+		if ok != c.predOK || (ok && string(b) != c.want) {
+			t.Errorf("fastClass(%s, prediction) = %q %v", c.raw, b, ok)
+		}
+	}
+}
+
+// TestReferenceBuildMulticlassErrors: a validation set with one labelled
+// class is an error (exit 1) saying so; rows without a usable label are
+// counted; a class with few labelled rows is warned about.
+func TestReferenceBuildMulticlassErrors(t *testing.T) {
+	dir := t.TempDir()
+	one := filepath.Join(dir, "one.csv")
+	os.WriteFile(one, []byte("x,pred,y\n1,a,a\n2,b,a\n3,a,a\n"), 0o644)
+	code, _, stderr := runCmd(t, "reference", "build", "--input", one, "--model", "m", "--task", "multiclass", "--label", "y", "--prediction", "pred")
+	if code != 1 || !strings.Contains(stderr, "at least two classes are needed") {
+		t.Fatalf("one class: exit %d: %s", code, stderr)
+	}
+	var csv strings.Builder
+	csv.WriteString("x,pred,y\n")
+	for i := range 1000 {
+		y := "big"
+		if i%100 == 0 {
+			y = "tiny"
+		}
+		fmt.Fprintf(&csv, "%d,%s,%s\n", i, y, y)
+	}
+	csv.WriteString("5,big,\n")
+	few := filepath.Join(dir, "few.csv")
+	os.WriteFile(few, []byte(csv.String()), 0o644)
+	code, _, stderr = runCmd(t, "reference", "build", "--input", few, "--model", "m", "--task", "multiclass", "--label", "y", "--prediction", "pred", "--out", filepath.Join(dir, "ref.json"))
+	if code != 0 || !strings.Contains(stderr, "performance on 1000 labelled rows (1 without a usable label or prediction): 2 classes, accuracy 1.0000") ||
+		!strings.Contains(stderr, `class "tiny" has 10 labelled rows (fewer than 200)`) || strings.Contains(stderr, `class "big" has`) {
+		t.Fatalf("exit %d: %s", code, stderr)
 	}
 }
