@@ -42,6 +42,12 @@ func (p *PerformanceRef) validateMulticlass() error {
 	}
 	var total, correct int64
 	labelled := 0
+	predicted := make([]bool, k)
+	for _, row := range p.Confusion {
+		for j := range min(len(row), k) {
+			predicted[j] = predicted[j] || row[j] > 0
+		}
+	}
 	for i, row := range p.Confusion {
 		if len(row) != k {
 			return fieldErr(path+".confusion", "row %d has %d cells, want %d", i, len(row), k)
@@ -56,6 +62,8 @@ func (p *PerformanceRef) validateMulticlass() error {
 		}
 		if support > 0 {
 			labelled++
+		} else if !predicted[i] {
+			return fieldErr(path+".confusion", "class %q is neither a label nor a prediction", p.Classes[i])
 		}
 		correct += row[i]
 	}

@@ -73,6 +73,9 @@ func TestMulticlassReferenceRejects(t *testing.T) {
 			p["confusion"] = []any{[]any{50, 25, 25}, []any{0, 0, 0}, []any{0, 0, 0}}
 			p["accuracy"] = 0.5
 		}), "performance.confusion"},
+		{"unused class", mutate(func(p map[string]any) {
+			p["confusion"] = []any{[]any{40, 5, 0}, []any{3, 30, 0}, []any{0, 0, 0}}
+		}), "performance.confusion"},
 		{"accuracy", mutate(func(p map[string]any) { p["accuracy"] = 0.9 }), "performance.accuracy"},
 		{"macro_f1", mutate(func(p map[string]any) { p["macro_f1"] = 1.5 }), "performance.macro_f1"},
 		{"binary fields", mutate(func(p map[string]any) { p["positives"] = 5 }), "performance.positives"},

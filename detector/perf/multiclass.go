@@ -267,6 +267,7 @@ type multiclass struct {
 	alarms  []detector.AlarmState
 	win     ClassMetrics
 	present []bool
+	inRef   []bool // the classes present in the reference
 }
 
 func newMulticlass(ref *detector.PerformanceRef) *multiclass {
@@ -288,6 +289,7 @@ func newMulticlass(ref *detector.PerformanceRef) *multiclass {
 		}
 	}
 	mc.alarms = make([]detector.AlarmState, len(mc.tests))
+	mc.inRef = mc.ref.Present(nil)
 	return mc
 }
 
@@ -326,6 +328,9 @@ func (m *Monitor) evaluateMulticlass(alerts *[]detector.Alert) *Evaluation {
 	ev := &Evaluation{Model: m.model, Version: m.version, Number: m.evals, Window: info, Metrics: Metrics{N: mc.win.N},
 		Multiclass: &snapshot}
 	mc.present = mc.win.Present(mc.present)
+	for i, in := range mc.inRef {
+		mc.present[i] = mc.present[i] && in
+	}
 	for i, t := range mc.tests {
 		r, ok := m.testMulticlass(t, mc.classOf[i], alpha)
 		if !ok {

@@ -307,3 +307,83 @@ func BenchmarkMulticlassWindow(b *testing.B) {
 		})
 	}
 }
+
+// FuzzMulticlassMonitor: any multiclass reference that validates drives a
+// monitor over any pairs (class indices in and out of range, negative,
+// NaN) without a panic, and every result has a p-value in [0, 1] and a
+// finite value and reference in [0, 1].
+func FuzzMulticlassMonitor(f *testing.F) {
+	b, err := detector.NewBuilder("m", "1", detector.BuildOptions{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for i := range 200 {
+		b.BeginRow()
+		b.Add("x", detector.Value{Kind: detector.Number, Num: float64(i), Parsed: true})
+		b.EndRow()
+	}
+	base, err := b.Reference()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte{3, 40, 5, 5, 3, 30, 2, 2, 3, 10}, []byte{0, 0, 1, 1, 2, 2, 0, 1, 1, 2, 2, 0, 7, 7, 255, 3})
+	f.Add([]byte{2, 0, 0, 0, 9}, []byte{1, 1, 1, 0})
+	f.Add([]byte{4, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1}, []byte{0, 1, 2, 3, 4, 5})
+	f.Fuzz(func(t *testing.T, confusion, pairs []byte) {
+		if len(confusion) == 0 {
+			return
+		}
+		k := 2 + int(confusion[0])%5
+		pr := &detector.PerformanceRef{Task: detector.PerformanceMulticlass, Prediction: "prediction", Label: "label"}
+		var correct int64
+		for i := range k {
+			pr.Classes = append(pr.Classes, strconv.Itoa(i))
+			row := make([]int64, k)
+			for j := range k {
+				if at := 1 + i*k + j; at < len(confusion) {
+					row[j] = int64(confusion[at])
+				}
+				pr.Count += row[j]
+			}
+			correct += row[i]
+			pr.Confusion = append(pr.Confusion, row)
+		}
+		if pr.Count > 0 {
+			pr.Accuracy = float64(correct) / float64(pr.Count)
+		}
+		ref := *base
+		ref.Performance = pr
+		if ref.Validate() != nil {
+			return
+		}
+		cfg := DefaultConfig()
+		cfg.Window, cfg.Hop = 8, 2
+		pol := detector.DefaultPolicy()
+		pol.MinEvents = 2
+		m, err := NewMonitor(&ref, pol, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		index := func(c byte) float64 {
+			switch c {
+			case 255:
+				return math.NaN()
+			case 254:
+				return -1
+			}
+			return m.ClassIndex([]byte(strconv.Itoa(int(c) % 12)))
+		}
+		var alerts []detector.Alert
+		for i := 0; i+1 < len(pairs); i += 2 {
+			ev := m.Add(Pair{Score: index(pairs[i]), Target: index(pairs[i+1])}, &alerts)
+			if ev == nil {
+				continue
+			}
+			for _, r := range ev.Results {
+				if !(r.PValue >= 0 && r.PValue <= 1) || !(r.Value >= 0 && r.Value <= 1) || !(r.Reference >= 0 && r.Reference <= 1) {
+					t.Fatalf("%s: value %v reference %v p %v", r.Test, r.Value, r.Reference, r.PValue)
+				}
+			}
+		}
+	})
+}
