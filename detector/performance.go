@@ -43,7 +43,8 @@ type PerformanceRef struct {
 	Bias          float64 `json:"bias,omitempty"`
 	ErrorVariance float64 `json:"error_variance,omitempty"`
 
-	// Multiclass: see PerformanceRef.validateMulticlass.
+	// Multiclass (Task "multiclass"): the classes and the validation
+	// confusion matrix.
 	MulticlassRef
 }
 
