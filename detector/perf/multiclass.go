@@ -294,8 +294,9 @@ func newMulticlass(ref *detector.PerformanceRef) *multiclass {
 }
 
 // ClassIndex is the class index of a class name for the pairs of a
-// multiclass monitor (see Pair): its reference index, or an index ≥ K
-// for a class the reference does not know.
+// multiclass monitor (see Pair): its reference index, an index ≥ K for a
+// class the reference does not know, −1 past maxUnseenClasses such names
+// (and on a monitor that is not multiclass).
 func (m *Monitor) ClassIndex(name []byte) float64 {
 	mc := m.mc
 	if mc == nil {
