@@ -42,12 +42,17 @@ type PerformanceRef struct {
 	MSEVariance   float64 `json:"mse_variance,omitempty"`
 	Bias          float64 `json:"bias,omitempty"`
 	ErrorVariance float64 `json:"error_variance,omitempty"`
+
+	// Multiclass (Task "multiclass"): the classes and the validation
+	// confusion matrix.
+	MulticlassRef
 }
 
 // Performance tasks.
 const (
 	PerformanceTask       = "binary"
 	PerformanceRegression = "regression"
+	PerformanceMulticlass = "multiclass"
 )
 
 func (p *PerformanceRef) validate() error {
@@ -59,8 +64,10 @@ func (p *PerformanceRef) validate() error {
 	case PerformanceTask:
 	case PerformanceRegression:
 		return p.validateRegression()
+	case PerformanceMulticlass:
+		return p.validateMulticlass()
 	default:
-		return fieldErr(path+".task", "is %q, want %q or %q", p.Task, PerformanceTask, PerformanceRegression)
+		return fieldErr(path+".task", "is %q, want %q, %q or %q", p.Task, PerformanceTask, PerformanceRegression, PerformanceMulticlass)
 	}
 	if !(p.Threshold > 0 && p.Threshold < 1) {
 		return fieldErr(path+".threshold", "is %v, want (0, 1)", p.Threshold)

@@ -66,6 +66,9 @@ type perfHook struct {
 	delay    prometheus.Histogram
 	metric   *prometheus.GaugeVec
 	labelled uint64 // label events consumed
+
+	classRecall *prometheus.GaugeVec // multiclass
+	classBuf    []byte
 }
 
 func newPerfHook(c performanceConfig, registry *stream.Registry, policies *detector.Policies, reg prometheus.Registerer) (*perfHook, error) {
@@ -80,7 +83,10 @@ func newPerfHook(c performanceConfig, registry *stream.Registry, policies *detec
 			Help: "A model version's performance on its last window of joined pairs (metric: roc_auc, average_precision, log_loss, brier, precision, recall, positive_rate, predicted_positive_rate)."},
 			[]string{"model", "version", "metric"}),
 	}
-	reg.MustRegister(h.delay, h.metric, h)
+	h.classRecall = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "driftd", Name: "performance_class_recall",
+		Help: "A multiclass model version's recall of one class on its last window of joined pairs (classes of the reference labelled in the window)."},
+		[]string{"model", "version", "class"})
+	reg.MustRegister(h.delay, h.metric, h, h.classRecall)
 	return h, nil
 }
 
@@ -128,6 +134,9 @@ func (h *perfHook) Record(value []byte, recordMS int64, out *detector.Output) bo
 	score, hasScore := 0.0, false
 	if pred != nil && pred.Type() == fastjson.TypeNumber {
 		score, hasScore = pred.GetFloat64(), true
+	}
+	if m.Reference().Task == detector.PerformanceMulticlass {
+		score, hasScore, target, hasLabel = h.fastClasses(m, pred, label)
 	}
 	var alerts []detector.Alert
 	switch {
@@ -193,6 +202,10 @@ func (h *perfHook) monitor(model, version []byte) *perf.Monitor {
 func (h *perfHook) add(m *perf.Monitor, p perf.Pair, alerts *[]detector.Alert) {
 	ev := m.Add(p, alerts)
 	if ev == nil {
+		return
+	}
+	if ev.Multiclass != nil {
+		h.setMulticlassMetrics(ev)
 		return
 	}
 	met := &ev.Metrics

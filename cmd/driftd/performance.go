@@ -33,15 +33,25 @@ type perfCollector struct {
 	target            float64
 	hasLab            bool
 	pairs             []perf.Pair
-	unlabelled        int64 // rows without a usable label or score
+	unlabelled        int64      // rows without a usable label or score
+	multiclass        *classRows // --task multiclass
 }
 
 func (c *perfCollector) BeginRow() {
 	c.hasScore, c.hasLab = false, false
+	if c.multiclass != nil {
+		c.multiclass.begin()
+	}
 	c.next.BeginRow()
 }
 
 func (c *perfCollector) Add(name string, v detector.Value) error {
+	if c.multiclass != nil {
+		if c.multiclass.add(name, v) {
+			return nil // the label is not a feature
+		}
+		return c.next.Add(name, v)
+	}
 	if name == c.label {
 		c.target, c.hasLab = labelTarget(v, c.regression)
 		return nil
@@ -70,11 +80,20 @@ func (c *perfCollector) rawLine(text []byte) {
 	}
 	if json.Unmarshal(text, &row) == nil && row.Label != nil {
 		c.target, c.hasLab = labelJSONTarget(row.Label, c.regression)
+		if c.multiclass != nil {
+			c.multiclass.label, c.multiclass.hasLabel = classJSON(row.Label)
+		}
 	}
 }
 
 func (c *perfCollector) EndRow() {
 	c.next.EndRow()
+	if c.multiclass != nil {
+		if !c.multiclass.end() {
+			c.unlabelled++
+		}
+		return
+	}
 	if c.hasScore && c.hasLab {
 		c.pairs = append(c.pairs, perf.Pair{Score: c.score, Positive: c.target == 1, Target: c.target})
 	} else {
@@ -208,6 +227,9 @@ func (r *perfReplay) line(text []byte, lineMS int64) (labelEvent bool) {
 	if ev.Label != nil {
 		target, hasLabel = labelJSONTarget(ev.Label, m.Reference().Task == detector.PerformanceRegression)
 	}
+	if m.Reference().Task == detector.PerformanceMulticlass {
+		score, hasScore, target, hasLabel = replayClasses(m, ev.Prediction, ev.Label)
+	}
 	switch {
 	case hasScore && hasLabel: // the canonical label field: joined already
 		r.add(m, perf.Pair{Score: score, Positive: target == 1, Target: target})
@@ -294,6 +316,12 @@ type regressionLine struct {
 func (r *perfReplay) flush(enc *json.Encoder, quiet bool, firing, resolved *int) error {
 	for _, ev := range r.evals {
 		if quiet {
+			continue
+		}
+		if ev.Multiclass != nil {
+			if err := enc.Encode(newMulticlassLine(ev)); err != nil {
+				return err
+			}
 			continue
 		}
 		if ev.Regression.N > 0 {

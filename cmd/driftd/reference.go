@@ -102,7 +102,7 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 	label := fs.String("label", "", "label `COLUMN` (0/1, true/false) of a validation set: measure the model's performance for realized-performance monitoring (needs --prediction); the column is not a feature")
 	prediction := fs.String("prediction", "", "score `COLUMN`, the predicted probability of the positive class (with --label)")
 	threshold := fs.Float64("threshold", 0.5, "decision threshold on the score for precision and recall (with --label)")
-	task := fs.String("task", "binary", "the model's task with --label: binary (0/1 labels, the prediction a probability) or regression (numeric labels)")
+	task := fs.String("task", "binary", "the model's task with --label: binary (0/1 labels, the prediction a probability), regression (numeric labels) or multiclass (class labels, the prediction the predicted class or per-class probabilities PREDICTION.<class>)")
 	out := fs.String("out", "", "output `FILE` (default: stdout)")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	exclude := fs.String("exclude", "", "comma-separated `COLUMNS` not to use as features")
@@ -143,10 +143,13 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 		if !(*threshold > 0 && *threshold < 1) {
 			return usagef("reference build: --threshold must be in (0, 1), got %v", *threshold)
 		}
-		if *task != detector.PerformanceTask && *task != detector.PerformanceRegression {
-			return usagef("reference build: --task must be binary or regression, got %q", *task)
+		if *task != detector.PerformanceTask && *task != detector.PerformanceRegression && *task != detector.PerformanceMulticlass {
+			return usagef("reference build: --task must be binary, regression or multiclass, got %q", *task)
 		}
 		collector = &perfCollector{next: b, label: *label, prediction: *prediction, regression: *task == detector.PerformanceRegression}
+		if *task == detector.PerformanceMulticlass {
+			collector.multiclass = newClassRows(*label, *prediction)
+		}
 		plan.pass[*label] = true // to the collector, which keeps it out of the features
 		sink = collector
 	}
@@ -208,7 +211,13 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 		fmt.Fprintf(stderr, "reference build: %s\n", note)
 	}
 	if collector != nil {
-		if collector.regression {
+		if collector.multiclass != nil {
+			pr, err := multiclassReference(collector, stderr)
+			if err != nil {
+				return fmt.Errorf("reference build: performance: %w", err)
+			}
+			ref.Performance = pr
+		} else if collector.regression {
 			pr, err := perf.BuildRegressionReference(collector.pairs, *prediction, *label)
 			if err != nil {
 				return fmt.Errorf("reference build: performance: %w", err)
@@ -696,7 +705,9 @@ func cmdReferenceShow(args []string, stdout, stderr io.Writer) error {
 	for _, sg := range ref.Segments {
 		fmt.Fprintf(stdout, "segment %s: own reference, %d rows\n", sg.Segment, sg.Rows)
 	}
-	if p := ref.Performance; p != nil && p.Task == detector.PerformanceRegression {
+	if p := ref.Performance; p != nil && p.Task == detector.PerformanceMulticlass {
+		showMulticlass(stdout, p)
+	} else if p != nil && p.Task == detector.PerformanceRegression {
 		fmt.Fprintf(stdout, "performance (regression, label %s, prediction %s): %d rows; mae %.4g, rmse %.4g, bias %.4g\n",
 			p.Label, p.Prediction, p.Count, p.MAE, math.Sqrt(p.MSE), p.Bias)
 	} else if p != nil {

@@ -70,6 +70,7 @@ type Evaluation struct {
 	Window         detector.WindowInfo
 	Metrics        Metrics           // binary
 	Regression     RegressionMetrics // regression
+	Multiclass     *ClassMetrics     // multiclass, nil otherwise
 	Results        []Result
 }
 
@@ -89,6 +90,7 @@ type Monitor struct {
 	scratch []Pair
 	evals   uint64
 	last    *Evaluation
+	mc      *multiclass // multiclass state, nil otherwise
 }
 
 // NewMonitor returns the performance monitor of ref's model version, nil
@@ -100,8 +102,12 @@ func NewMonitor(ref *detector.Reference, policy detector.Policy, cfg Config) (*M
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Monitor{model: ref.Model, version: ref.Version, refID: ref.ID, ref: ref.Performance, policy: policy, cfg: cfg,
-		ring: make([]Pair, cfg.Window)}, nil
+	m := &Monitor{model: ref.Model, version: ref.Version, refID: ref.ID, ref: ref.Performance, policy: policy, cfg: cfg,
+		ring: make([]Pair, cfg.Window)}
+	if ref.Performance.Task == detector.PerformanceMulticlass {
+		m.mc = newMulticlass(ref.Performance)
+	}
+	return m, nil
 }
 
 // Reference returns the reference performance.
@@ -126,6 +132,9 @@ func (m *Monitor) Add(p Pair, alerts *[]detector.Alert) *Evaluation {
 
 // tests are the task's tests.
 func (m *Monitor) tests() []detector.Test {
+	if m.mc != nil {
+		return m.mc.tests
+	}
 	if m.ref.Task == detector.PerformanceRegression {
 		return RegressionTests
 	}
@@ -139,6 +148,9 @@ func (m *Monitor) Alpha() float64 {
 }
 
 func (m *Monitor) evaluate(alerts *[]detector.Alert) *Evaluation {
+	if m.mc != nil {
+		return m.evaluateMulticlass(alerts)
+	}
 	var met Metrics
 	var reg RegressionMetrics
 	if m.ref.Task == detector.PerformanceRegression {
