@@ -42,6 +42,10 @@ type PerformanceRef struct {
 	MSEVariance   float64 `json:"mse_variance,omitempty"`
 	Bias          float64 `json:"bias,omitempty"`
 	ErrorVariance float64 `json:"error_variance,omitempty"`
+
+	// Estimation, when set, lets a binary classifier's performance be
+	// estimated from its scores alone (CBPE).
+	Estimation *EstimationRef `json:"estimation,omitempty"`
 }
 
 // Performance tasks.
@@ -87,6 +91,9 @@ func (p *PerformanceRef) validate() error {
 		if !(c.v >= c.min && c.v <= c.max) {
 			return fieldErr(path+"."+c.name, "is %v, want [%v, %v]", c.v, c.min, c.max)
 		}
+	}
+	if p.Estimation != nil {
+		return p.Estimation.validate(p.Threshold)
 	}
 	return nil
 }
