@@ -115,7 +115,7 @@ func (p *PerformanceRef) validateRegression() error {
 			return fieldErr(path+"."+c.name, "is %v", c.v)
 		}
 	}
-	if p.Positives != 0 || p.PredictedPositives != 0 || p.TruePositives != 0 || p.ROCAUC != 0 {
+	if p.Positives != 0 || p.PredictedPositives != 0 || p.TruePositives != 0 || p.ROCAUC != 0 || p.Estimation != nil {
 		return fieldErr(path+".positives", "classification fields set on a regression")
 	}
 	return nil
