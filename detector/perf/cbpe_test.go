@@ -439,3 +439,61 @@ func TestIsotonicCells(t *testing.T) {
 		t.Fatalf("empty bottom cell: %v", got)
 	}
 }
+
+// BenchmarkEstimatorAdd: one score into the estimator, windows of 1000
+// scores evaluated every 125 (the evaluation's cost amortized).
+func BenchmarkEstimatorAdd(b *testing.B) {
+	rng := rand.New(rand.NewPCG(75, 75))
+	ref := cbpeReference(b, rng, 20000)
+	e, err := NewEstimator(ref, detector.DefaultPolicy(), DefaultConfig())
+	if err != nil {
+		b.Fatal(err)
+	}
+	scores := make([]float64, 4096)
+	for i := range scores {
+		scores[i] = cbpeModel(rng, 0, 1).Score
+	}
+	var alerts []detector.Alert
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		e.Add(scores[i%len(scores)], &alerts)
+	}
+}
+
+// BenchmarkEstimateWindow compares one window's estimate from the score
+// cells (O(cells)) with the row-level estimate (sort of the window's 1000
+// scores and a calibration per row).
+func BenchmarkEstimateWindow(b *testing.B) {
+	rng := rand.New(rand.NewPCG(76, 76))
+	pairs := make([]Pair, 20000)
+	for i := range pairs {
+		pairs[i] = cbpeModel(rng, 0, 1)
+	}
+	est, err := BuildEstimation(pairs, 0.5)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := FitIsotonic(pairs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	scores := make([]float64, 1000)
+	counts := make([]float64, len(est.Calibrated))
+	for i := range scores {
+		scores[i] = cbpeModel(rng, 0, 1).Score
+		counts[cellOf(est.Breakpoints, scores[i])]++
+	}
+	b.Run("cells", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			estimateCells(counts, est.Calibrated, est.ThresholdCell)
+		}
+	})
+	b.Run("rows", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			EstimateRows(scores, f, 0.5)
+		}
+	})
+}
