@@ -52,16 +52,16 @@ func (e *estimators) refresh(refs map[string]*detector.Reference, gen uint64) {
 }
 
 // get returns the estimator of key, nil when its reference has none.
-func (e *estimators) get(key string, refs map[string]*detector.Reference, policies *detector.Policies, cfg perf.Config) *perf.Estimator {
-	if x, ok := e.byKey[key]; ok {
+func (e *estimators) get(key []byte, refs map[string]*detector.Reference, policies *detector.Policies, cfg perf.Config) *perf.Estimator {
+	if x, ok := e.byKey[string(key)]; ok { // no allocation: the conversion is in the index
 		return x
 	}
 	var x *perf.Estimator
-	if ref := refs[key]; ref != nil && ref.Performance != nil && ref.Performance.Estimation != nil {
+	if ref := refs[string(key)]; ref != nil && ref.Performance != nil && ref.Performance.Estimation != nil {
 		x, _ = perf.NewEstimator(ref, policies.Model(ref.Model, ref.Version), cfg) // the configuration was validated
 	}
 	if x != nil || len(e.byKey) < 10000 {
-		e.byKey[key] = x
+		e.byKey[string(key)] = x
 	}
 	return x
 }
@@ -70,16 +70,16 @@ func (e *estimators) get(key string, refs map[string]*detector.Reference, polici
 // still be parsed: it carries a prediction and some reference has an
 // estimation section (or the references changed since last looked at).
 func (h *perfHook) wanted(value []byte) bool {
-	if !bytes.Contains(value, []byte(`"prediction"`)) {
-		return false
+	if h.est.any.Load() == 0 && h.registry.Generation() == h.est.seen.Load() {
+		return false // no estimation: spare the scan
 	}
-	return h.est.any.Load() == 1 || h.registry.Generation() != h.est.seen.Load()
+	return bytes.Contains(value, []byte(`"prediction"`))
 }
 
 // estimate feeds a prediction to its model version's estimator, if any,
 // and exports the estimates. Called under h.mu after h.monitor and
 // h.est.refresh.
-func (h *perfHook) estimate(key string, score float64, alerts *[]detector.Alert) {
+func (h *perfHook) estimate(key []byte, score float64, alerts *[]detector.Alert) {
 	x := h.est.get(key, h.refs, h.policies, h.cfg)
 	if x == nil {
 		return

@@ -15,12 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/driftd/driftd/detector"
 	"github.com/driftd/driftd/detector/perf"
+	"github.com/driftd/driftd/stream"
 )
 
 // cbpeDraw draws one row of an over-confident model: a latent x ~ N(0,
@@ -275,4 +277,79 @@ func cbpeGauge(t *testing.T, d *daemon, name string, labels map[string]string) f
 		}
 	}
 	return math.NaN()
+}
+
+// BenchmarkPerfHookPrediction: the performance hook on a prediction event
+// without request ID or label (one feature and the score), for a model
+// whose reference has the CBPE calibration (parsed and estimated) and for
+// one without (skipped on the byte scan).
+func BenchmarkPerfHookPrediction(b *testing.B) {
+	rng := rand.New(rand.NewPCG(83, 83))
+	bld, _ := detector.NewBuilder("m", "1", detector.BuildOptions{})
+	var pairs []perf.Pair
+	for range 20000 {
+		x, s, y := cbpeDraw(rng, 1)
+		bld.BeginRow()
+		bld.Add("x", detector.Value{Kind: detector.Number, Num: x, Parsed: true})
+		bld.Add("prediction", detector.Value{Kind: detector.Number, Num: s, Parsed: true})
+		bld.EndRow()
+		pairs = append(pairs, perf.Pair{Score: s, Positive: y == 1})
+	}
+	base, err := bld.Reference()
+	if err != nil {
+		b.Fatal(err)
+	}
+	values := make([][]byte, 1024)
+	for i := range values {
+		x, s, _ := cbpeDraw(rng, 1)
+		values[i] = []byte(fmt.Sprintf(`{"model":"m","model_version":"1","timestamp":%d,"features":{"x":%.5f},"prediction":%.6f}`, 1_800_000_000_000+i, x, s))
+	}
+	for _, estimation := range []bool{true, false} {
+		name := "estimation"
+		if !estimation {
+			name = "none"
+		}
+		b.Run(name, func(b *testing.B) {
+			pr, err := perf.BuildReference(pairs, 0.5, "prediction", "label")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if estimation {
+				if pr.Estimation, err = perf.BuildEstimation(pairs, 0.5); err != nil {
+					b.Fatal(err)
+				}
+			}
+			ref := *base
+			ref.Performance = pr
+			registry := stream.NewRegistry()
+			if !registry.Set(&ref) {
+				b.Fatal("reference not set")
+			}
+			policies, err := detector.NewPolicies(detector.DefaultPolicy())
+			if err != nil {
+				b.Fatal(err)
+			}
+			h, err := newPerfHook(defaultPerformanceConfig(), registry, policies, prometheus.NewRegistry())
+			if err != nil {
+				b.Fatal(err)
+			}
+			var out detector.Output
+			for _, v := range values[:200] { // the first record looks at the references; 125 make an estimate
+				h.Record(v, 0, &out)
+			}
+			if estimation != (h.est.any.Load() == 1) || h.est.seen.Load() != registry.Generation() {
+				b.Fatalf("estimators: any %d, seen generation %d of %d", h.est.any.Load(), h.est.seen.Load(), registry.Generation())
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				out.Alerts = out.Alerts[:0]
+				h.Record(values[i%len(values)], 0, &out)
+			}
+			b.StopTimer()
+			if x := h.est.byKey["m/1"]; estimation && (x == nil || x.Last() == nil) {
+				b.Fatal("no estimate")
+			}
+		})
+	}
 }

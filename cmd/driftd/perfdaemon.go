@@ -134,7 +134,7 @@ func (h *perfHook) Record(value []byte, recordMS int64, out *detector.Output) bo
 	}
 	var alerts []detector.Alert
 	if hasScore {
-		h.estimate(string(h.key), score, &alerts)
+		h.estimate(h.key, score, &alerts)
 	}
 	switch {
 	case hasScore && hasLabel:
