@@ -63,8 +63,8 @@ func (e *EstimationRef) validate(threshold float64) error {
 		if !(c >= 0 && c <= 1) || (i > 0 && c < e.Calibrated[i-1]) {
 			return fieldErr(path+".calibrated", "must be probabilities, non-decreasing (index %d is %v)", i, c)
 		}
-		if e.Counts[i] < 0 {
-			return fieldErr(path+".counts", "index %d is negative", i)
+		if e.Counts[i] < 0 || e.Counts[i] > 1<<40 {
+			return fieldErr(path+".counts", "index %d is %d, want 0 to 2^40", i, e.Counts[i])
 		}
 	}
 	if slices.Max(e.Counts) == 0 {

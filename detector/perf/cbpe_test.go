@@ -400,6 +400,8 @@ func TestCBPEBadInput(t *testing.T) {
 		{"method", func(x *detector.EstimationRef) { x.Method = "dle" }},
 		{"calibrated", func(x *detector.EstimationRef) { x.Counts = x.Counts[1:] }},
 		{"roc_auc_variance", func(x *detector.EstimationRef) { x.ROCAUCVariance = math.NaN() }},
+		{"counts", func(x *detector.EstimationRef) { x.Counts[0] = math.MaxInt64 }},
+		{"recall", func(x *detector.EstimationRef) { x.Recall = 1.5 }},
 	} {
 		data, err := json.Marshal(ref)
 		if err != nil {
