@@ -293,7 +293,8 @@ func TestCBPENoDrift(t *testing.T) {
 // not needed to see it. estimated_roc_auc must fire within two windows
 // (2,000 scores) of the change and not before it, and the window's
 // estimate must be within 0.03 of the realized ROC-AUC of the same
-// window's (hidden) labels.
+// window's (hidden) labels. When the population comes back, the alert
+// resolves within three windows and nothing fires again.
 func TestCBPEDetectsScoreShift(t *testing.T) {
 	rng := rand.New(rand.NewPCG(73, 73))
 	ref := cbpeReference(t, rng, 50000)
@@ -342,6 +343,30 @@ func TestCBPEDetectsScoreShift(t *testing.T) {
 	t.Logf("estimated_roc_auc fired %d scores after the change: %s", fired.Window.LastSeq-change, fired.Summary)
 	if fired.Feature != Feature || fired.Window.LastSeq-change > 2000 || !strings.Contains(fired.Summary, "without labels") {
 		t.Fatalf("alert %+v: want feature %q within 2000 scores", fired, Feature)
+	}
+	// The population comes back: the alert resolves (the resolve side's
+	// six clean evaluations after the window has left the narrowed scores)
+	// and nothing fires again.
+	alerts = alerts[:0]
+	const back = change + 4000
+	for range 6000 {
+		e.Add(cbpeModel(rng, 0, 1).Score, &alerts)
+	}
+	var resolved *detector.Alert
+	for i, a := range alerts {
+		switch {
+		case a.Status == detector.Firing:
+			t.Errorf("fired after the population came back: %s", a.Summary)
+		case a.Test == TestEstimatedROCAUC && resolved == nil:
+			resolved = &alerts[i]
+		}
+	}
+	if resolved == nil {
+		t.Fatalf("estimated_roc_auc did not resolve; alerts %v", alerts)
+	}
+	t.Logf("resolved %d scores after the population came back: %s", resolved.Window.LastSeq-back, resolved.Summary)
+	if resolved.Window.LastSeq-back > 3000 {
+		t.Fatalf("resolved %d scores after the population came back, want within 3000", resolved.Window.LastSeq-back)
 	}
 }
 
