@@ -46,6 +46,9 @@ type PerformanceRef struct {
 	// Multiclass (Task "multiclass"): the classes and the validation
 	// confusion matrix.
 	MulticlassRef
+	// Estimation, when set, lets a binary classifier's performance be
+	// estimated from its scores alone (CBPE).
+	Estimation *EstimationRef `json:"estimation,omitempty"`
 }
 
 // Performance tasks.
@@ -95,6 +98,9 @@ func (p *PerformanceRef) validate() error {
 			return fieldErr(path+"."+c.name, "is %v, want [%v, %v]", c.v, c.min, c.max)
 		}
 	}
+	if p.Estimation != nil {
+		return p.Estimation.validate(p.Threshold)
+	}
 	return nil
 }
 
@@ -115,7 +121,7 @@ func (p *PerformanceRef) validateRegression() error {
 			return fieldErr(path+"."+c.name, "is %v", c.v)
 		}
 	}
-	if p.Positives != 0 || p.PredictedPositives != 0 || p.TruePositives != 0 || p.ROCAUC != 0 {
+	if p.Positives != 0 || p.PredictedPositives != 0 || p.TruePositives != 0 || p.ROCAUC != 0 || p.Estimation != nil {
 		return fieldErr(path+".positives", "classification fields set on a regression")
 	}
 	return nil

@@ -26,6 +26,9 @@ type MulticlassRef struct {
 
 func (p *PerformanceRef) validateMulticlass() error {
 	const path = "performance"
+	if p.Estimation != nil {
+		return fieldErr(path+".estimation", "is set on a multiclass model; estimation (CBPE) is for binary classifiers")
+	}
 	k := len(p.Classes)
 	if k < 2 || k > MaxClasses {
 		return fieldErr(path+".classes", "has %d classes, want 2 to %d", k, MaxClasses)

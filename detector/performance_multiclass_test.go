@@ -61,6 +61,7 @@ func TestMulticlassReferenceRejects(t *testing.T) {
 		field string
 	}{
 		{"one class", mutate(func(p map[string]any) { p["classes"] = []any{"a"} }), "performance.classes"},
+		{"estimation", mutate(func(p map[string]any) { p["estimation"] = map[string]any{} }), "performance.estimation"},
 		{"too many classes", mutate(func(p map[string]any) { p["classes"] = many }), "performance.classes"},
 		{"repeated class", mutate(func(p map[string]any) { p["classes"] = []any{"a", "b", "a"} }), "performance.classes"},
 		{"empty class", mutate(func(p map[string]any) { p["classes"] = []any{"a", "", "c"} }), "performance.classes"},

@@ -63,6 +63,8 @@ type perfHook struct {
 	monitors map[string]*perf.Monitor // by model/version; nil: no performance reference
 	key      []byte
 
+	est estimators // CBPE
+
 	delay    prometheus.Histogram
 	metric   *prometheus.GaugeVec
 	labelled uint64 // label events consumed
@@ -80,7 +82,7 @@ func newPerfHook(c performanceConfig, registry *stream.Registry, policies *detec
 		delay: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "driftd", Name: "performance_label_delay_seconds",
 			Help: "Event time from a prediction to its label, for the joined pairs.", Buckets: prometheus.ExponentialBuckets(1, 4, 10)}),
 		metric: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "driftd", Name: "performance_metric",
-			Help: "A model version's performance on its last window of joined pairs (metric: roc_auc, average_precision, log_loss, brier, precision, recall, positive_rate, predicted_positive_rate)."},
+			Help: "A model version's performance on its last window of joined pairs (metric: roc_auc, average_precision, log_loss, brier, precision, recall, positive_rate, predicted_positive_rate; estimated from the scores without labels: estimated_roc_auc, estimated_precision, estimated_recall)."},
 			[]string{"model", "version", "metric"}),
 	}
 	h.classRecall = prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "driftd", Name: "performance_class_recall",
@@ -92,7 +94,7 @@ func newPerfHook(c performanceConfig, registry *stream.Registry, policies *detec
 
 // Record implements stream.RecordHook.
 func (h *perfHook) Record(value []byte, recordMS int64, out *detector.Output) bool {
-	if !bytes.Contains(value, []byte(`"request_id"`)) && !bytes.Contains(value, []byte(`"label"`)) {
+	if !bytes.Contains(value, []byte(`"request_id"`)) && !bytes.Contains(value, []byte(`"label"`)) && !h.wanted(value) {
 		return false
 	}
 	h.mu.Lock()
@@ -108,6 +110,7 @@ func (h *perfHook) Record(value []byte, recordMS int64, out *detector.Output) bo
 		return false
 	}
 	m := h.monitor(model, version)
+	h.est.refresh(h.refs, h.gen)
 	if m == nil {
 		if labelEvent {
 			h.labelled++
@@ -139,6 +142,9 @@ func (h *perfHook) Record(value []byte, recordMS int64, out *detector.Output) bo
 		score, hasScore, target, hasLabel = h.fastClasses(m, pred, label)
 	}
 	var alerts []detector.Alert
+	if hasScore {
+		h.estimate(h.key, score, &alerts)
+	}
 	switch {
 	case hasScore && hasLabel:
 		h.add(m, perf.Pair{Score: score, Positive: target == 1, Target: target}, &alerts)

@@ -193,6 +193,9 @@ type perfReplay struct {
 	alerts   []detector.Alert
 	evals    []*perf.Evaluation
 	noRef    int64
+
+	estimators map[string]*perf.Estimator // CBPE, by model/version; nil: none
+	estimates  []*perf.Estimate
 }
 
 type replayLine struct {
@@ -214,6 +217,7 @@ func (r *perfReplay) line(text []byte, lineMS int64) (labelEvent bool) {
 	}
 	ts := eventTime(ev.Timestamp, lineMS)
 	labelEvent = ev.Label != nil && ev.Features == nil && ev.Prediction == nil
+	r.estimate(ev.Model+"/"+ev.Version, ev.Prediction)
 	if ev.RequestID == "" && !(ev.Label != nil && ev.Prediction != nil) {
 		return labelEvent
 	}
@@ -314,6 +318,9 @@ type regressionLine struct {
 // flush writes the evaluations (unless quiet) and alerts collected since
 // the last call.
 func (r *perfReplay) flush(enc *json.Encoder, quiet bool, firing, resolved *int) error {
+	if err := r.flushEstimates(enc, quiet); err != nil {
+		return err
+	}
 	for _, ev := range r.evals {
 		if quiet {
 			continue

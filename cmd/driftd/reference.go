@@ -233,6 +233,7 @@ func cmdReferenceBuild(ctx context.Context, args []string, stdin io.Reader, stdo
 			ref.Performance = pr
 			fmt.Fprintf(stderr, "reference build: performance on %d labelled rows (%d without a usable label or score): roc_auc %.4f, average precision %.4f, log loss %.4f, brier %.4f\n",
 				pr.Count, collector.unlabelled, pr.ROCAUC, pr.AveragePrecision, pr.LogLoss, pr.Brier)
+			estimationNote(stderr, pr, collector.pairs)
 		}
 	}
 	ref.Created = time.Now().UTC().Truncate(time.Second)
@@ -714,6 +715,10 @@ func cmdReferenceShow(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "performance (%s, label %s, score %s, threshold %g): %d rows, %d positive; roc_auc %.4f, average precision %.4f, log loss %.4f, brier %.4f, precision %.4f, recall %.4f\n",
 			p.Task, p.Label, p.Prediction, p.Threshold, p.Count, p.Positives, p.ROCAUC, p.AveragePrecision, p.LogLoss, p.Brier,
 			float64(p.TruePositives)/float64(max(p.PredictedPositives, 1)), float64(p.TruePositives)/float64(p.Positives))
+		if e := p.Estimation; e != nil {
+			fmt.Fprintf(stdout, "performance estimation (%s, %d score cells): estimated roc_auc %.4f, precision %.4f, recall %.4f\n",
+				e.Method, len(e.Calibrated), e.ROCAUC, e.Precision, e.Recall)
+		}
 	}
 	if mv := ref.Multivariate; mv != nil {
 		fmt.Fprintf(stdout, "multivariate: %s = PCA reconstruction error of %s; %d of %d components keep %.1f%% of the variance; fit on %d rows, error sketched on %d held-out rows\n",

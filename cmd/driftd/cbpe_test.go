@@ -1,0 +1,355 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/driftd/driftd/detector"
+	"github.com/driftd/driftd/detector/perf"
+	"github.com/driftd/driftd/stream"
+)
+
+// cbpeDraw draws one row of an over-confident model: a latent x ~ N(0,
+// sd²), the label positive with probability sigmoid(−1.2 + 1.4x), the
+// score sigmoid(1.6·(−1.2 + 1.4x)). A narrower sd crowds the scores where
+// the model is unsure: the true ROC-AUC drops (0.81 → 0.69 at sd 0.5).
+func cbpeDraw(rng *rand.Rand, sd float64) (x, score float64, positive int) {
+	x = sd * rng.NormFloat64()
+	z := -1.2 + 1.4*x
+	score = 1 / (1 + math.Exp(-1.6*z))
+	if rng.Float64() < 1/(1+math.Exp(-z)) {
+		positive = 1
+	}
+	return x, score, positive
+}
+
+// TestReplayEstimatedPerformance: `reference build --label --prediction`
+// on 20,000 labelled rows stores the CBPE calibration (the build and
+// `reference show` say so); `replay --performance` of predictions without
+// labels or request IDs writes estimated_performance lines, and when the
+// population narrows half-way an estimated_roc_auc alert on feature
+// "performance" fires after the change and none before it. A validation
+// set too small for the calibration still builds, without estimation.
+func TestReplayEstimatedPerformance(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(81, 81))
+	var train strings.Builder
+	for range 20000 {
+		x, s, y := cbpeDraw(rng, 1)
+		fmt.Fprintf(&train, `{"model":"m","features":{"x":%.5f},"prediction":%.6f,"label":%d}`+"\n", x, s, y)
+	}
+	trainPath := filepath.Join(dir, "validation.jsonl")
+	os.WriteFile(trainPath, []byte(train.String()), 0o644)
+	ref := filepath.Join(dir, "ref.json")
+	code, _, stderr := runCmd(t, "reference", "build", "--input", trainPath, "--model", "m", "--label", "label", "--prediction", "prediction", "--threshold", "0.5", "--out", ref)
+	if code != 0 || !strings.Contains(stderr, "performance estimation (CBPE): 1") {
+		t.Fatalf("build exit %d: %s", code, stderr)
+	}
+	code, show, _ := runCmd(t, "reference", "show", "--reference", ref)
+	if code != 0 || !strings.Contains(show, "performance estimation (cbpe, ") {
+		t.Fatalf("show: %d %s", code, show)
+	}
+	var events strings.Builder
+	const n, change = 12000, 6000
+	for i := range n {
+		sd := 1.0
+		if i >= change {
+			sd = 0.5
+		}
+		x, s, _ := cbpeDraw(rng, sd)
+		fmt.Fprintf(&events, `{"model":"m","timestamp":%d,"features":{"x":%.5f},"prediction":%.6f}`+"\n", 1_800_000_000_000+int64(i)*10, x, s)
+	}
+	in := filepath.Join(dir, "events.jsonl")
+	os.WriteFile(in, []byte(events.String()), 0o644)
+	code, out, stderr := runCmd(t, "replay", "--reference", ref, "--input", in, "--performance")
+	if code != 0 {
+		t.Fatalf("replay exit %d: %s", code, stderr)
+	}
+	var fired map[string]any
+	estimates := 0
+	var firstAUC, lastAUC float64
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var line map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatal(err)
+		}
+		switch line["type"] {
+		case "estimated_performance":
+			if line["seq"].(float64) == change {
+				firstAUC = line["estimated_roc_auc"].(float64)
+			}
+			lastAUC = line["estimated_roc_auc"].(float64)
+			estimates++
+		case "alert":
+			if line["feature"] != "performance" || line["status"] != "firing" {
+				continue
+			}
+			if seq := line["window"].(map[string]any)["last_seq"].(float64); seq <= change {
+				t.Errorf("performance alert before the change: %v", line["summary"])
+			}
+			if line["test"] == string(perf.TestEstimatedROCAUC) && fired == nil {
+				fired = line
+			}
+		}
+	}
+	// Every 125 scores (the hop), from the 125th: the policy's 100
+	// events are there.
+	if want := n / 125; estimates != want {
+		t.Errorf("%d estimated_performance lines, want %d", estimates, want)
+	}
+	t.Logf("estimated roc_auc %.4f before, %.4f after", firstAUC, lastAUC)
+	if !(firstAUC > 0.78 && lastAUC < 0.72) {
+		t.Errorf("estimated roc_auc %.4f before and %.4f after the change, want about 0.81 and 0.69", firstAUC, lastAUC)
+	}
+	if fired == nil {
+		t.Fatal("the narrowed population raised no estimated_roc_auc alert")
+	}
+	t.Logf("%v", fired["summary"])
+
+	// Too few labelled rows for the calibration: built without it.
+	small := filepath.Join(dir, "small.jsonl")
+	os.WriteFile(small, []byte(strings.Join(strings.SplitAfter(train.String(), "\n")[:1000], "")), 0o644)
+	code, _, stderr = runCmd(t, "reference", "build", "--input", small, "--model", "m", "--label", "label", "--prediction", "prediction", "--out", filepath.Join(dir, "small.json"))
+	if code != 0 || !strings.Contains(stderr, "performance estimation (CBPE) left out: 1000 labelled rows, estimation needs at least 2000") {
+		t.Fatalf("small build exit %d: %s", code, stderr)
+	}
+}
+
+// TestDaemonEstimatedPerformance runs the daemon with
+// DRIFTD_PERFORMANCE=true on an embedded broker, with a reference that
+// has the CBPE calibration: 8000 predictions without labels or request
+// IDs, the population narrowing from the 4000th on. An estimated_roc_auc
+// alert on feature "performance" reaches the alert topic after the
+// change, and driftd_performance_metric exports the estimates.
+func TestDaemonEstimatedPerformance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the daemon")
+	}
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "inference.events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	rng := rand.New(rand.NewPCG(82, 82))
+	b, _ := detector.NewBuilder("m", "1", detector.BuildOptions{})
+	var pairs []perf.Pair
+	for range 20000 {
+		x, s, y := cbpeDraw(rng, 1)
+		b.BeginRow()
+		b.Add("x", detector.Value{Kind: detector.Number, Num: x, Parsed: true})
+		b.Add("prediction", detector.Value{Kind: detector.Number, Num: s, Parsed: true})
+		b.EndRow()
+		pairs = append(pairs, perf.Pair{Score: s, Positive: y == 1})
+	}
+	ref, err := b.Reference()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref.Performance, err = perf.BuildReference(pairs, 0.5, "prediction", "label"); err != nil {
+		t.Fatal(err)
+	}
+	if ref.Performance.Estimation, err = perf.BuildEstimation(pairs, 0.5); err != nil {
+		t.Fatal(err)
+	}
+	data, err := ref.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	refFile := filepath.Join(t.TempDir(), "ref.json")
+	os.WriteFile(refFile, data, 0o644)
+
+	cfg := defaultConfig()
+	cfg.Stream.Brokers = cluster.ListenAddrs()
+	cfg.Stream.TopicPartitions, cfg.Stream.TopicReplication = 1, 1
+	cfg.Stream.CheckpointInterval = time.Second
+	cfg.Server.HTTPAddr = "127.0.0.1:0"
+	cfg.Server.ReferenceFiles = []string{refFile}
+	cfg.Performance.Enabled = true
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := newDaemon(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.run(ctx, nil) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics(cfg.Stream.AlertTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	const n, change = 8000, 4000
+	base := int64(1_800_000_000_000)
+	var records []*kgo.Record
+	for i := range n {
+		sd := 1.0
+		if i >= change {
+			sd = 0.5
+		}
+		x, s, _ := cbpeDraw(rng, sd)
+		ev := fmt.Sprintf(`{"model":"m","model_version":"1","timestamp":%d,"features":{"x":%.5f},"prediction":%.6f}`, base+int64(i)*10, x, s)
+		records = append(records, &kgo.Record{Topic: "inference.events", Key: []byte("m"), Value: []byte(ev)})
+	}
+	if err := cl.ProduceSync(ctx, records...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	var fired *detector.Alert
+	deadline := time.Now().Add(60 * time.Second)
+	for fired == nil && time.Now().Before(deadline) {
+		fctx, fcancel := context.WithTimeout(ctx, time.Second)
+		fs := cl.PollFetches(fctx)
+		fcancel()
+		fs.EachRecord(func(r *kgo.Record) {
+			var a detector.Alert
+			if err := json.Unmarshal(r.Value, &a); err != nil {
+				t.Fatal(err)
+			}
+			if a.Feature != perf.Feature || a.Status != detector.Firing {
+				return // the drift of x and of the score is expected
+			}
+			if a.Window.LastSeq <= change {
+				t.Errorf("performance alert before the change: %s", a.Summary)
+			}
+			if a.Test == perf.TestEstimatedROCAUC && fired == nil {
+				fired = &a
+			}
+		})
+	}
+	if fired == nil {
+		t.Fatal("no estimated_roc_auc alert on the alert topic")
+	}
+	t.Log(fired.Summary)
+	if problems, err := testutil.GatherAndLint(d.reg); err != nil || len(problems) > 0 {
+		t.Fatalf("metric lint: %v %v", err, problems)
+	}
+	got := cbpeGauge(t, d, "driftd_performance_metric", map[string]string{"model": "m", "version": "1", "metric": "estimated_roc_auc"})
+	if !(got > 0.6 && got < 0.75) {
+		t.Errorf("driftd_performance_metric{metric=\"estimated_roc_auc\"} = %v, want the narrowed population's 0.69 or so", got)
+	}
+}
+
+// cbpeGauge returns the value of the gauge series name{labels}, NaN when
+// it is not exported.
+func cbpeGauge(t *testing.T, d *daemon, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := d.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if v, ok := labels[l.GetName()]; ok && v != l.GetValue() {
+					continue series
+				}
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return math.NaN()
+}
+
+// BenchmarkPerfHookPrediction: the performance hook on a prediction event
+// without request ID or label (one feature and the score), for a model
+// whose reference has the CBPE calibration (parsed and estimated) and for
+// one without (skipped on the byte scan).
+func BenchmarkPerfHookPrediction(b *testing.B) {
+	rng := rand.New(rand.NewPCG(83, 83))
+	bld, _ := detector.NewBuilder("m", "1", detector.BuildOptions{})
+	var pairs []perf.Pair
+	for range 20000 {
+		x, s, y := cbpeDraw(rng, 1)
+		bld.BeginRow()
+		bld.Add("x", detector.Value{Kind: detector.Number, Num: x, Parsed: true})
+		bld.Add("prediction", detector.Value{Kind: detector.Number, Num: s, Parsed: true})
+		bld.EndRow()
+		pairs = append(pairs, perf.Pair{Score: s, Positive: y == 1})
+	}
+	base, err := bld.Reference()
+	if err != nil {
+		b.Fatal(err)
+	}
+	values := make([][]byte, 1024)
+	for i := range values {
+		x, s, _ := cbpeDraw(rng, 1)
+		values[i] = []byte(fmt.Sprintf(`{"model":"m","model_version":"1","timestamp":%d,"features":{"x":%.5f},"prediction":%.6f}`, 1_800_000_000_000+i, x, s))
+	}
+	for _, estimation := range []bool{true, false} {
+		name := "estimation"
+		if !estimation {
+			name = "none"
+		}
+		b.Run(name, func(b *testing.B) {
+			pr, err := perf.BuildReference(pairs, 0.5, "prediction", "label")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if estimation {
+				if pr.Estimation, err = perf.BuildEstimation(pairs, 0.5); err != nil {
+					b.Fatal(err)
+				}
+			}
+			ref := *base
+			ref.Performance = pr
+			registry := stream.NewRegistry()
+			if !registry.Set(&ref) {
+				b.Fatal("reference not set")
+			}
+			policies, err := detector.NewPolicies(detector.DefaultPolicy())
+			if err != nil {
+				b.Fatal(err)
+			}
+			h, err := newPerfHook(defaultPerformanceConfig(), registry, policies, prometheus.NewRegistry())
+			if err != nil {
+				b.Fatal(err)
+			}
+			var out detector.Output
+			for _, v := range values[:200] { // the first record looks at the references; 125 make an estimate
+				h.Record(v, 0, &out)
+			}
+			if estimation != (h.est.any.Load() == 1) || h.est.seen.Load() != registry.Generation() {
+				b.Fatalf("estimators: any %d, seen generation %d of %d", h.est.any.Load(), h.est.seen.Load(), registry.Generation())
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				out.Alerts = out.Alerts[:0]
+				h.Record(values[i%len(values)], 0, &out)
+			}
+			b.StopTimer()
+			if x := h.est.byKey["m/1"]; estimation && (x == nil || x.Last() == nil) {
+				b.Fatal("no estimate")
+			}
+		})
+	}
+}
