@@ -408,9 +408,11 @@ func (r *blobReader) pane() window.Pane {
 	return p
 }
 
-func (r *blobReader) header(kind byte) {
-	if string(r.take(4)) != blobMagic && r.err == nil {
-		r.err = errors.New("window state has no DWS1 header")
+func (r *blobReader) header(kind byte) { r.magicHeader(kind, blobMagic) }
+
+func (r *blobReader) magicHeader(kind byte, magic string) {
+	if string(r.take(4)) != magic && r.err == nil {
+		r.err = fmt.Errorf("window state has no %s header", magic)
 	}
 	if k := r.u8(); r.err == nil && k != kind {
 		r.err = fmt.Errorf("window state is of kind %q, want %q", k, kind)
