@@ -153,15 +153,25 @@ func (f *stateFixture) expect(rt *restoredTask, want []byte, what string) {
 
 // TestStateTornGenerations tears checkpoint generations at every record
 // boundary. Generation 1 is complete; generation 2 is torn after k of
-// its records: restore must give generation 1 exactly (generation 2 when
-// all its records are there). Then the replica that restored from the
+// its records: restore must give generation 1 exactly (generation 2 once
+// its manifest is there; the tombstones after it delete only segments
+// generations 1 and 2 do not need). Then the replica that restored from the
 // torn log goes on and writes generation 3, torn after j records: since
 // a write never goes to the slot of the newest complete generation,
 // restore still gives generation 1 exactly — the case where an older
 // layout lost the only complete copy. Each log is read as written and
 // compacted (with and without tombstones).
 func TestStateTornGenerations(t *testing.T) {
+	// Panes of 200 events; panes of 1000, where a head of open panes
+	// spans several records.
+	for _, hop := range []int{200, 1000} {
+		t.Run(fmt.Sprintf("hop=%d", hop), func(t *testing.T) { testStateTornGenerations(t, hop) })
+	}
+}
+
+func testStateTornGenerations(t *testing.T, hop int) {
 	f := newStateFixture(t, 5000)
+	f.window.Hop = hop
 	p, task := f.processor(nil)
 	f.feed(p, task, 0, 2500)
 	gen1, snap1, ws := f.write(task, 1)
@@ -171,28 +181,34 @@ func TestStateTornGenerations(t *testing.T) {
 	if bytes.Equal(snap1, snap2) {
 		t.Fatal("generations 1 and 2 hold the same state")
 	}
-	chunks := 0
+	chunks, multi := 0, 0
 	for _, r := range gen2 {
-		if bytes.HasPrefix(r.Value, []byte(chunkMagic)) {
+		if bytes.HasPrefix(r.Value, []byte(segmentMagic)) {
 			chunks++
+			if c, err := decodeStateRecord(r.Value); err == nil && c.chunks > 1 {
+				multi++
+			}
 		}
+	}
+	if hop == 1000 && multi == 0 {
+		t.Fatal("no segment of generation 2 spans several records")
 	}
 	if chunks < 4 {
 		t.Fatalf("generation 2 has %d chunks; the test wants a generation of many records", chunks)
 	}
-	t.Logf("generation 1: %d records, generation 2: %d records (%d chunks)", len(gen1), len(gen2), chunks)
+	t.Logf("generation 1: %d records, generation 2: %d records (%d segment chunks, %d of segments in several)", len(gen1), len(gen2), chunks, multi)
 	restores := 0
 	for k := 0; k <= len(gen2); k++ {
 		log := append(append([]*kgo.Record{}, gen1...), gen2[:k]...)
 		want, wantGen := snap1, "generation 1"
-		if k == len(gen2) {
+		if k > manifestIndex(t, gen2) {
 			want, wantGen = snap2, "generation 2"
 		}
 		for name, v := range views(log) {
 			f.expect(f.restore(v), want, fmt.Sprintf("%s torn after %d of %d records (%s)", name, k, len(gen2), wantGen))
 			restores++
 		}
-		if k == len(gen2) {
+		if k > manifestIndex(t, gen2) {
 			continue
 		}
 		// The replica that restored goes on from generation 1.
@@ -206,7 +222,7 @@ func TestStateTornGenerations(t *testing.T) {
 		for j := 0; j <= len(gen3); j++ {
 			log3 := append(append([]*kgo.Record{}, log...), gen3[:j]...)
 			want, wantGen := snap1, "generation 1"
-			if j == len(gen3) {
+			if j > manifestIndex(t, gen3) {
 				want, wantGen = snap3, "generation 3"
 			}
 			for name, v := range views(log3) {
@@ -216,6 +232,25 @@ func TestStateTornGenerations(t *testing.T) {
 		}
 	}
 	t.Logf("%d restores checked", restores)
+}
+
+// manifestIndex is the position of the one manifest of a generation of
+// one model.
+func manifestIndex(t *testing.T, gen []*kgo.Record) int {
+	t.Helper()
+	at := -1
+	for i, r := range gen {
+		if bytes.HasPrefix(r.Value, []byte(manifestMagicV3)) {
+			if at >= 0 {
+				t.Fatal("two manifests in a generation of one model")
+			}
+			at = i
+		}
+	}
+	if at < 0 {
+		t.Fatal("generation without a manifest")
+	}
+	return at
 }
 
 // TestStateShrinkingGeneration: when a slot is rewritten with fewer
@@ -321,7 +356,7 @@ func TestStateRecordRejectsGarbage(t *testing.T) {
 	recs, _, _ := f.write(task, 1)
 	for _, r := range recs {
 		for n := range len(r.Value) {
-			if _, err := decodeStateRecord(r.Value[:n]); err == nil && bytes.HasPrefix(r.Value, []byte(manifestMagic)) {
+			if _, err := decodeStateRecord(r.Value[:n]); err == nil && bytes.HasPrefix(r.Value, []byte(manifestMagicV3)) {
 				t.Fatalf("manifest prefix of %d bytes decoded", n)
 			}
 		}
@@ -330,7 +365,7 @@ func TestStateRecordRejectsGarbage(t *testing.T) {
 	// incomplete (hash mismatch): nothing restored rather than a wrong
 	// window.
 	for i, r := range recs {
-		if !bytes.HasPrefix(r.Value, []byte(chunkMagic)) {
+		if !bytes.HasPrefix(r.Value, []byte(segmentMagic)) {
 			continue
 		}
 		bad := append([]*kgo.Record{}, recs...)
@@ -343,23 +378,61 @@ func TestStateRecordRejectsGarbage(t *testing.T) {
 	}
 }
 
-// FuzzDecodeStateRecord: the chunk and manifest decoder never panics, and
-// the state log takes any record.
+// FuzzDecodeStateRecord: the record decoder (v2 chunks and manifests,
+// v3 segment chunks and manifests) never panics, and the state log takes
+// any record, alone and among the records of a real generation, whose
+// keys it may replace.
 func FuzzDecodeStateRecord(f *testing.F) {
 	h := stateHead{task: TaskID{Topic: "events", Partition: 3}, model: "churn", version: "3", slot: 1, gen: 9}
 	head := h.append(nil)
 	f.Add(append(append([]byte(chunkMagic), head...), 0, 1, 2, 3))
 	f.Add(append(append(append([]byte(manifestMagic), head...), 1, 4), make([]byte, 32)...))
 	f.Add([]byte(`{"schema":"driftd.state/v1"}`))
+	// A real v3 generation of a small window.
+	ref := churnReference(f)
+	window := detector.WindowConfig{Size: 40, Hop: 10}
+	registry := NewRegistry()
+	registry.Set(ref)
+	p, err := NewProcessor(ProcessorConfig{Format: codec.Canonical, Window: window}, registry)
+	if err != nil {
+		f.Fatal(err)
+	}
+	task := p.Task(h.task)
+	rng := rand.New(rand.NewPCG(3, 3))
+	for i := range 125 {
+		p.Process(task, churnEvent(rng, 0).json(i), 1_764_100_800_000+int64(i), int64(i))
+		p.Out.Reset()
+	}
+	gen, _, _, err := checkpointRecords("state", task, 9, false, stateRecordOverhead+minChunkPayload+200)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, r := range gen {
+		f.Add(r.Value)
+	}
+	refs := map[string]*detector.Reference{ref.Key(): ref}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := decodeStateRecord(data)
 		if err == nil && (r.head.slot > 1 || r.head.model == "") {
 			t.Fatalf("accepted %+v", r.head)
 		}
-		l := newStateLog([]TaskID{{Topic: "events", Partition: 3}}, slog.New(slog.DiscardHandler))
+		if err == nil && r.kind == segmentChunk && (r.index >= r.chunks || len(r.data) > r.total) {
+			t.Fatalf("accepted chunk %d of %d with %d of %d bytes", r.index, r.chunks, len(r.data), r.total)
+		}
+		l := newStateLog([]TaskID{h.task}, slog.New(slog.DiscardHandler))
 		l.add(0, 0, []byte("k"), data)
 		l.add(0, 1, []byte("k"), nil)
 		l.add(0, 2, []byte("k2"), data)
-		l.result(nil, nil, detector.WindowConfig{Size: 40, Hop: 10})
+		l.result(nil, nil, window)
+		// Among a real generation: under the key of one of its records
+		// (chosen by the input), before and after it.
+		i := len(data) % len(gen)
+		l = newStateLog([]TaskID{h.task}, slog.New(slog.DiscardHandler))
+		l.add(0, 0, gen[i].Key, data)
+		for j, g := range gen {
+			l.add(0, int64(j+1), g.Key, g.Value)
+		}
+		l.add(0, int64(len(gen)+1), gen[i].Key, data)
+		l.result(refs, nil, window)
 	})
 }
