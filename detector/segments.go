@@ -2,8 +2,11 @@ package detector
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 
 	"github.com/driftd/driftd/window"
 )
@@ -28,7 +31,7 @@ import (
 //     the v2 body, windows as
 //     count window:  "DWS1" 'c', size, hop, closed, in-pane, evicted,
 //     open moments, dropped, panes, pane references,
-//     open cells
+//     open cells (see below)
 //     time window:   "DWS1" 't', pushed, closed-through, have-closed,
 //     closed panes, pane references, open panes
 //
@@ -38,8 +41,12 @@ import (
 //
 // Segments:
 //
-//	"DPS1" 'c', moments, cell count, cells (u16)   count-window pane
+//	"DPS1" 'c', moments, cells                     count-window pane
 //	"DPS1" 't', pane (counts and moments)          time-window pane
+//
+// Cells are a count, a width (1: one byte per event, when every cell is
+// below 256, as with up to 253 breakpoints; 2: two bytes) and the cell
+// of each event in event order.
 
 // SegmentedStateMagic starts every model state head.
 const SegmentedStateMagic = "DMS\x03"
@@ -212,23 +219,59 @@ func segmentCount(feature string, s window.CountState, known PaneSums, list *seg
 	for _, r := range refs {
 		w.u32(r)
 	}
-	w.u32(uint32(open))
-	for _, c := range s.Cells[len(s.Cells)-open:] {
-		w.u16(c)
-	}
+	w.cells(s.Cells[len(s.Cells)-open:])
 	return w.b, nil
 }
 
 func encodeCountPane(m window.Moments, cells []uint16) []byte {
-	w := &blobWriter{b: make([]byte, 0, 5+24+4+2*len(cells))}
+	w := &blobWriter{b: make([]byte, 0, 5+24+5+2*len(cells))}
 	w.b = append(w.b, segmentMagic...)
 	w.u8(blobCountHead)
 	w.moments(m)
+	w.cells(cells)
+	return w.b
+}
+
+// cells writes event cells: their count, then one byte each when every
+// cell is below 256 (layouts of up to 253 value cells), else two.
+func (w *blobWriter) cells(cells []uint16) {
+	narrow := !slices.ContainsFunc(cells, func(c uint16) bool { return c > math.MaxUint8 })
 	w.u32(uint32(len(cells)))
+	if narrow {
+		w.u8(1)
+		for _, c := range cells {
+			w.b = append(w.b, byte(c))
+		}
+		return
+	}
+	w.u8(2)
 	for _, c := range cells {
 		w.u16(c)
 	}
-	return w.b
+}
+
+// cells reads what blobWriter.cells writes, appending to dst.
+func (r *blobReader) cells(dst []uint16, limit int) []uint16 {
+	n := r.count(1)
+	width := r.u8()
+	if r.err == nil && (width < 1 || width > 2) {
+		r.err = fmt.Errorf("cells of %d bytes", width)
+	}
+	if r.err == nil && n > limit {
+		r.err = errors.New("window state holds more events than the window")
+	}
+	b := r.take(n * int(width))
+	if r.err != nil {
+		return dst
+	}
+	for i := range n {
+		if width == 1 {
+			dst = append(dst, uint16(b[i]))
+		} else {
+			dst = append(dst, binary.LittleEndian.Uint16(b[2*i:]))
+		}
+	}
+	return dst
 }
 
 // segmentTime writes a time or stage-2 window's head blob and adds its
@@ -356,11 +399,8 @@ func joinWindow(feature string, b []byte, sums []SegmentSum, segs [][]byte, pane
 			sr := &blobReader{b: segs[j]}
 			sr.magicHeader(blobCountHead, segmentMagic)
 			m := sr.moments()
-			k := sr.count(2)
-			cells := make([]uint16, k)
-			for c := range cells {
-				cells[c] = sr.u16()
-			}
+			cells := sr.cells(nil, s.Size)
+			k := len(cells)
 			if err := sr.finish(); err != nil {
 				return nil, fmt.Errorf("segment %x: %w", sums[j][:8], err)
 			}
@@ -377,10 +417,7 @@ func joinWindow(feature string, b []byte, sums []SegmentSum, segs [][]byte, pane
 			s.Cells = append(s.Cells, cells...)
 			panes[PaneID{Feature: feature, Pane: s.Closed - uint64(n) + uint64(i)}] = PaneSum{Sum: sums[j], Cells: k}
 		}
-		open := r.count(2)
-		for range open {
-			s.Cells = append(s.Cells, r.u16())
-		}
+		s.Cells = r.cells(s.Cells, s.Size)
 		if err := r.finish(); err != nil {
 			return nil, err
 		}

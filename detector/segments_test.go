@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 )
@@ -41,14 +43,36 @@ func (st segmentStore) get(s SegmentSum) []byte { return st[s] }
 // partly evicted oldest pane; both when every pane is encoded afresh
 // and when the panes of the previous checkpoint are passed as known.
 func TestSegmentedStateRoundTrip(t *testing.T) {
-	ref := ckptReference(t)
+	// Layouts of fewer than 256 cells (one byte per event) and of more.
+	fine := func() *Reference {
+		rng := rand.New(rand.NewPCG(22, 22))
+		b, _ := NewBuilder("m", "1", BuildOptions{Breakpoints: 400})
+		for range 20000 {
+			b.BeginRow()
+			for j := range 3 {
+				b.Add(fmt.Sprintf("f%02d", j), num(rng.NormFloat64()))
+			}
+			b.Add("c00", str(string(rune('a'+rng.IntN(4)))))
+			b.EndRow()
+		}
+		ref, err := b.Reference()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ref
+	}()
 	configs := []WindowConfig{
 		{Size: 40, Hop: 10},
 		{Size: 2000, Hop: 200},
 		{Time: 4 * time.Second, TimeHop: time.Second},
 	}
-	for _, cfg := range configs {
-		t.Run(fmt.Sprintf("%+v", cfg), func(t *testing.T) {
+	for _, c := range []struct {
+		ref  *Reference
+		cfg  WindowConfig
+		wide bool
+	}{{ckptReference(t), configs[0], false}, {ckptReference(t), configs[1], false}, {ckptReference(t), configs[2], false}, {fine, configs[1], true}} {
+		ref, cfg := c.ref, c.cfg
+		t.Run(fmt.Sprintf("%+v/wide=%v", cfg, c.wide), func(t *testing.T) {
 			m, err := NewMonitor(ref, nil, cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -89,10 +113,24 @@ func TestSegmentedStateRoundTrip(t *testing.T) {
 						t.Fatalf("decoding found %d count panes, encoding %d", len(panes), len(s.Panes))
 					}
 					known = s.Panes
+					if c.wide && upTo > 2000 && !hasWideCell(cps) {
+						t.Fatal("no event in a cell above 255: the two-byte cells are not tested")
+					}
 				}
 			}
 		})
 	}
+}
+
+// hasWideCell reports whether a count window holds an event in a cell
+// above 255.
+func hasWideCell(cps []FeatureCheckpoint) bool {
+	for _, cp := range cps {
+		if s, err := decodeCountState(cp.Window); err == nil && slices.Max(append(s.Cells, 0)) > 255 {
+			return true
+		}
+	}
+	return false
 }
 
 // TestSegmentedStateStage2: a stage-2 monitor's state round-trips too.

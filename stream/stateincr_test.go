@@ -2,9 +2,13 @@ package stream
 
 import (
 	"bytes"
+	"runtime"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/driftd/driftd/detector"
+	"github.com/driftd/driftd/stream/codec"
 )
 
 // checkpointSize is what a checkpoint of a task writes: record keys and
@@ -89,5 +93,66 @@ func TestStateCheckpointProportionalToChange(t *testing.T) {
 		if events < f.window.Hop && total > whole/3 {
 			t.Errorf("%d events: checkpoint of %d bytes; the whole state is %d", events, total, whole)
 		}
+	}
+}
+
+// BenchmarkCheckpoint measures one checkpoint of a model of 26 features
+// with full count windows (N = 10,000, panes of 1,250) after 1,350 more
+// events, the steady state of the scale scenario: "v3" encodes the
+// segments the topic lacks (checkpointRecords), "v2-whole" the state
+// whole as the previous format did. Feeding (and collecting its
+// garbage) is not timed.
+func BenchmarkCheckpoint(b *testing.B) {
+	const features, size, step = 25, 10000, 1350
+	ref := wideReference(b, features)
+	window := detector.WindowConfig{Size: size, Hop: size / 8}
+	values := wideEvents(size+step*64, features)
+	for _, mode := range []string{"v3", "v2-whole"} {
+		b.Run(mode, func(b *testing.B) {
+			registry := NewRegistry()
+			registry.Set(ref)
+			p, err := NewProcessor(ProcessorConfig{Format: codec.Canonical, Window: window}, registry)
+			if err != nil {
+				b.Fatal(err)
+			}
+			task := p.Task(TaskID{Topic: "events", Partition: 0})
+			next := 0
+			feed := func(n int) {
+				for range n {
+					p.Process(task, values[next%len(values)], 1_764_100_800_000+int64(next), int64(next))
+					p.Out.Reset()
+					next++
+				}
+			}
+			feed(size + size/16)
+			recs, _, ws, err := checkpointRecords("state", task, 1, false, DefaultStateMaxMessageBytes)
+			if err != nil {
+				b.Fatal(err)
+			}
+			stateWritten(ws)
+			_ = recs
+			b.ReportAllocs()
+			bytes := 0
+			b.ResetTimer()
+			for i := range b.N {
+				b.StopTimer()
+				feed(step)
+				runtime.GC() // the feed's garbage is not the checkpoint's
+				b.StartTimer()
+				if mode == "v3" {
+					_, n, ws, err := checkpointRecords("state", task, uint64(i+2), false, DefaultStateMaxMessageBytes)
+					if err != nil {
+						b.Fatal(err)
+					}
+					stateWritten(ws)
+					bytes += n
+				} else {
+					for _, r := range v2Records(b, task, uint64(i+2), i%2, DefaultStateMaxMessageBytes) {
+						bytes += len(r.Key) + len(r.Value)
+					}
+				}
+			}
+			b.ReportMetric(float64(bytes)/float64(b.N), "bytes/checkpoint")
+		})
 	}
 }

@@ -16,7 +16,7 @@ import (
 // v2Records writes the task's state as the previous release did
 // (driftd.state/v2: one blob per model, chunks and a manifest in a slot),
 // for upgrade tests.
-func v2Records(t *testing.T, task *Task, gen uint64, slot int, limit int) []*kgo.Record {
+func v2Records(t testing.TB, task *Task, gen uint64, slot int, limit int) []*kgo.Record {
 	var recs []*kgo.Record
 	for _, key := range sortedKeys(task.monitors) {
 		cps := task.monitors[key].Checkpoint()
