@@ -391,27 +391,21 @@ func checkpointRecords(stateTopic string, task *Task, gen uint64, all bool, limi
 		if !m.Dirty() && !all {
 			continue
 		}
-		cps := m.Checkpoint()
-		if len(cps) == 0 {
-			continue
-		}
-		for i := range cps {
-			cp := &cps[i]
-			cp.Topic, cp.Partition, cp.Offset, cp.Gen = task.ID.Topic, task.ID.Partition, task.Next, gen
-		}
 		st := task.storedModel(key)
 		known := st.panes
 		if st.owner != m {
 			known = nil // panes of another monitor (reference reloaded)
 		}
-		state, err := detector.EncodeModelSegments(cps, known)
+		state, err := m.CheckpointSegments(task.ID.Topic, task.ID.Partition, task.Next, gen, known)
 		if err == nil && slices.ContainsFunc(state.Segments, func(s detector.StateSegment) bool { return s.Data == nil && st.segments[s.Sum] == 0 }) {
-			state, err = detector.EncodeModelSegments(cps, nil) // a known pane is gone: encode all
+			// A known pane is no longer stored: encode them all.
+			state, err = m.CheckpointSegments(task.ID.Topic, task.ID.Partition, task.Next, gen, nil)
 		}
 		if err != nil {
 			return nil, 0, nil, fmt.Errorf("encoding the state of %s: %w", key, err)
 		}
-		h := stateHead{task: task.ID, model: cps[0].Model, version: cps[0].Version, slot: 0, gen: gen}
+		ref := m.Reference()
+		h := stateHead{task: task.ID, model: ref.Model, version: ref.Version, slot: 0, gen: gen}
 		if st.last == 0 {
 			h.slot = 1 // never over the newest complete generation
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -96,6 +97,13 @@ func TestSegmentedStateRoundTrip(t *testing.T) {
 					s, err := EncodeModelSegments(cps, k)
 					if err != nil {
 						t.Fatal(err)
+					}
+					direct, err := m.CheckpointSegments("events", 0, int64(upTo), uint64(upTo), k)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(direct.Head, s.Head) || !reflect.DeepEqual(direct.Segments, s.Segments) || !reflect.DeepEqual(direct.Panes, s.Panes) {
+						t.Fatalf("after %d events: CheckpointSegments differs from EncodeModelSegments(Checkpoint())", upTo)
 					}
 					store.put(t, s)
 					got, panes, err := DecodeModelSegments(s.Head, store.get)

@@ -121,6 +121,33 @@ func (l *segmentList) add(sum SegmentSum, data []byte) uint32 {
 // model version (as for EncodeModelState) as a head and segments. Panes
 // found in known are referenced by their sum without being encoded.
 func EncodeModelSegments(cps []FeatureCheckpoint, known PaneSums) (*SegmentedState, error) {
+	return encodeSegments(cps, nil, known)
+}
+
+// CheckpointSegments returns what EncodeModelSegments returns for the
+// monitor's Checkpoint with Topic, Partition, Offset and Gen set, the
+// same bytes, without copying its count windows whole: of those it reads
+// only the open panes and the closed panes not in known.
+func (m *Monitor) CheckpointSegments(topic string, partition int32, offset int64, gen uint64, known PaneSums) (*SegmentedState, error) {
+	cps := m.checkpoint(false)
+	if len(cps) == 0 {
+		return nil, errors.New("model state without features")
+	}
+	for i := range cps {
+		cp := &cps[i]
+		cp.Topic, cp.Partition, cp.Offset, cp.Gen = topic, partition, offset, gen
+	}
+	windows := make([]*window.CountWindow, len(cps))
+	for i, f := range m.features {
+		windows[i] = f.cw
+	}
+	return encodeSegments(cps, windows, known)
+}
+
+// encodeSegments encodes a model state; a feature with a count window
+// in windows (nil: none) is read from it rather than from its Window
+// bytes.
+func encodeSegments(cps []FeatureCheckpoint, windows []*window.CountWindow, known PaneSums) (*SegmentedState, error) {
 	if len(cps) == 0 {
 		return nil, errors.New("model state without features")
 	}
@@ -129,6 +156,15 @@ func EncodeModelSegments(cps []FeatureCheckpoint, known PaneSums) (*SegmentedSta
 	heads := make([]FeatureCheckpoint, len(cps))
 	for i := range cps {
 		f := cps[i]
+		if windows != nil && windows[i] != nil {
+			cw := windows[i]
+			var err error
+			if f.Window, err = segmentCount(f.Feature, cw.Header(), cw.N(), cw.AppendCells, known, list, out.Panes); err != nil {
+				return nil, fmt.Errorf("feature %q: %w", f.Feature, err)
+			}
+			heads[i] = f
+			continue
+		}
 		b := f.Window
 		if len(b) < 5 {
 			return nil, fmt.Errorf("feature %q lacks window state", f.Feature)
@@ -138,7 +174,10 @@ func EncodeModelSegments(cps []FeatureCheckpoint, known PaneSums) (*SegmentedSta
 		case blobCount:
 			var s window.CountState
 			if s, err = decodeCountState(b); err == nil {
-				f.Window, err = segmentCount(f.Feature, s, known, list, out.Panes)
+				cells := s.Cells
+				f.Window, err = segmentCount(f.Feature, s, len(cells), func(dst []uint16, from, n int) []uint16 {
+					return append(dst, cells[from:from+n]...)
+				}, known, list, out.Panes)
 			}
 		case blobTime:
 			var s window.TimeState
@@ -167,18 +206,20 @@ func EncodeModelSegments(cps []FeatureCheckpoint, known PaneSums) (*SegmentedSta
 }
 
 // segmentCount writes a count window's head blob and adds its closed
-// panes to list.
-func segmentCount(feature string, s window.CountState, known PaneSums, list *segmentList, panes PaneSums) ([]byte, error) {
+// panes to list. s is the window's state; its held events are taken
+// with cells (see window.CountWindow.AppendCells).
+func segmentCount(feature string, s window.CountState, held int, cells func(dst []uint16, from, n int) []uint16,
+	known PaneSums, list *segmentList, panes PaneSums) ([]byte, error) {
 	open := s.InPane
-	if open < 0 || open > len(s.Cells) || s.Hop <= 0 {
+	if open < 0 || open > held || s.Hop <= 0 {
 		return nil, errors.New("count window state is inconsistent")
 	}
-	closedCells := s.Cells[:len(s.Cells)-open]
-	first := len(closedCells) - (len(s.Panes)-1)*s.Hop // cells of the oldest pane still held
+	closedCells := held - open
+	first := closedCells - (len(s.Panes)-1)*s.Hop // cells of the oldest pane still held
 	if len(s.Panes) == 0 {
 		first = 0
 	}
-	if len(s.Panes) == 0 && len(closedCells) != 0 || first < 0 || first > s.Hop {
+	if len(s.Panes) == 0 && closedCells != 0 || first < 0 || first > s.Hop {
 		return nil, errors.New("count window state is inconsistent")
 	}
 	w := &blobWriter{b: make([]byte, 0, 64+4*len(s.Panes)+2*open)}
@@ -192,15 +233,16 @@ func segmentCount(feature string, s window.CountState, known PaneSums, list *seg
 	w.moments(s.Open)
 	refs := make([]uint32, len(s.Panes))
 	dropped := 0
-	cells := closedCells
+	at := 0
+	var buf []uint16
 	for i, m := range s.Panes {
 		n := s.Hop
 		if i == 0 {
 			n = first
 		}
 		id := PaneID{Feature: feature, Pane: s.Closed - uint64(len(s.Panes)) + uint64(i)}
-		pane := cells[:n]
-		cells = cells[n:]
+		from := at
+		at += n
 		if k, ok := known[id]; ok && (k.Cells == n || i == 0 && k.Cells > n) {
 			if i == 0 {
 				dropped = k.Cells - n
@@ -209,7 +251,8 @@ func segmentCount(feature string, s window.CountState, known PaneSums, list *seg
 			panes[id] = k
 			continue
 		}
-		seg := encodeCountPane(m, pane)
+		buf = cells(buf[:0], from, n)
+		seg := encodeCountPane(m, buf)
 		sum := SegmentSum(sha256.Sum256(seg))
 		refs[i] = list.add(sum, seg)
 		panes[id] = PaneSum{Sum: sum, Cells: n}
@@ -219,7 +262,7 @@ func segmentCount(feature string, s window.CountState, known PaneSums, list *seg
 	for _, r := range refs {
 		w.u32(r)
 	}
-	w.cells(s.Cells[len(s.Cells)-open:])
+	w.cells(cells(buf[:0], held-open, open))
 	return w.b, nil
 }
 
