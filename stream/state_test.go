@@ -253,24 +253,34 @@ func manifestIndex(t *testing.T, gen []*kgo.Record) int {
 	return at
 }
 
-// TestStateShrinkingGeneration: when a slot is rewritten with fewer
-// chunks, the chunks it no longer needs are deleted, and restore is
-// exact before and after compaction.
+// TestStateShrinkingGeneration: when a model's state shrinks (a new
+// monitor after a reference reload, its windows nearly empty), the
+// segments neither the new generation nor the previous one needs are
+// deleted: after compaction the topic holds the segments of those two
+// generations and nothing else, and restore is exact before and after
+// compaction. A fourth generation then drops the third's predecessor.
 func TestStateShrinkingGeneration(t *testing.T) {
 	f := newStateFixture(t, 4000)
 	p, task := f.processor(nil)
 	var log []*kgo.Record
-	f.feed(p, task, 0, 2000) // full window: many chunks
+	refsOf := func(ws []stateWrite) map[[32]byte]bool {
+		out := map[[32]byte]bool{}
+		for _, w := range ws {
+			for _, s := range w.refs {
+				out[s] = true
+			}
+		}
+		return out
+	}
+	f.feed(p, task, 0, 2000) // full window: many segments
 	recs, _, ws := f.write(task, 1)
 	stateWritten(ws)
 	log = append(log, recs...)
 	f.feed(p, task, 2000, 2100)
 	recs, _, ws = f.write(task, 2)
 	stateWritten(ws)
+	refs2 := refsOf(ws)
 	log = append(log, recs...)
-	// A model whose window holds less state: a new monitor (reference
-	// reloaded) in the same task, slot 1 written next... then slot 0
-	// again, with fewer chunks than generation 1 left there.
 	for key := range task.monitors {
 		m, err := detector.NewMonitor(f.ref, nil, f.window)
 		if err != nil {
@@ -281,24 +291,36 @@ func TestStateShrinkingGeneration(t *testing.T) {
 	f.feed(p, task, 2100, 2300)
 	recs, snap3, ws := f.write(task, 3)
 	stateWritten(ws)
-	tombstones := 0
-	for _, r := range recs {
-		if r.Value == nil {
-			tombstones++
-		}
-	}
-	if tombstones == 0 {
-		t.Fatal("a smaller rewrite deleted none of the slot's chunks")
-	}
+	refs3 := refsOf(ws)
 	log = append(log, recs...)
-	for name, v := range views(log) {
-		f.expect(f.restore(v), snap3, name)
+	f.feed(p, task, 2300, 2500)
+	recs, snap4, ws := f.write(task, 4)
+	stateWritten(ws)
+	refs4 := refsOf(ws)
+	for i, c := range []struct {
+		log  []*kgo.Record
+		snap []byte
+		keep []map[[32]byte]bool
+	}{{log, snap3, []map[[32]byte]bool{refs2, refs3}}, {append(log, recs...), snap4, []map[[32]byte]bool{refs3, refs4}}} {
+		for name, v := range views(c.log) {
+			f.expect(f.restore(v), c.snap, fmt.Sprintf("generation %d, %s", i+3, name))
+		}
+		segments := 0
+		for _, r := range compact(c.log, true) {
+			if !bytes.HasPrefix(r.Value, []byte(segmentMagic)) {
+				continue
+			}
+			segments++
+			sr, err := decodeStateRecord(r.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !c.keep[0][sr.sum] && !c.keep[1][sr.sum] {
+				t.Errorf("generation %d: segment %x left after compaction, needed by neither of the last two generations", i+3, sr.sum[:8])
+			}
+		}
+		t.Logf("generation %d: %d segment records after compaction", i+3, segments)
 	}
-	keys := map[string]bool{}
-	for _, r := range compact(log, true) {
-		keys[string(r.Key)] = true
-	}
-	t.Logf("%d tombstones; %d keys after compaction", tombstones, len(keys))
 }
 
 // TestStateLegacyUpgrade: state written as driftd.state/v1 JSON records
