@@ -57,8 +57,8 @@ func closedPanes(task *Task) uint64 {
 // head (open panes, alarm states, counters and the sums of the closed
 // panes held) and the manifest: at most twice the bytes of the newly
 // closed panes and the head, and far less than the state written whole
-// (which an earlier format rewrote every interval). A pane of a count
-// window holds 2 bytes per event plus 24 bytes of moments.
+// (which an earlier format rewrote every interval). A replica restored
+// from the log does the same from its first checkpoint.
 func TestStateCheckpointProportionalToChange(t *testing.T) {
 	f := newStateFixture(t, 6000)
 	f.limit = 1 << 20
@@ -69,7 +69,9 @@ func TestStateCheckpointProportionalToChange(t *testing.T) {
 	log := recs
 	first, _ := checkpointSize(t, recs)
 	whole := len(snapshot(t, task))
-	paneBytes := 2*f.window.Hop + 24
+	// A closed pane as a segment: one byte per event (the layout has
+	// fewer than 256 cells), 24 bytes of moments, framing.
+	paneBytes := f.window.Hop + 64
 	from, gen := 2500, uint64(2)
 	for _, events := range []int{1, 30, 170, 230, 900} {
 		before := closedPanes(task)
@@ -93,6 +95,24 @@ func TestStateCheckpointProportionalToChange(t *testing.T) {
 		if events < f.window.Hop && total > whole/3 {
 			t.Errorf("%d events: checkpoint of %d bytes; the whole state is %d", events, total, whole)
 		}
+	}
+	// A replica that restores from the log goes on writing only what
+	// changed: it knows the stored segments and panes from the log.
+	rt := f.restore(log)
+	p2, task2 := f.processor(rt)
+	before := closedPanes(task2)
+	f.feed(p2, task2, from, from+30)
+	recs, snap, ws := f.write(task2, gen)
+	stateWritten(ws)
+	total, head := checkpointSize(t, recs)
+	bound := 2 * (int(closedPanes(task2)-before)*paneBytes + head)
+	t.Logf("after a restore, 30 events: checkpoint %d bytes (bound %d)", total, bound)
+	if total > bound {
+		t.Errorf("first checkpoint after a restore: %d bytes, more than %d", total, bound)
+	}
+	log = append(log, recs...)
+	for name, v := range views(log) {
+		f.expect(f.restore(v), snap, "after a restore, "+name)
 	}
 }
 
