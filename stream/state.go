@@ -183,12 +183,12 @@ type stateWrite struct {
 	panes   detector.PaneSums
 }
 
-// stateWritten applies the writes of a durable checkpoint: the monitors
-// are clean, each model's newest complete generation is the one just
-// written, its segments are stored and those deleted are gone.
+// stateWritten applies the writes of a durable checkpoint: each model's
+// newest complete generation is the one just written, its segments are
+// stored and those deleted are gone. (The monitors were marked clean
+// when the checkpoint was encoded.)
 func stateWritten(ws []stateWrite) {
 	for _, w := range ws {
-		w.m.MarkClean()
 		st := w.st
 		st.last, st.lastRefs, st.legacy = w.slot, w.refs, nil
 		for _, k := range w.written {
@@ -375,8 +375,9 @@ func segmentPayload(limit int, h *stateHead, prefix string) (int, error) {
 // checkpointRecords encodes the state of the dirty monitors of task (of
 // all monitors when all is set) as records of generation gen, none
 // larger than limit bytes as a batch of its own: per model the segments
-// the topic lacks, the manifest, then tombstones. It returns the
-// records, their bytes and the writes to apply once they are durable.
+// the topic lacks, the manifest, then tombstones. It marks the monitors
+// clean, and returns the records, their bytes and the writes to apply
+// once they are durable.
 func checkpointRecords(stateTopic string, task *Task, gen uint64, all bool, limit int) ([]*kgo.Record, int, []stateWrite, error) {
 	var recs []*kgo.Record
 	var size int
@@ -485,6 +486,11 @@ func checkpointRecords(stateTopic string, task *Task, gen uint64, all bool, limi
 			add(string(k), nil)
 		}
 		written = append(written, w)
+		// Events from here on make the monitor dirty again, also while
+		// the checkpoint is written in the background. A checkpoint that
+		// fails ends the service (or, in exactly-once mode, the task is
+		// restored from the last committed one).
+		m.MarkClean()
 	}
 	return recs, size, written, nil
 }
