@@ -95,7 +95,11 @@ func (m *Monitor) MarkClean() { m.dirty = false }
 
 // Checkpoint returns the state of every feature. The caller sets Topic,
 // Partition and Offset.
-func (m *Monitor) Checkpoint() []FeatureCheckpoint {
+func (m *Monitor) Checkpoint() []FeatureCheckpoint { return m.checkpoint(true) }
+
+// checkpoint is Checkpoint, leaving the Window of count windows nil
+// unless countWindows is set.
+func (m *Monitor) checkpoint(countWindows bool) []FeatureCheckpoint {
 	out := make([]FeatureCheckpoint, 0, len(m.features))
 	for _, f := range m.features {
 		gs := m.groups[f.group]
@@ -120,7 +124,9 @@ func (m *Monitor) Checkpoint() []FeatureCheckpoint {
 		}
 		switch {
 		case f.cw != nil:
-			cp.Window = encodeCountState(f.cw.State())
+			if countWindows {
+				cp.Window = encodeCountState(f.cw.State())
+			}
 		case f.pw != nil:
 			cp.Window = encodeTimeState(window.TimeState{Closed: f.pw.Panes(), Pushed: f.pw.Pushed()})
 			mc := &MergeCheckpoint{Sources: f.merge.sources, Seq: f.merge.seq, Pushed: f.merge.pushed}
@@ -408,9 +414,11 @@ func (r *blobReader) pane() window.Pane {
 	return p
 }
 
-func (r *blobReader) header(kind byte) {
-	if string(r.take(4)) != blobMagic && r.err == nil {
-		r.err = errors.New("window state has no DWS1 header")
+func (r *blobReader) header(kind byte) { r.magicHeader(kind, blobMagic) }
+
+func (r *blobReader) magicHeader(kind byte, magic string) {
+	if string(r.take(4)) != magic && r.err == nil {
+		r.err = fmt.Errorf("window state has no %s header", magic)
 	}
 	if k := r.u8(); r.err == nil && k != kind {
 		r.err = fmt.Errorf("window state is of kind %q, want %q", k, kind)

@@ -181,9 +181,19 @@ func EncodeModelState(cps []FeatureCheckpoint) ([]byte, error) {
 	if len(cps) == 0 {
 		return nil, errors.New("model state without features")
 	}
-	c := &cps[0]
 	w := &stateWriter{b: make([]byte, 0, 256)}
 	w.b = append(w.b, ModelStateMagic...)
+	if err := w.modelBody(cps); err != nil {
+		return nil, err
+	}
+	return w.b, nil
+}
+
+// modelBody writes what follows the magic of a model state: the
+// model-wide fields and every feature, with its window bytes as they
+// are in cps.
+func (w *stateWriter) modelBody(cps []FeatureCheckpoint) error {
+	c := &cps[0]
 	w.str(c.Topic)
 	w.svar(int64(c.Partition))
 	w.svar(c.Offset)
@@ -199,7 +209,7 @@ func EncodeModelState(cps []FeatureCheckpoint) ([]byte, error) {
 	for i := range cps {
 		f := &cps[i]
 		if f.Model != c.Model || f.Version != c.Version {
-			return nil, fmt.Errorf("model state mixes %s/%s and %s/%s", c.Model, c.Version, f.Model, f.Version)
+			return fmt.Errorf("model state mixes %s/%s and %s/%s", c.Model, c.Version, f.Model, f.Version)
 		}
 		w.str(f.Feature)
 		g := &f.Group
@@ -257,7 +267,7 @@ func EncodeModelState(cps []FeatureCheckpoint) ([]byte, error) {
 		}
 		w.bytes(f.Window)
 	}
-	return w.b, nil
+	return nil
 }
 
 // DecodeModelState decodes a model state blob into one checkpoint per
@@ -276,6 +286,16 @@ func DecodeModelState(data []byte) ([]FeatureCheckpoint, error) {
 		return nil, fmt.Errorf("model state: version %d, this build reads %d", data[3], ModelStateMagic[3])
 	}
 	r := &stateReader{b: data[len(ModelStateMagic):]}
+	out, err := r.modelBody(func(f *FeatureCheckpoint) error { return checkWindowBlob(f.Window) })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// modelBody reads what modelBody writes, checking each feature's
+// window bytes with checkWindow (which may replace them).
+func (r *stateReader) modelBody(checkWindow func(*FeatureCheckpoint) error) ([]FeatureCheckpoint, error) {
 	base := FeatureCheckpoint{Schema: CheckpointSchemaV2}
 	base.Topic = r.str()
 	base.Partition = int32(r.int())
@@ -352,7 +372,7 @@ func DecodeModelState(data []byte) ([]FeatureCheckpoint, error) {
 			r.fail("feature without a name")
 			break
 		}
-		if err := checkWindowBlob(f.Window); err != nil {
+		if err := checkWindow(&f); err != nil {
 			return nil, fmt.Errorf("model state: feature %q: %w", f.Feature, err)
 		}
 		out[i] = f

@@ -134,16 +134,16 @@ func TestServiceLargeStateFitsTopic(t *testing.T) {
 			chunks, biggest := 0, 0
 			for _, r := range stateRecs {
 				biggest = max(biggest, len(r.Key)+len(r.Value))
-				if bytes.HasPrefix(r.Value, []byte(chunkMagic)) {
+				if bytes.HasPrefix(r.Value, []byte(segmentMagic)) {
 					chunks++
 				}
 			}
-			t.Logf("%d state records, %d chunks, largest %d bytes (topic accepts %d)", len(stateRecs), chunks, biggest, limit)
+			t.Logf("%d state records, %d segment chunks, largest %d bytes (topic accepts %d)", len(stateRecs), chunks, biggest, limit)
 			if biggest+101 > limit {
 				t.Errorf("a state record of %d bytes, more than the topic's %d", biggest, limit)
 			}
 			if chunks < 2 {
-				t.Errorf("%d chunks: the state should not fit one record", chunks)
+				t.Errorf("%d segment chunks: the state should not fit one record", chunks)
 			}
 
 		})

@@ -314,7 +314,7 @@ func NewMetricsWith(reg prometheus.Registerer, o MetricsOptions) *Metrics {
 		CheckpointErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "checkpoint_errors_total",
 			Help: "Checkpoints that failed (offsets are then not committed)."}),
 		CheckpointSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "checkpoint_duration_seconds",
-			Help: "Time to write a checkpoint and commit its offsets.", Buckets: prometheus.ExponentialBuckets(1e-3, 3, 10)}),
+			Help: "Time the pipeline was blocked by checkpoints: encoding one (it is then written in the background); on revocation and shutdown, writing it and committing its offsets.", Buckets: prometheus.ExponentialBuckets(1e-3, 3, 10)}),
 		CheckpointBytes:     prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "checkpoint_bytes_total", Help: "Bytes of checkpoint records written."}),
 		Commits:             prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "commits_total", Help: "Offset commits."}),
 		CommitErrors:        prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "commit_errors_total", Help: "Offset commits that failed."}),

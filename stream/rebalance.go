@@ -107,7 +107,9 @@ func (s *Service) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[stri
 // be committed for them.
 func (s *Service) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 	s.unassign(lost)
-	s.dropTasks(s.revokedTasks(lost))
+	tasks := s.revokedTasks(lost)
+	s.forgetInflight(tasks)
+	s.dropTasks(tasks)
 }
 
 // unassign forgets partitions for readiness (which needs at least one).

@@ -72,6 +72,7 @@ type Service struct {
 	gen            uint64
 	stateLimit     int // largest record batch the state topic accepts
 	lastCheckpoint time.Time
+	inflight       *pendingCheckpoint // being written (at-least-once mode)
 	lastStats      time.Time
 	prevStats      map[*detector.Monitor]detector.ModelStats
 	refGen         uint64
@@ -382,12 +383,21 @@ func (s *Service) closeClients(ctx context.Context) {
 	}
 }
 
+// inflightPoll is the longest poll while a checkpoint is being written
+// and the next is due.
+const inflightPoll = 20 * time.Millisecond
+
 // poll waits for records at most until the next checkpoint is due, so an
 // idle stream still checkpoints and commits what it processed last.
 func (s *Service) poll(ctx context.Context) kgo.Fetches {
 	wait := time.Second
 	if s.cfg.CheckpointInterval > 0 {
 		wait = max(time.Millisecond, s.cfg.CheckpointInterval-time.Since(s.lastCheckpoint))
+		if s.inflight != nil {
+			// The next checkpoint waits for the one being written; its
+			// offsets are committed after the poll that sees it done.
+			wait = max(wait, inflightPoll)
+		}
 	}
 	pctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -25,35 +26,47 @@ import (
 
 // Window state lives on the compacted state topic, in state partition
 // <input partition> mod <state partitions>. The unit of state is one model
-// version in one input partition: its monitor, encoded as one
-// driftd.state/v2 blob (detector.EncodeModelState), cut into chunks that
-// fit the topic's max.message.bytes, and committed by a manifest:
+// version in one input partition: its monitor, encoded as a
+// driftd.state/v3 head and segments (detector.EncodeModelSegments): each
+// closed pane of each window is a segment named by its SHA-256, written
+// once and referenced by every generation that still holds the pane; the
+// head (open panes, alarm states, counters and the sums of the segments
+// it needs) is itself a segment. A segment is cut into chunks that fit the
+// topic's max.message.bytes, and a generation is committed by a manifest
+// naming its head:
 //
-//	key    v2/<topic>/<partition>/<model>/<version>/<slot>/c<i>   chunk i
-//	value  "DSC" 2, the model's identity, slot, generation, i, bytes
-//	key    v2/<topic>/<partition>/<model>/<version>/<slot>/m      manifest
-//	value  "DSM" 2, the model's identity, slot, generation, chunk count,
-//	       total length, SHA-256 of the blob
+//	key    v3/<topic>/<partition>/<model>/<version>/s/<sum>/<n>/<i>
+//	value  "DSS" 3, the model's identity, SHA-256, n, i, length, bytes
+//	       (chunk i of n of the segment; <sum>: hex of its first 16 bytes)
+//	key    v3/<topic>/<partition>/<model>/<version>/m<slot>
+//	value  "DSM" 3, the model's identity, slot, generation, the head's
+//	       SHA-256
 //
 // (each key part is length-prefixed, so any model name is unambiguous).
-// A checkpoint of generation g writes the chunks of every model that saw
-// events since the previous one, then its manifest, into the slot that
-// does not hold the model's newest complete generation — double
-// buffering. The records of one model go to one partition in order, so a
-// manifest is only in the log after all its chunks. A slot is complete
-// when its manifest is there and its chunks 0..count−1 are all of the
-// manifest's generation and hash to its sum; restore takes each model's
-// newest complete slot. A write torn anywhere (a crash, a failed batch,
-// however many batches the generation spans) leaves an incomplete slot
-// that restore ignores, and the next write goes to that slot again, never
-// over the newest complete one. Chunks a smaller rewrite no longer needs
-// are deleted with tombstones, so compaction keeps two generations per
-// model and nothing else.
+// A checkpoint of generation g writes, for every model that saw events
+// since the previous one, the segments of its state the topic does not
+// hold yet (in practice the head and the panes closed since), then its
+// manifest, into the slot that does not hold the model's newest complete
+// generation — double buffering. The records of one model go to one
+// partition in order, so a manifest is only in the log after the
+// segments it needs. A generation is complete when its manifest is there,
+// and its head and every segment the head names are there whole, of the
+// right length and hashing to their sums; restore takes each model's
+// newest complete generation. Segments are never overwritten with other
+// bytes (their keys are their contents), so a write torn anywhere (a
+// crash, a failed batch, however many batches the generation spans)
+// leaves an incomplete generation that restore ignores, and the next
+// write goes to that slot again, never over the newest complete one.
+// After its manifest, a checkpoint deletes with tombstones the segments
+// that neither it nor the model's previous complete generation needs, so
+// compaction keeps two generations per model and nothing else.
 //
-// The driftd.state/v1 records of earlier releases (JSON, one per feature,
-// key model/version/feature/<topic>/<partition>/<slot>) are read at
-// upgrade when a model has no v2 state, and deleted by the model's first
-// v2 checkpoint.
+// Earlier formats are read at upgrade when a model has no newer state:
+// driftd.state/v2 (one blob per model, v2/<topic>/<partition>/<model>/
+// <version>/<slot>/c<i> chunks and .../m manifests) and driftd.state/v1
+// (JSON, one record per feature, key model/version/feature/<topic>/
+// <partition>/<slot>). The model's first v3 checkpoint deletes them.
+
 // statePartitioner routes state records to the partition set on the
 // record, pane records by their model/version (so stage 2 sees all the
 // features of a model in one partition and can compute dataset drift),
@@ -95,25 +108,47 @@ type manualPartitioner struct{}
 func (manualPartitioner) RequiresConsistency(*kgo.Record) bool { return true }
 func (manualPartitioner) Partition(r *kgo.Record, n int) int   { return int(r.Partition) % n }
 
-// State record magics (version 2).
+// State record magics.
 const (
-	chunkMagic    = "DSC\x02"
-	manifestMagic = "DSM\x02"
+	chunkMagic      = "DSC\x02" // v2 chunk (read at upgrade)
+	manifestMagic   = "DSM\x02" // v2 manifest (read at upgrade)
+	segmentMagic    = "DSS\x03"
+	manifestMagicV3 = "DSM\x03"
 	// stateRecordOverhead is what a record batch of one state record
 	// adds to its key and value: the batch header (61 bytes) and the
 	// record's framing (at most 40), with a margin.
 	stateRecordOverhead = 512
 	// minChunkPayload is the smallest useful chunk.
 	minChunkPayload = 4 << 10
+	// segmentKeyHex is how many bytes of a segment's sum its key shows.
+	segmentKeyHex = 16
 )
 
+// segmentKey is one way a segment is stored: its sum and its chunk count.
+type segmentKey struct {
+	sum    detector.SegmentSum
+	chunks int
+}
+
 // storedModel is what the state topic holds for one model of a task, as
-// far as this replica knows: the slot of its newest complete generation
-// (-1: none), the chunk keys present in each slot, and the v1 keys
-// still to delete.
+// far as this replica knows.
 type storedModel struct {
-	last   int
-	chunks [2]int
+	// last is the slot of the newest complete generation (-1: none), and
+	// lastRefs the segments it needs (its head first).
+	last     int
+	lastRefs []detector.SegmentSum
+	// segments are the segments stored whole, by sum: their chunk count.
+	segments map[detector.SegmentSum]int
+	// maybe are segment records that may be in the log without being
+	// known whole (a write not known durable, a torn write found at
+	// restore, a tombstone not known durable): deleted once no
+	// generation kept needs them.
+	maybe map[segmentKey]bool
+	// panes are the count-window panes of the last generation written,
+	// valid for owner only.
+	panes detector.PaneSums
+	owner *detector.Monitor
+	// legacy are v1 and v2 keys to delete after the next manifest.
 	legacy [][]byte
 }
 
@@ -127,29 +162,48 @@ func (t *Task) storedModel(key string) *storedModel {
 		st = &storedModel{last: -1}
 		t.stored[key] = st
 	}
+	if st.segments == nil {
+		st.segments = map[detector.SegmentSum]int{}
+	}
+	if st.maybe == nil {
+		st.maybe = map[segmentKey]bool{}
+	}
 	return st
 }
 
 // stateWrite is one model written by a checkpoint; applied once the
 // checkpoint is durable (produced, or its transaction committed).
 type stateWrite struct {
-	m      *detector.Monitor
-	st     *storedModel
-	slot   int
-	chunks int
+	m       *detector.Monitor
+	st      *storedModel
+	slot    int
+	refs    []detector.SegmentSum
+	written []segmentKey
+	deleted []segmentKey
+	panes   detector.PaneSums
 }
 
-// stateWritten applies the writes of a durable checkpoint: the monitors
-// are clean, and each model's newest complete generation is in the slot
-// just written.
+// stateWritten applies the writes of a durable checkpoint: each model's
+// newest complete generation is the one just written, its segments are
+// stored and those deleted are gone. (The monitors were marked clean
+// when the checkpoint was encoded.)
 func stateWritten(ws []stateWrite) {
 	for _, w := range ws {
-		w.m.MarkClean()
-		w.st.last, w.st.chunks[w.slot], w.st.legacy = w.slot, w.chunks, nil
+		st := w.st
+		st.last, st.lastRefs, st.legacy = w.slot, w.refs, nil
+		for _, k := range w.written {
+			st.segments[k.sum] = k.chunks
+			delete(st.maybe, k)
+		}
+		for _, k := range w.deleted {
+			delete(st.maybe, k)
+		}
+		st.panes, st.owner = w.panes, w.m
 	}
 }
 
-// stateHead is the identity every state record of a model repeats.
+// stateHead is the identity every state record of a model repeats (slot
+// and generation: manifests and v2 chunks only).
 type stateHead struct {
 	task           TaskID
 	model, version string
@@ -161,50 +215,76 @@ func appendString(b []byte, s string) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 
-func (h *stateHead) append(b []byte) []byte {
+func (h *stateHead) appendIdentity(b []byte) []byte {
 	b = appendString(b, h.task.Topic)
 	b = binary.AppendVarint(b, int64(h.task.Partition))
 	b = appendString(b, h.model)
-	b = appendString(b, h.version)
+	return appendString(b, h.version)
+}
+
+func (h *stateHead) append(b []byte) []byte {
+	b = h.appendIdentity(b)
 	b = binary.AppendUvarint(b, uint64(h.slot))
 	return binary.AppendUvarint(b, h.gen)
 }
 
-// keyPrefix is v2/<topic>/<partition>/<model>/<version>/<slot>/ with
-// each part length-prefixed (<len>:<part>).
-func (h *stateHead) keyPrefix() string {
+// modelPrefix is <v>/<topic>/<partition>/<model>/<version>/ with each
+// part length-prefixed (<len>:<part>).
+func (h *stateHead) modelPrefix(v string) string {
 	var b strings.Builder
-	b.WriteString("v2/")
+	b.WriteString(v)
+	b.WriteByte('/')
 	for _, part := range []string{h.task.Topic, strconv.Itoa(int(h.task.Partition)), h.model, h.version} {
 		b.WriteString(strconv.Itoa(len(part)))
 		b.WriteByte(':')
 		b.WriteString(part)
 		b.WriteByte('/')
 	}
-	b.WriteString(strconv.Itoa(h.slot))
-	b.WriteByte('/')
 	return b.String()
 }
 
-// stateRecord is a decoded chunk or manifest.
-type stateRecord struct {
-	head     stateHead
-	manifest bool
-	index    int    // chunk
-	data     []byte // chunk
-	chunks   int    // manifest
-	total    int    // manifest
-	sum      [sha256.Size]byte
+// keyPrefix is the v2 prefix of a slot: v2/.../<slot>/.
+func (h *stateHead) keyPrefix() string {
+	return h.modelPrefix("v2") + strconv.Itoa(h.slot) + "/"
 }
+
+func segmentChunkKey(prefix string, k segmentKey, i int) string {
+	return prefix + "s/" + hex.EncodeToString(k.sum[:segmentKeyHex]) + "/" + strconv.Itoa(k.chunks) + "/" + strconv.Itoa(i)
+}
+
+// stateRecord is a decoded state record.
+type stateRecord struct {
+	head   stateHead
+	kind   recordKind
+	index  int    // chunk
+	data   []byte // chunk
+	chunks int    // v2 manifest, segment chunk
+	total  int    // v2 manifest, segment chunk
+	sum    [sha256.Size]byte
+}
+
+type recordKind int
+
+const (
+	chunkV2 recordKind = iota
+	manifestV2
+	segmentChunk
+	manifestV3
+)
 
 func decodeStateRecord(v []byte) (*stateRecord, error) {
 	var r stateRecord
 	switch {
 	case bytes.HasPrefix(v, []byte(chunkMagic)):
+		r.kind = chunkV2
 	case bytes.HasPrefix(v, []byte(manifestMagic)):
-		r.manifest = true
+		r.kind = manifestV2
+	case bytes.HasPrefix(v, []byte(segmentMagic)):
+		r.kind = segmentChunk
+	case bytes.HasPrefix(v, []byte(manifestMagicV3)):
+		r.kind = manifestV3
 	default:
-		return nil, errors.New("not a driftd.state/v2 record")
+		return nil, errors.New("not a driftd.state/v2 or v3 record")
 	}
 	v = v[len(chunkMagic):]
 	bad := errors.New("truncated or garbled state record")
@@ -228,6 +308,14 @@ func decodeStateRecord(v []byte) (*stateRecord, error) {
 		v = v[k:]
 		return n
 	}
+	sum := func() {
+		if len(v) < sha256.Size {
+			ok = false
+			return
+		}
+		copy(r.sum[:], v)
+		v = v[sha256.Size:]
+	}
 	r.head.task.Topic = str()
 	p, k := binary.Varint(v)
 	if k <= 0 || p < 0 || p > math.MaxInt32 {
@@ -236,17 +324,34 @@ func decodeStateRecord(v []byte) (*stateRecord, error) {
 	v = v[k:]
 	r.head.task.Partition = int32(p)
 	r.head.model, r.head.version = str(), str()
-	r.head.slot = int(uvar(1))
-	r.head.gen = uvar(math.MaxUint64)
-	if r.manifest {
+	if r.kind != segmentChunk {
+		r.head.slot = int(uvar(1))
+		r.head.gen = uvar(math.MaxUint64)
+	}
+	switch r.kind {
+	case manifestV2:
 		r.chunks = int(uvar(detector.MaxModelStateBytes))
 		r.total = int(uvar(detector.MaxModelStateBytes))
 		if !ok || len(v) != sha256.Size {
 			return nil, bad
 		}
 		copy(r.sum[:], v)
-	} else {
+	case chunkV2:
 		r.index = int(uvar(detector.MaxModelStateBytes))
+		r.data = v
+	case manifestV3:
+		sum()
+		if ok && len(v) != 0 {
+			return nil, bad
+		}
+	case segmentChunk:
+		sum()
+		r.chunks = int(uvar(detector.MaxModelStateBytes))
+		r.index = int(uvar(detector.MaxModelStateBytes))
+		r.total = int(uvar(detector.MaxModelStateBytes))
+		if ok && (r.chunks == 0 || r.index >= r.chunks || len(v) > r.total) {
+			return nil, bad
+		}
 		r.data = v
 	}
 	if !ok || v == nil || r.head.task.Topic == "" || r.head.model == "" {
@@ -255,11 +360,11 @@ func decodeStateRecord(v []byte) (*stateRecord, error) {
 	return &r, nil
 }
 
-// chunkPayload is the most blob bytes a chunk record may carry under
-// limit, the largest record batch the state topic accepts.
-func chunkPayload(limit int, h *stateHead) (int, error) {
-	keyLen := len(h.keyPrefix()) + 12
-	headLen := len(chunkMagic) + len(h.append(nil)) + binary.MaxVarintLen64
+// segmentPayload is the most segment bytes a chunk record may carry
+// under limit, the largest record batch the state topic accepts.
+func segmentPayload(limit int, h *stateHead, prefix string) (int, error) {
+	keyLen := len(prefix) + len("s/") + 2*segmentKeyHex + 24
+	headLen := len(segmentMagic) + len(h.appendIdentity(nil)) + sha256.Size + 3*binary.MaxVarintLen64
 	n := limit - stateRecordOverhead - keyLen - headLen
 	if n < minChunkPayload {
 		return 0, fmt.Errorf("state topic max.message.bytes %d leaves no room for the state of %s/%s (its key is %d bytes)", limit, h.model, h.version, keyLen)
@@ -269,66 +374,123 @@ func chunkPayload(limit int, h *stateHead) (int, error) {
 
 // checkpointRecords encodes the state of the dirty monitors of task (of
 // all monitors when all is set) as records of generation gen, none
-// larger than limit bytes as a batch of its own. It returns the records,
-// their bytes and the writes to apply once they are durable.
+// larger than limit bytes as a batch of its own: per model the segments
+// the topic lacks, the manifest, then tombstones. It marks the monitors
+// clean, and returns the records, their bytes and the writes to apply
+// once they are durable.
 func checkpointRecords(stateTopic string, task *Task, gen uint64, all bool, limit int) ([]*kgo.Record, int, []stateWrite, error) {
 	var recs []*kgo.Record
 	var size int
 	var written []stateWrite
+	add := func(key string, value []byte) {
+		recs = append(recs, &kgo.Record{Topic: stateTopic, Partition: task.ID.Partition, Key: []byte(key), Value: value})
+		size += len(key) + len(value)
+	}
 	keys := slices.Sorted(maps.Keys(task.monitors))
 	for _, key := range keys {
 		m := task.monitors[key]
 		if !m.Dirty() && !all {
 			continue
 		}
-		cps := m.Checkpoint()
-		if len(cps) == 0 {
-			continue
+		st := task.storedModel(key)
+		known := st.panes
+		if st.owner != m {
+			known = nil // panes of another monitor (reference reloaded)
 		}
-		for i := range cps {
-			cp := &cps[i]
-			cp.Topic, cp.Partition, cp.Offset, cp.Gen = task.ID.Topic, task.ID.Partition, task.Next, gen
+		state, err := m.CheckpointSegments(task.ID.Topic, task.ID.Partition, task.Next, gen, known)
+		if err == nil && slices.ContainsFunc(state.Segments, func(s detector.StateSegment) bool { return s.Data == nil && st.segments[s.Sum] == 0 }) {
+			// A known pane is no longer stored: encode them all.
+			state, err = m.CheckpointSegments(task.ID.Topic, task.ID.Partition, task.Next, gen, nil)
 		}
-		blob, err := detector.EncodeModelState(cps)
 		if err != nil {
 			return nil, 0, nil, fmt.Errorf("encoding the state of %s: %w", key, err)
 		}
-		st := task.storedModel(key)
-		h := stateHead{task: task.ID, model: cps[0].Model, version: cps[0].Version, slot: 0, gen: gen}
+		ref := m.Reference()
+		h := stateHead{task: task.ID, model: ref.Model, version: ref.Version, slot: 0, gen: gen}
 		if st.last == 0 {
 			h.slot = 1 // never over the newest complete generation
 		}
-		payload, err := chunkPayload(limit, &h)
+		prefix := h.modelPrefix("v3")
+		payload, err := segmentPayload(limit, &h, prefix)
 		if err != nil {
 			return nil, 0, nil, err
 		}
-		prefix := h.keyPrefix()
-		head := h.append(nil)
-		add := func(key string, value []byte) {
-			recs = append(recs, &kgo.Record{Topic: stateTopic, Partition: task.ID.Partition, Key: []byte(key), Value: value})
-			size += len(key) + len(value)
+		ident := h.appendIdentity(nil)
+		headSum := detector.SegmentSum(sha256.Sum256(state.Head))
+		segs := append([]detector.StateSegment{{Sum: headSum, Data: state.Head}}, state.Segments...)
+		w := stateWrite{m: m, st: st, slot: h.slot, panes: state.Panes, refs: make([]detector.SegmentSum, len(segs))}
+		writing := map[segmentKey]bool{}
+		for i, seg := range segs {
+			w.refs[i] = seg.Sum
+			if st.segments[seg.Sum] > 0 {
+				continue
+			}
+			n := max(1, (len(seg.Data)+payload-1)/payload)
+			k := segmentKey{sum: seg.Sum, chunks: n}
+			if writing[k] {
+				continue
+			}
+			for c := range n {
+				part := seg.Data[c*payload : min((c+1)*payload, len(seg.Data))]
+				v := make([]byte, 0, len(segmentMagic)+len(ident)+sha256.Size+3*binary.MaxVarintLen64+len(part))
+				v = append(append(v, segmentMagic...), ident...)
+				v = append(v, seg.Sum[:]...)
+				v = binary.AppendUvarint(v, uint64(n))
+				v = binary.AppendUvarint(v, uint64(c))
+				v = binary.AppendUvarint(v, uint64(len(seg.Data)))
+				add(segmentChunkKey(prefix, k, c), append(v, part...))
+			}
+			writing[k] = true
+			st.maybe[k] = true
+			w.written = append(w.written, k)
 		}
-		n := 0
-		for off := 0; off < len(blob) || n == 0; off += payload {
-			part := blob[off:min(off+payload, len(blob))]
-			v := make([]byte, 0, len(chunkMagic)+len(head)+binary.MaxVarintLen64+len(part))
-			v = append(append(v, chunkMagic...), head...)
-			v = binary.AppendUvarint(v, uint64(n))
-			add(prefix+"c"+strconv.Itoa(n), append(v, part...))
-			n++
+		v := append([]byte(manifestMagicV3), h.append(nil)...)
+		add(prefix+"m"+strconv.Itoa(h.slot), append(v, headSum[:]...))
+		// Segments neither this generation nor the previous complete
+		// one needs.
+		keep := map[detector.SegmentSum]bool{}
+		for _, s := range w.refs {
+			keep[s] = true
 		}
-		for i := n; i < st.chunks[h.slot]; i++ {
-			add(prefix+"c"+strconv.Itoa(i), nil)
+		for _, s := range st.lastRefs {
+			keep[s] = true
 		}
-		sum := sha256.Sum256(blob)
-		v := append([]byte(manifestMagic), head...)
-		v = binary.AppendUvarint(v, uint64(n))
-		v = binary.AppendUvarint(v, uint64(len(blob)))
-		add(prefix+"m", append(v, sum[:]...))
+		var drop []segmentKey
+		for sum, n := range st.segments {
+			if !keep[sum] {
+				drop = append(drop, segmentKey{sum: sum, chunks: n})
+			}
+		}
+		for k := range st.maybe {
+			if !writing[k] && (!keep[k.sum] || st.segments[k.sum] != k.chunks) {
+				drop = append(drop, k)
+			}
+		}
+		slices.SortFunc(drop, func(a, b segmentKey) int {
+			return cmp.Or(bytes.Compare(a.sum[:], b.sum[:]), cmp.Compare(a.chunks, b.chunks))
+		})
+		drop = slices.Compact(drop)
+		for _, k := range drop {
+			for c := range k.chunks {
+				add(segmentChunkKey(prefix, k, c), nil)
+			}
+			// Until the tombstones are known durable, the segment is
+			// neither whole nor surely gone.
+			if st.segments[k.sum] == k.chunks {
+				delete(st.segments, k.sum)
+			}
+			st.maybe[k] = true
+		}
+		w.deleted = drop
 		for _, k := range st.legacy {
 			add(string(k), nil)
 		}
-		written = append(written, stateWrite{m: m, st: st, slot: h.slot, chunks: n})
+		written = append(written, w)
+		// Events from here on make the monitor dirty again, also while
+		// the checkpoint is written in the background. A checkpoint that
+		// fails ends the service (or, in exactly-once mode, the task is
+		// restored from the last committed one).
+		m.MarkClean()
 	}
 	return recs, size, written, nil
 }
@@ -340,26 +502,33 @@ type restoredTask struct {
 	gen      uint64 // highest generation seen
 }
 
-// stateSlot is what the log holds for one slot of a model: its latest
-// manifest and latest chunk per index.
+// stateSlot is what the log holds for one v2 slot of a model: its
+// latest manifest and latest chunk per index.
 type stateSlot struct {
 	manifest *stateRecord
 	chunks   map[int]*stateRecord
 }
 
+// segmentChunks are the chunks of one segment key in the log.
+type segmentChunks map[int]*stateRecord
+
 // modelRecords is what the log holds for one model of a task.
 type modelRecords struct {
-	slots  [2]stateSlot
-	legacy [2]map[string]*detector.FeatureCheckpoint
-	// legacyKeys are the v1 keys seen, to delete on the first write.
-	legacyKeys map[string]bool
+	manifests [2]*stateRecord // v3
+	segments  map[segmentKey]segmentChunks
+	slots     [2]stateSlot // v2
+	legacy    [2]map[string]*detector.FeatureCheckpoint
+	// oldKeys are the v1 and v2 keys seen, to delete on the first write.
+	oldKeys map[string]bool
 }
 
 // keyRef locates a key's latest value, for tombstones.
 type keyRef struct {
 	mr      *modelRecords
+	kind    recordKind
 	slot    int
-	index   int // chunk index; -1: manifest
+	index   int // chunk index
+	seg     segmentKey
 	feature string
 	legacy  bool
 }
@@ -387,7 +556,7 @@ func (l *stateLog) model(task TaskID, key string) *modelRecords {
 	}
 	mr := byModel[key]
 	if mr == nil {
-		mr = &modelRecords{legacyKeys: map[string]bool{}}
+		mr = &modelRecords{oldKeys: map[string]bool{}, segments: map[segmentKey]segmentChunks{}}
 		for i := range mr.slots {
 			mr.slots[i].chunks = map[int]*stateRecord{}
 			mr.legacy[i] = map[string]*detector.FeatureCheckpoint{}
@@ -408,10 +577,22 @@ func (l *stateLog) add(partition int32, offset int64, key, value []byte) {
 		switch {
 		case ref.legacy:
 			delete(ref.mr.legacy[ref.slot], ref.feature)
-		case ref.index < 0:
+			delete(ref.mr.oldKeys, string(key))
+		case ref.kind == manifestV2:
 			ref.mr.slots[ref.slot].manifest = nil
-		default:
+			delete(ref.mr.oldKeys, string(key))
+		case ref.kind == chunkV2:
 			delete(ref.mr.slots[ref.slot].chunks, ref.index)
+			delete(ref.mr.oldKeys, string(key))
+		case ref.kind == manifestV3:
+			ref.mr.manifests[ref.slot] = nil
+		case ref.kind == segmentChunk:
+			if sc := ref.mr.segments[ref.seg]; sc != nil {
+				delete(sc, ref.index)
+				if len(sc) == 0 {
+					delete(ref.mr.segments, ref.seg)
+				}
+			}
 		}
 		return
 	}
@@ -429,15 +610,36 @@ func (l *stateLog) add(partition int32, offset int64, key, value []byte) {
 	if mr == nil {
 		return // another input partition's state
 	}
-	l.gens[h.task] = max(l.gens[h.task], h.gen)
-	slot := &mr.slots[h.slot]
-	if r.manifest {
-		slot.manifest = r
-		l.keys[string(key)] = keyRef{mr: mr, slot: h.slot, index: -1}
-	} else {
-		slot.chunks[r.index] = r
-		l.keys[string(key)] = keyRef{mr: mr, slot: h.slot, index: r.index}
+	if prev, ok := l.keys[string(key)]; ok && prev.kind == segmentChunk && prev.mr == mr {
+		// A key rewritten with another segment's chunk (not written by
+		// driftd): its old value is gone.
+		if sc := mr.segments[prev.seg]; sc != nil {
+			delete(sc, prev.index)
+		}
 	}
+	ref := keyRef{mr: mr, kind: r.kind, slot: h.slot, index: r.index}
+	switch r.kind {
+	case manifestV3:
+		l.gens[h.task] = max(l.gens[h.task], h.gen)
+		mr.manifests[h.slot] = r
+	case segmentChunk:
+		ref.seg = segmentKey{sum: r.sum, chunks: r.chunks}
+		sc := mr.segments[ref.seg]
+		if sc == nil {
+			sc = segmentChunks{}
+			mr.segments[ref.seg] = sc
+		}
+		sc[r.index] = r
+	case manifestV2:
+		l.gens[h.task] = max(l.gens[h.task], h.gen)
+		mr.slots[h.slot].manifest = r
+		mr.oldKeys[string(key)] = true
+	case chunkV2:
+		l.gens[h.task] = max(l.gens[h.task], h.gen)
+		mr.slots[h.slot].chunks[r.index] = r
+		mr.oldKeys[string(key)] = true
+	}
+	l.keys[string(key)] = ref
 }
 
 func (l *stateLog) addLegacy(partition int32, offset int64, key, value []byte) {
@@ -453,11 +655,11 @@ func (l *stateLog) addLegacy(partition int32, offset int64, key, value []byte) {
 	}
 	l.gens[id] = max(l.gens[id], cp.Gen)
 	mr.legacy[cp.Gen%2][cp.Feature] = cp
-	mr.legacyKeys[string(key)] = true
+	mr.oldKeys[string(key)] = true
 	l.keys[string(key)] = keyRef{mr: mr, slot: int(cp.Gen % 2), feature: cp.Feature, legacy: true}
 }
 
-// complete returns the blob of a slot when the slot is complete: its
+// complete returns the blob of a v2 slot when the slot is complete: its
 // manifest names chunks that are all there, of its generation, and hash
 // to its sum.
 func (s *stateSlot) complete() ([]byte, bool) {
@@ -465,13 +667,20 @@ func (s *stateSlot) complete() ([]byte, bool) {
 	if m == nil || m.chunks == 0 {
 		return nil, false
 	}
-	blob := make([]byte, 0, m.total)
+	n := 0
 	for i := range m.chunks {
 		c := s.chunks[i]
-		if c == nil || c.head.gen != m.head.gen || len(blob)+len(c.data) > m.total {
+		if c == nil || c.head.gen != m.head.gen {
 			return nil, false
 		}
-		blob = append(blob, c.data...)
+		n += len(c.data)
+	}
+	if n != m.total {
+		return nil, false
+	}
+	blob := make([]byte, 0, n)
+	for i := range m.chunks {
+		blob = append(blob, s.chunks[i].data...)
 	}
 	if len(blob) != m.total || sha256.Sum256(blob) != m.sum {
 		return nil, false
@@ -479,40 +688,98 @@ func (s *stateSlot) complete() ([]byte, bool) {
 	return blob, true
 }
 
-// stored is what a writer needs to know of the log: the newest complete
-// slot and the chunk keys of each slot.
-func (mr *modelRecords) stored(last int) *storedModel {
-	st := &storedModel{last: last}
-	for i := range mr.slots {
-		for idx := range mr.slots[i].chunks {
-			st.chunks[i] = max(st.chunks[i], idx+1)
+// whole returns a segment's bytes when all its chunks are there, agree
+// on its length and hash to its sum.
+func (sc segmentChunks) whole(k segmentKey) ([]byte, bool) {
+	c0 := sc[0]
+	if c0 == nil || len(sc) < k.chunks {
+		return nil, false
+	}
+	n := 0
+	for i := range k.chunks {
+		c := sc[i]
+		if c == nil || c.total != c0.total {
+			return nil, false
 		}
+		n += len(c.data)
 	}
-	for k := range mr.legacyKeys {
-		st.legacy = append(st.legacy, []byte(k))
+	if n != c0.total {
+		return nil, false
 	}
-	slices.SortFunc(st.legacy, bytes.Compare)
-	return st
+	data := make([]byte, 0, n)
+	for i := range k.chunks {
+		data = append(data, sc[i].data...)
+	}
+	if len(data) != c0.total || sha256.Sum256(data) != k.sum {
+		return nil, false
+	}
+	return data, true
 }
 
-// newest returns the features of the newest complete slot that decodes
-// as the state of task and model, and that slot (-1 with none).
-func (mr *modelRecords) newest(task TaskID, model string) ([]detector.FeatureCheckpoint, int, error) {
-	type cand struct {
-		slot int
-		gen  uint64
-		blob []byte
+// wholeSegments returns the segments of the log that are whole, by sum,
+// and the keys of the others.
+func (mr *modelRecords) wholeSegments() (map[detector.SegmentSum][]byte, map[detector.SegmentSum]int, []segmentKey) {
+	data := map[detector.SegmentSum][]byte{}
+	chunks := map[detector.SegmentSum]int{}
+	var partial []segmentKey
+	keys := slices.SortedFunc(maps.Keys(mr.segments), func(a, b segmentKey) int {
+		return cmp.Or(bytes.Compare(a.sum[:], b.sum[:]), cmp.Compare(a.chunks, b.chunks))
+	})
+	for _, k := range keys {
+		if _, dup := data[k.sum]; !dup {
+			if b, ok := mr.segments[k].whole(k); ok {
+				data[k.sum], chunks[k.sum] = b, k.chunks
+				continue
+			}
+		}
+		partial = append(partial, k)
 	}
-	var cands []cand
+	return data, chunks, partial
+}
+
+// candidate is a complete generation of a model.
+type candidate struct {
+	gen  uint64
+	slot int // v3 slot; -1: v2
+	blob []byte
+	refs []detector.SegmentSum // v3: head first
+}
+
+// newest decodes the newest complete generation of a model that decodes
+// as the state of task and model, and returns it with its candidate
+// (nil with none).
+func (mr *modelRecords) newest(task TaskID, model string, segs map[detector.SegmentSum][]byte) ([]detector.FeatureCheckpoint, detector.PaneSums, *candidate, error) {
+	var cands []candidate
+	for i, m := range mr.manifests {
+		if m == nil {
+			continue
+		}
+		head := segs[m.sum]
+		if head == nil {
+			continue
+		}
+		sums, err := detector.HeadSegments(head)
+		if err != nil || slices.ContainsFunc(sums, func(s detector.SegmentSum) bool { return segs[s] == nil }) {
+			continue
+		}
+		cands = append(cands, candidate{gen: m.head.gen, slot: i, blob: head, refs: append([]detector.SegmentSum{m.sum}, sums...)})
+	}
 	for i := range mr.slots {
 		if blob, ok := mr.slots[i].complete(); ok {
-			cands = append(cands, cand{i, mr.slots[i].manifest.head.gen, blob})
+			cands = append(cands, candidate{gen: mr.slots[i].manifest.head.gen, slot: -1, blob: blob})
 		}
 	}
-	slices.SortFunc(cands, func(a, b cand) int { return cmp.Compare(b.gen, a.gen) })
+	slices.SortStableFunc(cands, func(a, b candidate) int { return cmp.Compare(b.gen, a.gen) })
 	var errs []error
 	for _, c := range cands {
-		cps, err := detector.DecodeModelState(c.blob)
+		var cps []detector.FeatureCheckpoint
+		var panes detector.PaneSums
+		var err error
+		if c.slot >= 0 {
+			cps, panes, err = detector.DecodeModelSegments(c.blob, func(s detector.SegmentSum) []byte { return segs[s] })
+		} else {
+			cps, err = detector.DecodeModelState(c.blob)
+		}
 		if err == nil && (cps[0].Topic != task.Topic || cps[0].Partition != task.Partition || cps[0].Model+"/"+cps[0].Version != model || cps[0].Gen != c.gen) {
 			err = errors.New("state names another model or generation than its manifest")
 		}
@@ -520,32 +787,45 @@ func (mr *modelRecords) newest(task TaskID, model string) ([]detector.FeatureChe
 			errs = append(errs, fmt.Errorf("generation %d: %w", c.gen, err))
 			continue
 		}
-		return cps, c.slot, nil
+		return cps, panes, &c, nil
 	}
-	return nil, -1, errors.Join(errs...)
+	return nil, nil, nil, errors.Join(errs...)
 }
 
 // result rebuilds the monitors: each model from its newest complete
-// generation (or, without one, from complete v1 records), dropping state
-// whose reference is gone or changed.
+// generation (v3 or v2; without one, from complete v1 records), dropping
+// state whose reference is gone or changed.
 func (l *stateLog) result(refs map[string]*detector.Reference, policies *detector.Policies, window detector.WindowConfig) map[TaskID]*restoredTask {
 	out := map[TaskID]*restoredTask{}
 	for id, byModel := range l.tasks {
 		rt := &restoredTask{monitors: map[string]*detector.Monitor{}, stored: map[string]*storedModel{}, gen: l.gens[id]}
 		out[id] = rt
 		for mk, mr := range byModel {
-			cps, slot, err := mr.newest(id, mk)
+			segs, chunks, partial := mr.wholeSegments()
+			cps, panes, cand, err := mr.newest(id, mk, segs)
 			if err != nil {
 				l.log.Warn("unreadable state generation", "task", id, "model", mk, "err", err)
 			}
-			rt.stored[mk] = mr.stored(slot)
+			st := &storedModel{last: -1, segments: chunks, maybe: map[segmentKey]bool{}}
+			for _, k := range partial {
+				st.maybe[k] = true
+			}
+			for _, k := range slices.Sorted(maps.Keys(mr.oldKeys)) {
+				st.legacy = append(st.legacy, []byte(k))
+			}
+			if cand != nil && cand.slot >= 0 {
+				st.last, st.lastRefs = cand.slot, cand.refs
+			}
+			rt.stored[mk] = st
 			if cps == nil {
 				cps = newestComplete(mr.legacy[0], mr.legacy[1])
 				if cps == nil {
 					l.log.Warn("no complete checkpoint; the model starts with empty windows", "task", id, "model", mk)
 					continue
 				}
-				l.log.Info("restoring driftd.state/v1 records; the next checkpoint rewrites them as v2", "task", id, "model", mk)
+				l.log.Info("restoring driftd.state/v1 records; the next checkpoint rewrites them as v3", "task", id, "model", mk)
+			} else if cand.slot < 0 {
+				l.log.Info("restoring driftd.state/v2 records; the next checkpoint rewrites them as v3", "task", id, "model", mk)
 			}
 			ref := refs[mk]
 			if ref == nil {
@@ -558,6 +838,7 @@ func (l *stateLog) result(refs map[string]*detector.Reference, policies *detecto
 				continue
 			}
 			rt.monitors[mk] = m
+			st.panes, st.owner = panes, m
 		}
 	}
 	return out

@@ -153,15 +153,25 @@ func (f *stateFixture) expect(rt *restoredTask, want []byte, what string) {
 
 // TestStateTornGenerations tears checkpoint generations at every record
 // boundary. Generation 1 is complete; generation 2 is torn after k of
-// its records: restore must give generation 1 exactly (generation 2 when
-// all its records are there). Then the replica that restored from the
+// its records: restore must give generation 1 exactly (generation 2 once
+// its manifest is there; the tombstones after it delete only segments
+// generations 1 and 2 do not need). Then the replica that restored from the
 // torn log goes on and writes generation 3, torn after j records: since
 // a write never goes to the slot of the newest complete generation,
 // restore still gives generation 1 exactly — the case where an older
 // layout lost the only complete copy. Each log is read as written and
 // compacted (with and without tombstones).
 func TestStateTornGenerations(t *testing.T) {
+	// Panes of 200 events; one pane of 2000, where a head of open panes
+	// spans several records.
+	for _, hop := range []int{200, 2000} {
+		t.Run(fmt.Sprintf("hop=%d", hop), func(t *testing.T) { testStateTornGenerations(t, hop) })
+	}
+}
+
+func testStateTornGenerations(t *testing.T, hop int) {
 	f := newStateFixture(t, 5000)
+	f.window.Hop = hop
 	p, task := f.processor(nil)
 	f.feed(p, task, 0, 2500)
 	gen1, snap1, ws := f.write(task, 1)
@@ -171,28 +181,34 @@ func TestStateTornGenerations(t *testing.T) {
 	if bytes.Equal(snap1, snap2) {
 		t.Fatal("generations 1 and 2 hold the same state")
 	}
-	chunks := 0
+	chunks, multi := 0, 0
 	for _, r := range gen2 {
-		if bytes.HasPrefix(r.Value, []byte(chunkMagic)) {
+		if bytes.HasPrefix(r.Value, []byte(segmentMagic)) {
 			chunks++
+			if c, err := decodeStateRecord(r.Value); err == nil && c.chunks > 1 {
+				multi++
+			}
 		}
 	}
-	if chunks < 4 {
+	if hop == 2000 && multi == 0 {
+		t.Fatal("no segment of generation 2 spans several records")
+	}
+	if chunks < 3 {
 		t.Fatalf("generation 2 has %d chunks; the test wants a generation of many records", chunks)
 	}
-	t.Logf("generation 1: %d records, generation 2: %d records (%d chunks)", len(gen1), len(gen2), chunks)
+	t.Logf("generation 1: %d records, generation 2: %d records (%d segment chunks, %d of segments in several)", len(gen1), len(gen2), chunks, multi)
 	restores := 0
 	for k := 0; k <= len(gen2); k++ {
 		log := append(append([]*kgo.Record{}, gen1...), gen2[:k]...)
 		want, wantGen := snap1, "generation 1"
-		if k == len(gen2) {
+		if k > manifestIndex(t, gen2) {
 			want, wantGen = snap2, "generation 2"
 		}
 		for name, v := range views(log) {
 			f.expect(f.restore(v), want, fmt.Sprintf("%s torn after %d of %d records (%s)", name, k, len(gen2), wantGen))
 			restores++
 		}
-		if k == len(gen2) {
+		if k > manifestIndex(t, gen2) {
 			continue
 		}
 		// The replica that restored goes on from generation 1.
@@ -206,7 +222,7 @@ func TestStateTornGenerations(t *testing.T) {
 		for j := 0; j <= len(gen3); j++ {
 			log3 := append(append([]*kgo.Record{}, log...), gen3[:j]...)
 			want, wantGen := snap1, "generation 1"
-			if j == len(gen3) {
+			if j > manifestIndex(t, gen3) {
 				want, wantGen = snap3, "generation 3"
 			}
 			for name, v := range views(log3) {
@@ -218,24 +234,53 @@ func TestStateTornGenerations(t *testing.T) {
 	t.Logf("%d restores checked", restores)
 }
 
-// TestStateShrinkingGeneration: when a slot is rewritten with fewer
-// chunks, the chunks it no longer needs are deleted, and restore is
-// exact before and after compaction.
+// manifestIndex is the position of the one manifest of a generation of
+// one model.
+func manifestIndex(t *testing.T, gen []*kgo.Record) int {
+	t.Helper()
+	at := -1
+	for i, r := range gen {
+		if bytes.HasPrefix(r.Value, []byte(manifestMagicV3)) {
+			if at >= 0 {
+				t.Fatal("two manifests in a generation of one model")
+			}
+			at = i
+		}
+	}
+	if at < 0 {
+		t.Fatal("generation without a manifest")
+	}
+	return at
+}
+
+// TestStateShrinkingGeneration: when a model's state shrinks (a new
+// monitor after a reference reload, its windows nearly empty), the
+// segments neither the new generation nor the previous one needs are
+// deleted: after compaction the topic holds the segments of those two
+// generations and nothing else, and restore is exact before and after
+// compaction. A fourth generation then drops the third's predecessor.
 func TestStateShrinkingGeneration(t *testing.T) {
 	f := newStateFixture(t, 4000)
 	p, task := f.processor(nil)
 	var log []*kgo.Record
-	f.feed(p, task, 0, 2000) // full window: many chunks
+	refsOf := func(ws []stateWrite) map[[32]byte]bool {
+		out := map[[32]byte]bool{}
+		for _, w := range ws {
+			for _, s := range w.refs {
+				out[s] = true
+			}
+		}
+		return out
+	}
+	f.feed(p, task, 0, 2000) // full window: many segments
 	recs, _, ws := f.write(task, 1)
 	stateWritten(ws)
 	log = append(log, recs...)
 	f.feed(p, task, 2000, 2100)
 	recs, _, ws = f.write(task, 2)
 	stateWritten(ws)
+	refs2 := refsOf(ws)
 	log = append(log, recs...)
-	// A model whose window holds less state: a new monitor (reference
-	// reloaded) in the same task, slot 1 written next... then slot 0
-	// again, with fewer chunks than generation 1 left there.
 	for key := range task.monitors {
 		m, err := detector.NewMonitor(f.ref, nil, f.window)
 		if err != nil {
@@ -246,24 +291,36 @@ func TestStateShrinkingGeneration(t *testing.T) {
 	f.feed(p, task, 2100, 2300)
 	recs, snap3, ws := f.write(task, 3)
 	stateWritten(ws)
-	tombstones := 0
-	for _, r := range recs {
-		if r.Value == nil {
-			tombstones++
-		}
-	}
-	if tombstones == 0 {
-		t.Fatal("a smaller rewrite deleted none of the slot's chunks")
-	}
+	refs3 := refsOf(ws)
 	log = append(log, recs...)
-	for name, v := range views(log) {
-		f.expect(f.restore(v), snap3, name)
+	f.feed(p, task, 2300, 2500)
+	recs, snap4, ws := f.write(task, 4)
+	stateWritten(ws)
+	refs4 := refsOf(ws)
+	for i, c := range []struct {
+		log  []*kgo.Record
+		snap []byte
+		keep []map[[32]byte]bool
+	}{{log, snap3, []map[[32]byte]bool{refs2, refs3}}, {append(log, recs...), snap4, []map[[32]byte]bool{refs3, refs4}}} {
+		for name, v := range views(c.log) {
+			f.expect(f.restore(v), c.snap, fmt.Sprintf("generation %d, %s", i+3, name))
+		}
+		segments := 0
+		for _, r := range compact(c.log, true) {
+			if !bytes.HasPrefix(r.Value, []byte(segmentMagic)) {
+				continue
+			}
+			segments++
+			sr, err := decodeStateRecord(r.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !c.keep[0][sr.sum] && !c.keep[1][sr.sum] {
+				t.Errorf("generation %d: segment %x left after compaction, needed by neither of the last two generations", i+3, sr.sum[:8])
+			}
+		}
+		t.Logf("generation %d: %d segment records after compaction", i+3, segments)
 	}
-	keys := map[string]bool{}
-	for _, r := range compact(log, true) {
-		keys[string(r.Key)] = true
-	}
-	t.Logf("%d tombstones; %d keys after compaction", tombstones, len(keys))
 }
 
 // TestStateLegacyUpgrade: state written as driftd.state/v1 JSON records
@@ -321,7 +378,7 @@ func TestStateRecordRejectsGarbage(t *testing.T) {
 	recs, _, _ := f.write(task, 1)
 	for _, r := range recs {
 		for n := range len(r.Value) {
-			if _, err := decodeStateRecord(r.Value[:n]); err == nil && bytes.HasPrefix(r.Value, []byte(manifestMagic)) {
+			if _, err := decodeStateRecord(r.Value[:n]); err == nil && bytes.HasPrefix(r.Value, []byte(manifestMagicV3)) {
 				t.Fatalf("manifest prefix of %d bytes decoded", n)
 			}
 		}
@@ -330,7 +387,7 @@ func TestStateRecordRejectsGarbage(t *testing.T) {
 	// incomplete (hash mismatch): nothing restored rather than a wrong
 	// window.
 	for i, r := range recs {
-		if !bytes.HasPrefix(r.Value, []byte(chunkMagic)) {
+		if !bytes.HasPrefix(r.Value, []byte(segmentMagic)) {
 			continue
 		}
 		bad := append([]*kgo.Record{}, recs...)
@@ -343,23 +400,61 @@ func TestStateRecordRejectsGarbage(t *testing.T) {
 	}
 }
 
-// FuzzDecodeStateRecord: the chunk and manifest decoder never panics, and
-// the state log takes any record.
+// FuzzDecodeStateRecord: the record decoder (v2 chunks and manifests,
+// v3 segment chunks and manifests) never panics, and the state log takes
+// any record, alone and among the records of a real generation, whose
+// keys it may replace.
 func FuzzDecodeStateRecord(f *testing.F) {
 	h := stateHead{task: TaskID{Topic: "events", Partition: 3}, model: "churn", version: "3", slot: 1, gen: 9}
 	head := h.append(nil)
 	f.Add(append(append([]byte(chunkMagic), head...), 0, 1, 2, 3))
 	f.Add(append(append(append([]byte(manifestMagic), head...), 1, 4), make([]byte, 32)...))
 	f.Add([]byte(`{"schema":"driftd.state/v1"}`))
+	// A real v3 generation of a small window.
+	ref := churnReference(f)
+	window := detector.WindowConfig{Size: 40, Hop: 10}
+	registry := NewRegistry()
+	registry.Set(ref)
+	p, err := NewProcessor(ProcessorConfig{Format: codec.Canonical, Window: window}, registry)
+	if err != nil {
+		f.Fatal(err)
+	}
+	task := p.Task(h.task)
+	rng := rand.New(rand.NewPCG(3, 3))
+	for i := range 125 {
+		p.Process(task, churnEvent(rng, 0).json(i), 1_764_100_800_000+int64(i), int64(i))
+		p.Out.Reset()
+	}
+	gen, _, _, err := checkpointRecords("state", task, 9, false, stateRecordOverhead+minChunkPayload+200)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, r := range gen {
+		f.Add(r.Value)
+	}
+	refs := map[string]*detector.Reference{ref.Key(): ref}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := decodeStateRecord(data)
 		if err == nil && (r.head.slot > 1 || r.head.model == "") {
 			t.Fatalf("accepted %+v", r.head)
 		}
-		l := newStateLog([]TaskID{{Topic: "events", Partition: 3}}, slog.New(slog.DiscardHandler))
+		if err == nil && r.kind == segmentChunk && (r.index >= r.chunks || len(r.data) > r.total) {
+			t.Fatalf("accepted chunk %d of %d with %d of %d bytes", r.index, r.chunks, len(r.data), r.total)
+		}
+		l := newStateLog([]TaskID{h.task}, slog.New(slog.DiscardHandler))
 		l.add(0, 0, []byte("k"), data)
 		l.add(0, 1, []byte("k"), nil)
 		l.add(0, 2, []byte("k2"), data)
-		l.result(nil, nil, detector.WindowConfig{Size: 40, Hop: 10})
+		l.result(nil, nil, window)
+		// Among a real generation: under the key of one of its records
+		// (chosen by the input), before and after it.
+		i := len(data) % len(gen)
+		l = newStateLog([]TaskID{h.task}, slog.New(slog.DiscardHandler))
+		l.add(0, 0, gen[i].Key, data)
+		for j, g := range gen {
+			l.add(0, int64(j+1), g.Key, g.Value)
+		}
+		l.add(0, int64(len(gen)+1), gen[i].Key, data)
+		l.result(refs, nil, window)
 	})
 }

@@ -216,6 +216,42 @@ func (w *CountWindow) State() CountState {
 	return s
 }
 
+// Header returns the window's state without its cells (Cells nil), for
+// checkpoints that take the cells they need with AppendCells.
+func (w *CountWindow) Header() CountState {
+	s := CountState{Size: len(w.ring), Hop: w.hop, Closed: w.closed, Open: w.cur, InPane: w.inPane, Evicted: w.evicted}
+	n := uint64(len(w.panes))
+	if w.closed < n {
+		n = w.closed
+	}
+	s.Panes = make([]Moments, 0, n)
+	for i := w.closed - n; i < w.closed; i++ {
+		s.Panes = append(s.Panes, w.panes[i%uint64(len(w.panes))])
+	}
+	return s
+}
+
+// AppendCells appends to dst the cells of n events the window holds,
+// from the from-th oldest: State().Cells[from:from+n] without copying
+// the rest. It panics if the window holds fewer than from+n events.
+func (w *CountWindow) AppendCells(dst []uint16, from, n int) []uint16 {
+	if from < 0 || n < 0 || from+n > w.filled {
+		panic(fmt.Sprintf("window: cells %d..%d of %d held", from, from+n, w.filled))
+	}
+	start := 0
+	if w.filled == len(w.ring) {
+		start = w.head
+	}
+	i := (start + from) % len(w.ring)
+	for n > 0 {
+		k := min(n, len(w.ring)-i)
+		dst = append(dst, w.ring[i:i+k]...)
+		n -= k
+		i = 0
+	}
+	return dst
+}
+
 // RestoreCount rebuilds a window from its state. It checks the state for
 // consistency, so a corrupted checkpoint is an error, not a wrong window.
 func RestoreCount(layout Layout, s CountState) (*CountWindow, error) {
