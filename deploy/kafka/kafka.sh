@@ -124,6 +124,23 @@ broker_pid() {
   fi
 }
 
+# launch_alive: the process started for the broker is still there, though
+# it may not be the JVM yet (setsid and nohup exec into java; on a loaded
+# machine the first readiness check can come before the exec), or setsid
+# forked it (a process group leader) — then the JVM found by its command
+# line is recorded as the broker's pid.
+launch_alive() {
+  [[ -f "$PID_FILE" ]] || return 1
+  local pid jvm
+  pid="$(tr -dc '0-9' < "$PID_FILE")"
+  jvm="$(pgrep -n -f "kafka\.Kafka ${SERVER_PROPS}" 2>/dev/null || true)"
+  if [[ -n "$jvm" && "$jvm" != "$pid" ]]; then
+    printf '%s\n' "$jvm" > "$PID_FILE"
+    return 0
+  fi
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
+}
+
 port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 
 # Run a Kafka CLI class on the cached classpath with a small, quick JVM:
@@ -386,7 +403,7 @@ wait_ready() {
   deadline=$(( SECONDS + START_TIMEOUT ))
   local plain_ok=0 tls_ok=0
   while (( SECONDS < deadline )); do
-    if [[ -z "$(broker_pid)" ]]; then
+    if [[ -z "$(broker_pid)" ]] && ! launch_alive; then
       log "broker process exited during startup"
       return 1
     fi
