@@ -8,6 +8,7 @@ import (
 
 	"github.com/driftd/driftd/detector/celltest"
 	"github.com/driftd/driftd/detector/ksdist"
+	"github.com/driftd/driftd/detector/sequential"
 	"github.com/driftd/driftd/window"
 )
 
@@ -82,6 +83,9 @@ type Snapshot struct {
 	// digits (see compiled.centre).
 	Moments window.Moments
 	Centre  float64
+	// CUSUM is the feature's CUSUM after the pane that just closed
+	// (count windows; nil elsewhere: the cusum test does not apply).
+	CUSUM *sequential.State
 	// N, when positive, is the sum of the counts, which the window
 	// keeps anyway (0: sum them).
 	N int64
@@ -134,6 +138,7 @@ type compiled struct {
 	refMs  window.Moments // reference moments (mean_shift)
 	mean   *celltest.Mean // null of the cell-score mean (mean_shift); nil: constant reference
 	scale  *celltest.Mean // null of the mean absolute deviation (scale); nil: no spread or two values
+	cusum  *cusumNull     // the cusum test's setup (count windows); nil: not applicable
 	kscell []int64        // Ranks, for the KS scan
 	scores cellScores     // this evaluation's cell scores (mean_shift, scale)
 	centre float64        // numeric: the reference mean; windows hold moments of x − centre
@@ -228,6 +233,8 @@ func (c *compiled) evaluate(s Snapshot, p *Policy, alpha float64, out []Result) 
 			r, ok = c.meanShift(s, p)
 		case TestScale:
 			r, ok = c.scaleTest(s, p)
+		case TestCUSUM:
+			r, ok = c.cusumTest(s, alpha)
 		case TestChi2:
 			r, ok = c.chi2(s, valid)
 		case TestMissing:

@@ -9,29 +9,45 @@ import "math"
 // event and allocates nothing. Upper is the count of the upper value of a
 // two-valued feature.
 func PaneScore(t *Mean, first, second []uint16) Window {
-	r := t.atoms
-	var n, upper int64
-	var sum float64
+	var s PaneSum
 	for _, part := range [2][]uint16{first, second} {
 		for _, c := range part {
-			cell := int(c)
-			if cell > 2*r {
-				continue
-			}
-			j := min(cell/2, r-1)
-			if j == r-1 {
-				upper++
-			}
-			n++
-			sum += t.score(j) - t.mu
+			t.AddCell(&s, int(c), 1)
 		}
 	}
-	if n == 0 {
+	return t.PaneWindow(s)
+}
+
+// PaneSum accumulates a pane's cell scores (AddCell, PaneWindow).
+type PaneSum struct {
+	n, upper int64
+	sum      float64
+}
+
+// AddCell adds count events of window cell cell to a pane's sum; cells
+// past the 2r+1 value cells (missing, invalid) are skipped.
+func (t *Mean) AddCell(s *PaneSum, cell int, count int64) {
+	r := t.atoms
+	if cell < 0 || cell > 2*r || count <= 0 {
+		return
+	}
+	j := min(cell/2, r-1)
+	if j == r-1 {
+		s.upper += count
+	}
+	s.n += count
+	s.sum += float64(count) * (t.score(j) - t.mu)
+}
+
+// PaneWindow is the pane's position relative to the null, as Score
+// gives it for a window.
+func (t *Mean) PaneWindow(s PaneSum) Window {
+	if s.n == 0 {
 		return Window{}
 	}
-	w := Window{N: n, D: sum * t.inv / float64(n)}
+	w := Window{N: s.n, D: s.sum * t.inv / float64(s.n)}
 	if t.TwoValued() {
-		w.Upper = upper
+		w.Upper = s.upper
 	}
 	return w
 }

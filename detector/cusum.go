@@ -1,0 +1,152 @@
+package detector
+
+import (
+	"math"
+	"slices"
+
+	"github.com/driftd/driftd/detector/celltest"
+	"github.com/driftd/driftd/detector/sequential"
+	"github.com/driftd/driftd/window"
+)
+
+// The cusum test: a two-sided CUSUM on the panes of a count window (see
+// package sequential). Each closed pane's cell-score mean is turned into
+// a normal score z by its exact null distribution under the reference
+// (celltest.Mean.PaneZ: standard normal whatever the feature's shape),
+// and z feeds S⁺ and S⁻ with reference value k = δ·√hop/2 — half the
+// pane-score shift of a mean shift of δ = Policy.CUSUMShift standard
+// deviations of the cell scores. The threshold h is the one whose
+// false-alarm rate per pane, from the exact average run length and
+// averaged over the reference's own sampling error, equals the test's
+// share of the ERT (the same α as every other test: hop/(ERT·tests)).
+// The result's p-value is α·R(S)/R(h), R Siegmund's rate at threshold S:
+// below α exactly when S ≥ h. The effect is the estimated shift in
+// standard deviations, k + S/panes of the side that signals. The test
+// fires on its first crossing (the CUSUM has accumulated the evidence
+// hysteresis would wait for) and starts afresh when its alert resolves.
+//
+// Count windows only (single stage, and stage 2 of two-stage mode, whose
+// panes are stage 1's panes of Hop events): event-time panes hold as many
+// events as the traffic brings, for which k and h are not yet derived.
+
+// cusumMethod is the Method of cusum results.
+const cusumMethod = "cusum"
+
+// cusumNull is a feature's CUSUM setup: k and the pane size it assumes.
+type cusumNull struct {
+	k    float64 // reference value, pane-score units
+	hop  float64 // nominal pane size
+	tau2 float64 // variance of the reference's bias in pane-score units: hop/m
+	// threshold cache: the threshold at alpha
+	alpha, h float64
+}
+
+// newCUSUMNull prepares the cusum test of a numeric feature on panes of
+// hop events, or returns nil when it does not apply (no mean test: a
+// constant reference; shift 0: switched off).
+func newCUSUMNull(c *compiled, hop int, shift float64) *cusumNull {
+	if c.mean == nil || hop < 1 || !(shift > 0) || c.ref.Count < 1 {
+		return nil
+	}
+	n := float64(hop)
+	return &cusumNull{k: shift * math.Sqrt(n) / 2, hop: n, tau2: n / float64(c.ref.Count)}
+}
+
+// threshold returns h at level alpha, from the monitor's cache (every
+// feature with the same k, bias and alpha shares one search).
+func (cn *cusumNull) threshold(alpha float64, cache map[[3]float64]float64) float64 {
+	if alpha == cn.alpha && cn.h > 0 {
+		return cn.h
+	}
+	key := [3]float64{cn.k, cn.tau2, alpha}
+	h, ok := cache[key]
+	if !ok {
+		var err error
+		if h, err = sequential.Threshold(cn.k, cn.tau2, alpha); err != nil {
+			h = math.Inf(1) // unreachable α: never signal
+		}
+		if len(cache) >= critTableMax {
+			clear(cache)
+		}
+		cache[key] = h
+	}
+	cn.alpha, cn.h = alpha, h
+	return h
+}
+
+// stepCUSUM feeds the pane that just closed in a count window to the
+// feature's CUSUM. Panes without valid values leave it as it is. The
+// cells are summed in cell order (sorted into scratch, returned for
+// reuse), as stage 2 sums a pane's counts, so both modes compute the
+// same bits.
+func (f *featureState) stepCUSUM(scratch []uint16) []uint16 {
+	cn := f.c.cusum
+	if cn == nil || f.cw == nil {
+		return scratch
+	}
+	first, second := f.cw.LastPaneCells()
+	scratch = append(append(scratch[:0], first...), second...)
+	slices.Sort(scratch)
+	var s celltest.PaneSum
+	for i := 0; i < len(scratch); {
+		j := i + 1
+		for j < len(scratch) && scratch[j] == scratch[i] {
+			j++
+		}
+		f.c.mean.AddCell(&s, int(scratch[i]), int64(j-i))
+		i = j
+	}
+	if w := f.c.mean.PaneWindow(s); w.N > 0 {
+		f.cusum.Step(f.c.mean.PaneZ(w), cn.k)
+	}
+	return scratch
+}
+
+// stepCUSUMPane feeds a stage-2 pane to the feature's CUSUM.
+func (f *featureState) stepCUSUMPane(p *window.Pane) {
+	cn := f.c.cusum
+	if cn == nil {
+		return
+	}
+	var s celltest.PaneSum
+	for _, c := range p.Counts {
+		f.c.mean.AddCell(&s, int(c.Cell), int64(c.Count))
+	}
+	w := f.c.mean.PaneWindow(s)
+	if w.N == 0 {
+		return
+	}
+	f.cusum.Step(f.c.mean.PaneZ(w), cn.k)
+}
+
+// cusumTest reports the feature's CUSUM at level alpha.
+func (c *compiled) cusumTest(s Snapshot, alpha float64) (Result, bool) {
+	cn := c.cusum
+	if cn == nil || s.CUSUM == nil {
+		return Result{}, false
+	}
+	st := s.CUSUM
+	h := cn.threshold(alpha, c.crit.cusumH)
+	stat := st.Statistic()
+	r := Result{Statistic: stat, Critical: h, Method: cusumMethod, Reference: c.ref.Mean,
+		N: int64(max(st.UpPanes, st.DownPanes)) * int64(cn.hop)}
+	r.PValue = 1
+	if stat > 0 && !math.IsInf(h, 1) {
+		r.PValue = math.Min(1, alpha*sequential.RateApprox(stat, cn.k, cn.tau2)/sequential.RateApprox(h, cn.k, cn.tau2))
+		if stat >= h {
+			// The decision is S ≥ h; keep the p-value on its side of α
+			// where the approximation's ratio rounds.
+			r.PValue = math.Min(r.PValue, math.Nextafter(alpha, 0))
+		}
+	}
+	// The shift in standard deviations of the reference values: the
+	// pane-score shift over √hop is in score standard deviations.
+	shift := math.Abs(st.Shift(cn.k)) / math.Sqrt(cn.hop) * c.mean.SD()
+	switch sd := c.ref.StdDev(); {
+	case sd > 0:
+		r.Effect = shift / sd
+	case shift > 0:
+		r.Effect = math.Inf(1)
+	}
+	return r, true
+}
