@@ -350,11 +350,15 @@ func NewMonitor(ref *Reference, policies *Policies, cfg WindowConfig) (*Monitor,
 		if err != nil {
 			return nil, fmt.Errorf("feature %q: %w", fr.Name, err)
 		}
-		if !cfg.TimeBased() && cfg.Stage != StageEmit && f.policy.Enabled(TestCUSUM) {
+		// The cusum test runs on count windows; like the other tests
+		// it counts in the Bonferroni divisor wherever it is enabled,
+		// also on features where it cannot apply (a constant).
+		cusumWindows := !cfg.TimeBased() && cfg.Stage != StageEmit
+		if cusumWindows && f.policy.Enabled(TestCUSUM) {
 			c.cusum = newCUSUMNull(c, cfg.Hop, f.policy.CUSUMShift)
 		}
 		for _, t := range c.tests {
-			if f.policy.Enabled(t) && (t != TestCUSUM || c.cusum != nil) {
+			if f.policy.Enabled(t) && (t != TestCUSUM || cusumWindows) {
 				m.tests++
 			}
 		}
