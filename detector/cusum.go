@@ -39,6 +39,19 @@ type cusumNull struct {
 	tau2 float64 // variance of the reference's bias in pane-score units: hop/m
 	// threshold cache: the threshold at alpha
 	alpha, h float64
+	// table of pane scores at the nominal pane size, built at the
+	// first pane (see celltest.PaneTable); tabled marks it built.
+	table  *celltest.PaneTable
+	tabled bool
+}
+
+// paneZ is the normal score of a pane through the feature's table.
+func (c *compiled) paneZ(w celltest.Window) float64 {
+	cn := c.cusum
+	if !cn.tabled {
+		cn.table, cn.tabled = c.mean.NewPaneTable(int64(cn.hop)), true
+	}
+	return c.mean.PaneZTable(cn.table, w)
 }
 
 // newCUSUMNull prepares the cusum test of a numeric feature on panes of
@@ -97,7 +110,7 @@ func (f *featureState) stepCUSUM(scratch []uint16) []uint16 {
 		i = j
 	}
 	if w := f.c.mean.PaneWindow(s); w.N > 0 {
-		f.cusum.Step(f.c.mean.PaneZ(w), cn.k)
+		f.cusum.Step(f.c.paneZ(w), cn.k)
 	}
 	return scratch
 }
@@ -116,7 +129,7 @@ func (f *featureState) stepCUSUMPane(p *window.Pane) {
 	if w.N == 0 {
 		return
 	}
-	f.cusum.Step(f.c.mean.PaneZ(w), cn.k)
+	f.cusum.Step(f.c.paneZ(w), cn.k)
 }
 
 // cusumTest reports the feature's CUSUM at level alpha.

@@ -58,11 +58,18 @@ func TestPaneZShapes(t *testing.T) {
 			cells := make([]uint16, hop)
 			var sum, sum2 float64
 			var up2, up3, lo2, lo3 int
+			table := mean.NewPaneTable(hop)
+			worst := 0.0
 			for range panes {
 				for i := range cells {
 					cells[i] = uint16(breaks.Cell(sh.gen(rng).Num))
 				}
-				z := mean.PaneZ(celltest.PaneScore(mean, cells, nil))
+				w := celltest.PaneScore(mean, cells, nil)
+				z := mean.PaneZ(w)
+				// The table the monitor uses agrees with the direct score.
+				if zt := mean.PaneZTable(table, w); math.Abs(zt-z) > worst {
+					worst = math.Abs(zt - z)
+				}
 				sum += z
 				sum2 += z * z
 				switch {
@@ -77,6 +84,9 @@ func TestPaneZShapes(t *testing.T) {
 				case z < -2.326:
 					lo2++
 				}
+			}
+			if worst > 1e-3 {
+				t.Errorf("table and direct pane scores differ by up to %.2g", worst)
 			}
 			m := sum / panes
 			sd := math.Sqrt(sum2/panes - m*m)
@@ -179,11 +189,12 @@ func TestCUSUMH0Shapes(t *testing.T) {
 			}
 			cells := make([]uint16, hop)
 			var s sequential.State
+			table := mean.NewPaneTable(hop) // as the monitor scores panes
 			for range panes {
 				for i := range cells {
 					cells[i] = uint16(breaks.Cell(sh.gen(rng).Num))
 				}
-				s.Step(mean.PaneZ(celltest.PaneScore(mean, cells, nil)), k)
+				s.Step(mean.PaneZTable(table, celltest.PaneScore(mean, cells, nil)), k)
 				if s.Statistic() >= h {
 					signals++
 					s.Reset()
