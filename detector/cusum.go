@@ -2,7 +2,7 @@ package detector
 
 import (
 	"math"
-	"slices"
+	"math/bits"
 
 	"github.com/driftd/driftd/detector/celltest"
 	"github.com/driftd/driftd/detector/sequential"
@@ -87,32 +87,50 @@ func (cn *cusumNull) threshold(alpha float64, cache map[[3]float64]float64) floa
 	return h
 }
 
+// paneScratch counts a pane's cells for stepCUSUM: a count per cell and
+// a bitmap of the cells seen, shared by a monitor's features (grown to
+// the largest layout).
+type paneScratch struct {
+	counts []uint16
+	seen   []uint64
+}
+
 // stepCUSUM feeds the pane that just closed in a count window to the
 // feature's CUSUM. Panes without valid values leave it as it is. The
-// cells are summed in cell order (sorted into scratch, returned for
-// reuse), as stage 2 sums a pane's counts, so both modes compute the
-// same bits.
-func (f *featureState) stepCUSUM(scratch []uint16) []uint16 {
+// cells are summed in increasing cell order, as stage 2 sums a pane's
+// counts, so both modes compute the same bits: counted into scratch, then
+// read back through the bitmap of the cells seen (no sort).
+func (f *featureState) stepCUSUM(scratch *paneScratch) {
 	cn := f.c.cusum
 	if cn == nil || f.cw == nil {
-		return scratch
+		return
+	}
+	cells := f.c.layout.Cells()
+	if len(scratch.counts) < cells {
+		scratch.counts = make([]uint16, cells)
+		scratch.seen = make([]uint64, (cells+63)/64)
 	}
 	first, second := f.cw.LastPaneCells()
-	scratch = append(append(scratch[:0], first...), second...)
-	slices.Sort(scratch)
-	var s celltest.PaneSum
-	for i := 0; i < len(scratch); {
-		j := i + 1
-		for j < len(scratch) && scratch[j] == scratch[i] {
-			j++
+	for _, part := range [2][]uint16{first, second} {
+		for _, c := range part {
+			scratch.counts[c]++
+			scratch.seen[c>>6] |= 1 << (c & 63)
 		}
-		f.c.mean.AddCell(&s, int(scratch[i]), int64(j-i))
-		i = j
+	}
+	var s celltest.PaneSum
+	for wi := range (cells + 63) / 64 {
+		word := scratch.seen[wi]
+		for word != 0 {
+			c := wi<<6 | bits.TrailingZeros64(word)
+			f.c.mean.AddCell(&s, c, int64(scratch.counts[c]))
+			scratch.counts[c] = 0
+			word &= word - 1
+		}
+		scratch.seen[wi] = 0
 	}
 	if w := f.c.mean.PaneWindow(s); w.N > 0 {
 		f.cusum.Step(f.c.paneZ(w), cn.k)
 	}
-	return scratch
 }
 
 // stepCUSUMPane feeds a stage-2 pane to the feature's CUSUM.

@@ -227,7 +227,7 @@ type Monitor struct {
 	due     []int
 	scr     []byte
 	// paneCells is the cusum test's scratch for a pane's cells.
-	paneCells []uint16
+	paneCells paneScratch
 
 	// counters for metrics
 	observed        uint64
@@ -592,7 +592,7 @@ func (m *Monitor) End(out *Output) {
 		f := m.features[idx]
 		s := Snapshot{Counts16: f.cw.Counts(), Moments: f.cw.Moments(), Centre: f.c.centre, N: int64(f.cw.N())}
 		if f.c.cusum != nil {
-			m.paneCells = f.stepCUSUM(m.paneCells)
+			f.stepCUSUM(&m.paneCells)
 			s.CUSUM = &f.cusum
 		}
 		m.evaluate(f, s, info, float64(m.cfg.Hop), out)
