@@ -37,8 +37,8 @@ type cusumNull struct {
 	k    float64 // reference value, pane-score units
 	hop  float64 // nominal pane size
 	tau2 float64 // variance of the reference's bias in pane-score units: hop/m
-	// threshold cache: the threshold at alpha
-	alpha, h float64
+	// threshold cache: the threshold at alpha, and Siegmund's rate there
+	alpha, h, rateH float64
 	// table of pane scores at the nominal pane size, built at the
 	// first pane (see celltest.PaneTable); tabled marks it built.
 	table  *celltest.PaneTable
@@ -84,6 +84,7 @@ func (cn *cusumNull) threshold(alpha float64, cache map[[3]float64]float64) floa
 		cache[key] = h
 	}
 	cn.alpha, cn.h = alpha, h
+	cn.rateH = sequential.RateApprox(h, cn.k, cn.tau2)
 	return h
 }
 
@@ -163,7 +164,7 @@ func (c *compiled) cusumTest(s Snapshot, alpha float64) (Result, bool) {
 		N: int64(max(st.UpPanes, st.DownPanes)) * int64(cn.hop)}
 	r.PValue = 1
 	if stat > 0 && !math.IsInf(h, 1) {
-		r.PValue = math.Min(1, alpha*sequential.RateApprox(stat, cn.k, cn.tau2)/sequential.RateApprox(h, cn.k, cn.tau2))
+		r.PValue = math.Min(1, alpha*sequential.RateApprox(stat, cn.k, cn.tau2)/cn.rateH)
 		if stat >= h {
 			// The decision is S ≥ h; keep the p-value on its side of α
 			// where the approximation's ratio rounds.

@@ -155,16 +155,16 @@ func rate(h, k, tau2 float64, arl func(mu, k, h float64) float64) float64 {
 	if !(tau2 > 0) {
 		return 2 / arl(0, k, h)
 	}
-	// A trapezoid with step τ/2 over ±8τ: on a Gaussian weight times a
-	// smooth function it converges geometrically, far below the
-	// precision of the ARL. The grid is symmetric, so the lower side at
-	// c is the upper side at −c.
+	// A trapezoid with step τ over ±8τ: on a Gaussian weight times a
+	// smooth function its error is of order exp(−2π²) ≈ 3·10⁻⁹ relative,
+	// far below the precision of the ARL. The grid is symmetric, so the
+	// lower side at c is the upper side at −c.
 	tau := math.Sqrt(tau2)
-	const half = 16
+	const half = 8
 	var sum, wsum float64
 	for i := -half; i <= half; i++ {
-		c := float64(i) * tau / 2
-		wt := math.Exp(-c * c / (2 * tau2))
+		c := float64(i) * tau
+		wt := math.Exp(-float64(i*i) / 2)
 		sum += wt * 2 / arl(c, k, h)
 		wsum += wt
 	}
