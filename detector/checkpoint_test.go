@@ -120,6 +120,7 @@ func TestCheckpointExact(t *testing.T) {
 	evs := ckptEvents(6000)
 	for _, cfg := range []WindowConfig{
 		{Size: 400, Hop: 50},
+		{Size: 800, Hop: MinCUSUMPane}, // the cusum test runs: its sums are restored
 		{Time: 16 * time.Second, TimeHop: 2 * time.Second, Lateness: 500 * time.Millisecond},
 	} {
 		// Uninterrupted run, collecting everything after each index.
@@ -133,6 +134,21 @@ func TestCheckpointExact(t *testing.T) {
 		}
 		if len(fullOut.Alerts) < 4 {
 			t.Fatalf("%+v: scenario produced only %d alerts", cfg, len(fullOut.Alerts))
+		}
+		if cfg.Hop >= MinCUSUMPane {
+			// The cusum sums must be non-zero across the cuts for the
+			// restore to be tested.
+			running := 0
+			for _, e := range fullOut.Evaluations {
+				for _, r := range e.Results {
+					if r.Test == TestCUSUM && r.Statistic > 0 {
+						running++
+					}
+				}
+			}
+			if running < 10 {
+				t.Fatalf("%+v: only %d cusum results with a running sum", cfg, running)
+			}
 		}
 		checked := 0
 		for _, cut := range []int{0, 1, 49, 50, 399, 401, 2000, 2999, 4321} {

@@ -129,8 +129,10 @@ func poissonLower(lambda, level float64) int {
 // suite's numeric shapes, sharper than TestH0Shapes can be at its α: per
 // shape, 4 references of 50,000 rows (the rate is an average over the
 // references' sampling error, see sequential.Rate) and 10,000 panes of
-// 125 fresh values each, scored by PaneZ and fed to a two-sided CUSUM
-// with the default k (shift 0.25: k = 0.25·√125/2 = 1.40) and the h of a
+// MinCUSUMPane (100) fresh values each — the smallest panes the test runs
+// on, where the saddlepoint errs most — scored as the monitor scores them
+// and fed to a two-sided CUSUM with the default k (shift 0.25:
+// k = 0.25·√100/2 = 1.25) and the h of a
 // target rate of 2e-3 signals per pane, restarting after each signal. The
 // expected count is λ = 80; a shape fails when its count reaches the
 // Poisson(λ) upper 1e-4 point (8 shapes: a valid detector fails with
@@ -151,7 +153,7 @@ func TestCUSUMH0Shapes(t *testing.T) {
 		}
 		panes = n
 	}
-	const hop, refs, refRows, rate = 125, 4, 50_000, 2e-3
+	const hop, refs, refRows, rate = MinCUSUMPane, 4, 50_000, 2e-3
 	k := DefaultPolicy().CUSUMShift * math.Sqrt(hop) / 2
 	h, err := sequential.Threshold(k, float64(hop)/refRows, rate)
 	if err != nil {

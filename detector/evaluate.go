@@ -273,7 +273,9 @@ func (c *compiled) evaluate(s Snapshot, p *Policy, alpha float64, out []Result) 
 		// still drifting resolve an alert, which re-fired an evaluation
 		// or two later.
 		r.Holding = r.Drifting || (r.Effect >= p.ResolveFactor*r.EffectThreshold && r.Effect > 0 && c.below(&r, math.Sqrt(math.Sqrt(alpha))))
-		if f := p.ImmediateFactor; r.Drifting && f > 0 {
+		// The cusum test fires on its first crossing anyway; its
+		// p-value is not on the scale the severity rule reads.
+		if f := p.ImmediateFactor; r.Drifting && f > 0 && t != TestCUSUM {
 			r.Severe = r.Effect >= f*r.EffectThreshold && c.below(&r, alpha/(f*f*f))
 		}
 		if t == TestKS && r.Effect >= r.EffectThreshold && r.Effect > 0 {

@@ -350,10 +350,11 @@ func NewMonitor(ref *Reference, policies *Policies, cfg WindowConfig) (*Monitor,
 		if err != nil {
 			return nil, fmt.Errorf("feature %q: %w", fr.Name, err)
 		}
-		// The cusum test runs on count windows; like the other tests
-		// it counts in the Bonferroni divisor wherever it is enabled,
-		// also on features where it cannot apply (a constant).
-		cusumWindows := !cfg.TimeBased() && cfg.Stage != StageEmit
+		// The cusum test runs on count windows with panes of at least
+		// MinCUSUMPane events; like the other tests it counts in the
+		// Bonferroni divisor wherever it is enabled, also on features
+		// where it cannot apply (a constant).
+		cusumWindows := !cfg.TimeBased() && cfg.Stage != StageEmit && cfg.Hop >= MinCUSUMPane
 		if cusumWindows && f.policy.Enabled(TestCUSUM) {
 			c.cusum = newCUSUMNull(c, cfg.Hop, f.policy.CUSUMShift)
 		}
