@@ -21,7 +21,8 @@ import (
 // share of the ERT (the same α as every other test: hop/(ERT·tests)).
 // The result's p-value is α·R(S)/R(h), R Siegmund's rate at threshold S:
 // below α exactly when S ≥ h. The effect is the estimated shift in
-// standard deviations, k + S/panes of the side that signals. The test
+// standard deviations: the mean of the panes' cell-score mean differences
+// since the signalling side last left 0. The test
 // fires on its first crossing (the CUSUM has accumulated the evidence
 // hysteresis would wait for) and starts afresh when its alert resolves.
 //
@@ -139,7 +140,7 @@ func (f *featureState) stepCUSUM(scratch *paneScratch) {
 		scratch.seen[wi] = 0
 	}
 	if w := f.c.mean.PaneWindow(s); w.N > 0 {
-		f.cusum.Step(f.c.paneZ(w), cn.k)
+		f.cusum.Step(f.c.paneZ(w), w.D, cn.k)
 	}
 }
 
@@ -157,7 +158,7 @@ func (f *featureState) stepCUSUMPane(p *window.Pane) {
 	if w.N == 0 {
 		return
 	}
-	f.cusum.Step(f.c.paneZ(w), cn.k)
+	f.cusum.Step(f.c.paneZ(w), w.D, cn.k)
 }
 
 // cusumTest reports the feature's CUSUM at level alpha.
@@ -181,8 +182,8 @@ func (c *compiled) cusumTest(s Snapshot, alpha float64) (Result, bool) {
 		}
 	}
 	// The shift in standard deviations of the reference values: the
-	// pane-score shift over √hop is in score standard deviations.
-	shift := math.Abs(st.Shift(cn.k)) / math.Sqrt(cn.hop) * c.mean.SD()
+	// panes' mean differences are in score standard deviations.
+	shift := math.Abs(st.Shift()) * c.mean.SD()
 	switch sd := c.ref.StdDev(); {
 	case sd > 0:
 		r.Effect = shift / sd

@@ -196,7 +196,8 @@ func TestCUSUMH0Shapes(t *testing.T) {
 				for i := range cells {
 					cells[i] = uint16(breaks.Cell(sh.gen(rng).Num))
 				}
-				s.Step(mean.PaneZTable(table, celltest.PaneScore(mean, cells, nil)), k)
+				w := celltest.PaneScore(mean, cells, nil)
+				s.Step(mean.PaneZTable(table, w), w.D, k)
 				if s.Statistic() >= h {
 					signals++
 					s.Reset()

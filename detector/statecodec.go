@@ -26,7 +26,7 @@ import (
 //	  alarms: count, then test name and alarm state each
 //	  evals, values, missing, invalid, centre of the moments (or none)
 //	  merge state (stage 2) or none
-//	  cusum state: S⁺, S⁻, their pane counts, or none (v3; v2 has no
+//	  cusum state: S⁺, S⁻, their pane counts and shift sums, or none (v3; v2 has no
 //	  such field and still decodes, its CUSUMs starting at 0)
 //	  window state (see encodeCountState / encodeTimeState)
 //
@@ -267,6 +267,8 @@ func EncodeModelState(cps []FeatureCheckpoint) ([]byte, error) {
 			w.f64(s.Down)
 			w.uvar(s.UpPanes)
 			w.uvar(s.DownPanes)
+			w.f64(s.UpShift)
+			w.f64(s.DownShift)
 		}
 		w.bytes(f.Window)
 	}
@@ -359,7 +361,7 @@ func DecodeModelState(data []byte) ([]FeatureCheckpoint, error) {
 			f.Merge = mc
 		}
 		if version > modelStateV2 && r.flag() {
-			f.CUSUM = &sequential.State{Up: r.f64(), Down: r.f64(), UpPanes: r.uvar(), DownPanes: r.uvar()}
+			f.CUSUM = &sequential.State{Up: r.f64(), Down: r.f64(), UpPanes: r.uvar(), DownPanes: r.uvar(), UpShift: r.f64(), DownShift: r.f64()}
 		}
 		f.Window = r.bytes()
 		if r.err != nil {

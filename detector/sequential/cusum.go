@@ -234,24 +234,29 @@ func bisect(r func(float64) float64, target float64) (float64, error) {
 
 // State is the running state of one two-sided CUSUM. Up and Down are S⁺
 // and S⁻; UpPanes and DownPanes count the panes since each was last 0,
-// for the shift estimate.
+// and UpShift and DownShift sum the panes' shifts over those panes, for
+// the shift estimate.
 type State struct {
 	Up, Down           float64
 	UpPanes, DownPanes uint64
+	UpShift, DownShift float64
 }
 
-// Step adds a pane of score z with reference value k.
-func (s *State) Step(z, k float64) {
+// Step adds a pane of score z with reference value k; shift is the
+// pane's own measure of the shift (its standardized mean difference),
+// averaged over the run for the estimate.
+func (s *State) Step(z, shift, k float64) {
 	s.Up = math.Max(0, s.Up+z-k)
 	s.Down = math.Max(0, s.Down-z-k)
-	s.UpPanes, s.DownPanes = count(s.Up, s.UpPanes), count(s.Down, s.DownPanes)
+	s.UpPanes, s.UpShift = run(s.Up, s.UpPanes, s.UpShift, shift)
+	s.DownPanes, s.DownShift = run(s.Down, s.DownPanes, s.DownShift, shift)
 }
 
-func count(v float64, n uint64) uint64 {
+func run(v float64, n uint64, sum, shift float64) (uint64, float64) {
 	if v == 0 {
-		return 0
+		return 0, 0
 	}
-	return n + 1
+	return n + 1, sum + shift
 }
 
 // Reset starts the CUSUM afresh (after an alert resolves).
@@ -260,17 +265,17 @@ func (s *State) Reset() { *s = State{} }
 // Statistic is max(S⁺, S⁻).
 func (s *State) Statistic() float64 { return math.Max(s.Up, s.Down) }
 
-// Shift estimates the shift of the pane scores since the larger side
-// last left 0: k + S/panes, signed (negative when S⁻ is the larger), 0
-// while both are 0. It is the classical estimate of the mean after a
-// CUSUM signal (Montgomery, Introduction to Statistical Quality Control,
-// §9.1).
-func (s *State) Shift(k float64) float64 {
+// Shift estimates the shift since the larger side last left 0: the mean
+// of the panes' shifts over that run (signed), 0 while both sums are 0.
+// Unlike the classical k + S/panes (Montgomery, Introduction to
+// Statistical Quality Control, §9.1) it is not capped when the scores
+// are (a pane score saturates far in the tail; a pane mean does not).
+func (s *State) Shift() float64 {
 	switch {
 	case s.Up >= s.Down && s.UpPanes > 0:
-		return k + s.Up/float64(s.UpPanes)
+		return s.UpShift / float64(s.UpPanes)
 	case s.Down > s.Up && s.DownPanes > 0:
-		return -(k + s.Down/float64(s.DownPanes))
+		return s.DownShift / float64(s.DownPanes)
 	}
 	return 0
 }
@@ -278,8 +283,9 @@ func (s *State) Shift(k float64) float64 {
 // Valid reports whether a restored state is possible: finite, non-negative
 // sums, zero exactly when their pane counts are.
 func (s *State) Valid() bool {
-	ok := func(v float64, n uint64) bool {
-		return v >= 0 && !math.IsInf(v, 0) && (v == 0) == (n == 0)
+	ok := func(v float64, n uint64, shift float64) bool {
+		return v >= 0 && !math.IsInf(v, 0) && (v == 0) == (n == 0) &&
+			!math.IsNaN(shift) && !math.IsInf(shift, 0) && (n > 0 || shift == 0)
 	}
-	return ok(s.Up, s.UpPanes) && ok(s.Down, s.DownPanes)
+	return ok(s.Up, s.UpPanes, s.UpShift) && ok(s.Down, s.DownPanes, s.DownShift)
 }

@@ -69,7 +69,7 @@ func simulateRate(rng *rand.Rand, k, h, tau2 float64, streams, panes int) float6
 		c := math.Sqrt(tau2) * rng.NormFloat64()
 		var s State
 		for range panes {
-			s.Step(c+rng.NormFloat64(), k)
+			s.Step(c+rng.NormFloat64(), 0, k)
 			if s.Statistic() >= h {
 				signals++
 				s.Reset()
@@ -119,22 +119,24 @@ func TestStateShift(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	var s State
 	for range 200 {
-		s.Step(-2+rng.NormFloat64(), 0.5)
+		z := -2 + rng.NormFloat64()
+		s.Step(z, z/10, 0.5) // the pane's own shift: its score over √n, n = 100
 	}
 	if s.Down < 100 || s.Up > 10 {
 		t.Fatalf("after 200 panes at −2: S⁺ %v S⁻ %v", s.Up, s.Down)
 	}
-	if est := s.Shift(0.5); math.Abs(est+2) > 0.3 {
-		t.Errorf("shift estimate %v, want −2 ± 0.3", est)
+	if est := s.Shift(); math.Abs(est+0.2) > 0.03 {
+		t.Errorf("shift estimate %v, want −0.2 ± 0.03", est)
 	}
 	if !s.Valid() {
 		t.Error("a running state is not valid")
 	}
 	s.Reset()
-	if s.Statistic() != 0 || s.Shift(0.5) != 0 {
+	if s.Statistic() != 0 || s.Shift() != 0 {
 		t.Error("reset left state")
 	}
-	for _, bad := range []State{{Up: -1, UpPanes: 1}, {Up: 1}, {Down: math.Inf(1), DownPanes: 2}, {UpPanes: 3}, {Up: math.NaN(), UpPanes: 1}} {
+	for _, bad := range []State{{Up: -1, UpPanes: 1}, {Up: 1}, {Down: math.Inf(1), DownPanes: 2}, {UpPanes: 3}, {Up: math.NaN(), UpPanes: 1},
+		{Up: 1, UpPanes: 1, UpShift: math.NaN()}, {DownShift: 0.5}} {
 		if bad.Valid() {
 			t.Errorf("%+v is valid", bad)
 		}
