@@ -22,13 +22,14 @@ import (
 // The result's p-value is α·R(S)/R(h), R Siegmund's rate at threshold S:
 // below α exactly when S ≥ h. The effect is the estimated shift in
 // standard deviations: the mean of the panes' cell-score mean differences
-// since the signalling side last left 0. The test
-// fires on its first crossing (the CUSUM has accumulated the evidence
-// hysteresis would wait for) and starts afresh when its alert resolves.
+// since the signalling side last left 0. The test fires on its first
+// crossing (the CUSUM has accumulated the evidence hysteresis would wait
+// for), is never severe, and starts afresh when its alert resolves.
 //
-// Count windows only (single stage, and stage 2 of two-stage mode, whose
-// panes are stage 1's panes of Hop events): event-time panes hold as many
-// events as the traffic brings, for which k and h are not yet derived.
+// Count windows only, with panes of at least MinCUSUMPane events (single
+// stage, and stage 2 of two-stage mode, whose panes are stage 1's panes of
+// Hop events): event-time panes hold as many events as the traffic
+// brings, for which k and h are not yet derived.
 
 // cusumMethod is the Method of cusum results.
 const cusumMethod = "cusum"
