@@ -9,6 +9,8 @@ import (
 	"math"
 	"slices"
 
+	"github.com/driftd/driftd/detector/sequential"
+
 	"github.com/driftd/driftd/window"
 )
 
@@ -55,6 +57,9 @@ type FeatureCheckpoint struct {
 
 	// Merge is the stage-2 bookkeeping of two-stage mode.
 	Merge *MergeCheckpoint `json:"merge,omitempty"`
+	// CUSUM is the cusum test's running state (absent where the test
+	// does not run, and in checkpoints of versions before it).
+	CUSUM *sequential.State `json:"cusum,omitempty"`
 
 	Dataset    AlarmState `json:"dataset"`
 	Share      float64    `json:"share"`
@@ -121,6 +126,10 @@ func (m *Monitor) checkpoint(countWindows bool) []FeatureCheckpoint {
 			if a != (AlarmState{}) {
 				cp.Alarms[string(f.c.tests[i])] = a
 			}
+		}
+		if f.c.cusum != nil {
+			st := f.cusum
+			cp.CUSUM = &st
 		}
 		switch {
 		case f.cw != nil:
@@ -243,6 +252,14 @@ func (f *featureState) restore(cp *FeatureCheckpoint, gs *groupState) error {
 			return fmt.Errorf("alarm %q has a negative streak", name)
 		}
 		f.alarms[i] = a
+	}
+	if cp.CUSUM != nil {
+		if !cp.CUSUM.Valid() {
+			return fmt.Errorf("impossible cusum state %+v", *cp.CUSUM)
+		}
+		if f.c.cusum != nil {
+			f.cusum = *cp.CUSUM
+		}
 	}
 	// Moments saved relative to another centre (0: absolute) are
 	// shifted to this monitor's.

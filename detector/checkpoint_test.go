@@ -1,10 +1,13 @@
 package detector
 
 import (
+	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -117,6 +120,7 @@ func TestCheckpointExact(t *testing.T) {
 	evs := ckptEvents(6000)
 	for _, cfg := range []WindowConfig{
 		{Size: 400, Hop: 50},
+		{Size: 800, Hop: MinCUSUMPane}, // the cusum test runs: its sums are restored
 		{Time: 16 * time.Second, TimeHop: 2 * time.Second, Lateness: 500 * time.Millisecond},
 	} {
 		// Uninterrupted run, collecting everything after each index.
@@ -130,6 +134,21 @@ func TestCheckpointExact(t *testing.T) {
 		}
 		if len(fullOut.Alerts) < 4 {
 			t.Fatalf("%+v: scenario produced only %d alerts", cfg, len(fullOut.Alerts))
+		}
+		if cfg.Hop >= MinCUSUMPane {
+			// The cusum sums must be non-zero across the cuts for the
+			// restore to be tested.
+			running := 0
+			for _, e := range fullOut.Evaluations {
+				for _, r := range e.Results {
+					if r.Test == TestCUSUM && r.Statistic > 0 {
+						running++
+					}
+				}
+			}
+			if running < 10 {
+				t.Fatalf("%+v: only %d cusum results with a running sum", cfg, running)
+			}
 		}
 		checked := 0
 		for _, cut := range []int{0, 1, 49, 50, 399, 401, 2000, 2999, 4321} {
@@ -442,16 +461,40 @@ func TestModelStateKeepsEveryField(t *testing.T) {
 		t.Fatalf("round trip differs:\n got %+v\nwant %+v", got, cps)
 	}
 	// Every strict prefix fails to decode, and so does any version
-	// other than 2.
+	// other than 2 and 3.
 	for n := range len(data) {
 		if _, err := DecodeModelState(data[:n]); err == nil {
 			t.Fatalf("prefix of %d of %d bytes decoded", n, len(data))
 		}
 	}
 	other := append([]byte(nil), data...)
-	other[3] = 3
+	other[3] = 4
 	if _, err := DecodeModelState(other); err == nil {
-		t.Fatal("version 3 decoded")
+		t.Fatal("version 4 decoded")
+	}
+	// Version 2 (before the cusum state) still decodes: the same blob
+	// without the cusum fields gives the same checkpoints without them.
+	for i := range cps {
+		if cps[i].CUSUM == nil || cps[i].CUSUM.Up == 0 || cps[i].CUSUM.DownPanes == 0 {
+			t.Fatalf("filler left the cusum state empty: %+v", cps[i].CUSUM)
+		}
+	}
+	old := slices.Clone(cps)
+	for i := range old {
+		old[i].CUSUM = nil
+	}
+	v2, err := EncodeModelState(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 = removeCUSUMFlags(t, v2, old)
+	v2[3] = 2
+	back, err := DecodeModelState(v2)
+	if err != nil {
+		t.Fatalf("version 2: %v", err)
+	}
+	if !reflect.DeepEqual(back, old) {
+		t.Fatalf("version 2 decodes differently:\n got %+v\nwant %+v", back, old)
 	}
 }
 
@@ -478,4 +521,25 @@ func TestModelStateSmallerThanJSON(t *testing.T) {
 	if float64(len(bin)) > 0.8*float64(legacy) {
 		t.Errorf("binary state %d bytes, JSON %d: not compact", len(bin), legacy)
 	}
+}
+
+// removeCUSUMFlags turns a version-3 blob of checkpoints without cusum
+// state into the version-2 layout: it drops the "no cusum" flag byte
+// that precedes each feature's window state.
+func removeCUSUMFlags(t *testing.T, data []byte, cps []FeatureCheckpoint) []byte {
+	t.Helper()
+	out := slices.Clone(data)
+	from := 0
+	for i := range cps {
+		tail := append([]byte{0}, binary.AppendUvarint(nil, uint64(len(cps[i].Window)))...)
+		tail = append(tail, cps[i].Window...)
+		at := bytes.Index(out[from:], tail)
+		if at < 0 {
+			t.Fatalf("feature %d: window state not found", i)
+		}
+		at += from
+		out = append(out[:at], out[at+1:]...)
+		from = at + len(tail) - 1
+	}
+	return out
 }

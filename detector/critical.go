@@ -14,6 +14,8 @@ import (
 type critTable struct {
 	kolmogorovD map[critKey]float64
 	twoSampleH  map[critKey]int64
+	// cusumH: CUSUM thresholds by (k, bias variance, level).
+	cusumH map[[3]float64]float64
 	// direct: decide by the p-value itself, computed once per
 	// evaluation. Time windows use it: their n and threshold follow the
 	// traffic, so a cached critical value would rarely be used twice and
@@ -32,7 +34,7 @@ type critKey struct {
 const critTableMax = 4096
 
 func newCritTable() *critTable {
-	return &critTable{kolmogorovD: map[critKey]float64{}, twoSampleH: map[critKey]int64{}}
+	return &critTable{kolmogorovD: map[critKey]float64{}, twoSampleH: map[critKey]int64{}, cusumH: map[[3]float64]float64{}}
 }
 
 // kolmogorov returns the smallest D with kstwo.sf(neff, D) < level.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/driftd/driftd/detector/celltest"
 	"github.com/driftd/driftd/detector/ksdist"
+	"github.com/driftd/driftd/detector/sequential"
 	"github.com/driftd/driftd/window"
 )
 
@@ -85,6 +86,9 @@ type Snapshot struct {
 	// digits (see compiled.centre).
 	Moments window.Moments
 	Centre  float64
+	// CUSUM is the feature's CUSUM after the pane that just closed
+	// (count windows; nil elsewhere: the cusum test does not apply).
+	CUSUM *sequential.State
 	// N, when positive, is the sum of the counts, which the window
 	// keeps anyway (0: sum them).
 	N int64
@@ -137,6 +141,7 @@ type compiled struct {
 	refMs  window.Moments // reference moments (mean_shift)
 	mean   *celltest.Mean // null of the cell-score mean (mean_shift); nil: constant reference
 	scale  *celltest.Mean // null of the mean absolute deviation (scale); nil: no spread or two values
+	cusum  *cusumNull     // the cusum test's setup (count windows); nil: not applicable
 	kscell []int64        // Ranks, for the KS scan
 	scores cellScores     // this evaluation's cell scores (mean_shift, scale)
 	centre float64        // numeric: the reference mean; windows hold moments of x − centre
@@ -240,6 +245,8 @@ func (c *compiled) evaluate(s Snapshot, p *Policy, alpha float64, out []Result) 
 			r, ok = c.meanShift(s, p)
 		case TestScale:
 			r, ok = c.scaleTest(s, p)
+		case TestCUSUM:
+			r, ok = c.cusumTest(s, alpha)
 		case TestChi2:
 			r, ok = c.chi2(s, valid)
 		case TestMissing:
@@ -278,7 +285,9 @@ func (c *compiled) evaluate(s Snapshot, p *Policy, alpha float64, out []Result) 
 		// still drifting resolve an alert, which re-fired an evaluation
 		// or two later.
 		r.Holding = r.Drifting || (r.Effect >= p.ResolveFactor*r.EffectThreshold && r.Effect > 0 && c.below(&r, math.Sqrt(math.Sqrt(alpha))))
-		if f := p.ImmediateFactor; r.Drifting && f > 0 {
+		// The cusum test fires on its first crossing anyway; its
+		// p-value is not on the scale the severity rule reads.
+		if f := p.ImmediateFactor; r.Drifting && f > 0 && t != TestCUSUM {
 			r.Severe = r.Effect >= f*r.EffectThreshold && c.below(&r, alpha/(f*f*f))
 		}
 		if t == TestKS && r.Effect >= r.EffectThreshold && r.Effect > 0 {

@@ -158,7 +158,7 @@ func Explain(ref *FeatureRef, test Test, cells []uint32, moments window.Moments,
 			q.Ratio = q.Window / p0
 			ev.Quality = q
 		}
-		if test == TestKS || test == TestMeanShift || test == TestScale || test == TestOutOfRange {
+		if test == TestKS || test == TestMeanShift || test == TestScale || test == TestCUSUM || test == TestOutOfRange {
 			numericEvidence(ev, ref, cells[:layout.Valid], valid, moments)
 		}
 	case Categorical:

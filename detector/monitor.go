@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/driftd/driftd/detector/sequential"
 	"github.com/driftd/driftd/window"
 )
 
@@ -225,6 +226,8 @@ type Monitor struct {
 	active  bool
 	due     []int
 	scr     []byte
+	// paneCells is the cusum test's scratch for a pane's cells.
+	paneCells paneScratch
 
 	// counters for metrics
 	observed        uint64
@@ -273,6 +276,7 @@ type featureState struct {
 	skip   uint64             // restored ahead of its group: ignore events with seq ≤ skip
 	alarms []AlarmState
 	evals  uint64
+	cusum  sequential.State // the cusum test's running sums (see cusum.go)
 	// lifetime counts
 	values, missing, invalid uint64
 
@@ -346,8 +350,16 @@ func NewMonitor(ref *Reference, policies *Policies, cfg WindowConfig) (*Monitor,
 		if err != nil {
 			return nil, fmt.Errorf("feature %q: %w", fr.Name, err)
 		}
+		// The cusum test runs on count windows with panes of at least
+		// MinCUSUMPane events; like the other tests it counts in the
+		// Bonferroni divisor wherever it is enabled, also on features
+		// where it cannot apply (a constant).
+		cusumWindows := !cfg.TimeBased() && cfg.Stage != StageEmit && cfg.Hop >= MinCUSUMPane
+		if cusumWindows && f.policy.Enabled(TestCUSUM) {
+			c.cusum = newCUSUMNull(c, cfg.Hop, f.policy.CUSUMShift)
+		}
 		for _, t := range c.tests {
-			if f.policy.Enabled(t) {
+			if f.policy.Enabled(t) && (t != TestCUSUM || cusumWindows) {
 				m.tests++
 			}
 		}
@@ -579,7 +591,12 @@ func (m *Monitor) End(out *Output) {
 	}
 	for _, idx := range m.due {
 		f := m.features[idx]
-		m.evaluate(f, Snapshot{Counts16: f.cw.Counts(), Moments: f.cw.Moments(), Centre: f.c.centre, N: int64(f.cw.N())}, info, float64(m.cfg.Hop), out)
+		s := Snapshot{Counts16: f.cw.Counts(), Moments: f.cw.Moments(), Centre: f.c.centre, N: int64(f.cw.N())}
+		if f.c.cusum != nil {
+			f.stepCUSUM(&m.paneCells)
+			s.CUSUM = &f.cusum
+		}
+		m.evaluate(f, s, info, float64(m.cfg.Hop), out)
 	}
 	m.due = m.due[:0]
 	m.updateDataset(gs.seq, info, out)
@@ -676,10 +693,19 @@ func (m *Monitor) evaluate(f *featureState, s Snapshot, info WindowInfo, hopEven
 			drifting = r.Holding
 		}
 		k := f.policy.Hysteresis
-		if a.Firing {
+		switch {
+		case a.Firing:
 			k = f.policy.ResolveHysteresis
+		case r.Test == TestCUSUM:
+			// The CUSUM has accumulated its evidence over the panes
+			// already: it fires on its first crossing (h is set for
+			// that), not after Hysteresis more.
+			k = 1
 		}
 		changed := a.Step(drifting, r.Severe, k, info.LastSeq)
+		if changed && !a.Firing && r.Test == TestCUSUM {
+			f.cusum.Reset() // resolved: start afresh
+		}
 		r.Firing = a.Firing
 		f.marks[ti].observe(r)
 		previous := a.Effect
@@ -921,6 +947,9 @@ func (m *Monitor) resolveAll(out *Output, reason, why string) {
 			}
 			gs := m.groups[f.group]
 			*a = AlarmState{Since: gs.seq}
+			if f.c.tests[i] == TestCUSUM {
+				f.cusum.Reset()
+			}
 			al := Alert{
 				Schema: AlertSchema, Status: Resolved,
 				Model: m.ref.Model, Version: m.ref.Version, Feature: f.name, Test: f.c.tests[i],

@@ -132,9 +132,21 @@ func TestTrainingServingSkew(t *testing.T) {
 		if a.Window.LastSeq != 125 {
 			t.Errorf("%s fired at event %d, want 125", a.Test, a.Window.LastSeq)
 		}
+		// The cusum test fires on its first crossing, never "severe";
+		// its effect, the panes' mean shift, is not capped by the
+		// pane scores' ±8: about 2 sd, like the mean test's.
+		if a.Test == TestCUSUM {
+			if a.Evaluation != 1 || a.Severe || a.Effect < 1.5 {
+				t.Errorf("cusum fired at evaluation %d (severe=%v) with effect %.3g, want evaluation 1, not severe, effect ≈ 2", a.Evaluation, a.Severe, a.Effect)
+			}
+			continue
+		}
 		if a.Test != TestDataset && (a.Evaluation != 1 || !a.Severe) {
 			t.Errorf("%s fired at evaluation %d (severe=%v), want evaluation 1, severe", a.Test, a.Evaluation, a.Severe)
 		}
+	}
+	if !got[TestCUSUM] {
+		t.Errorf("firing tests %v: the cusum test did not fire", got)
 	}
 	if !got[TestKS] || !got[TestMeanShift] || !got[TestDataset] {
 		t.Fatalf("firing tests %v, want ks, mean_shift and dataset", got)

@@ -12,13 +12,14 @@ import (
 // Test names a statistical test run on a feature window.
 type Test string
 
-// Tests. Numeric features run ks, mean_shift, scale, missing, invalid and
-// out_of_range; categorical features run chi2, missing and invalid. The
+// Tests. Numeric features run ks, mean_shift, scale, cusum (count
+// windows), missing, invalid and out_of_range; categorical features run chi2, missing and invalid. The
 // dataset-level alert uses the pseudo-test "dataset".
 const (
 	TestKS         Test = "ks"
 	TestMeanShift  Test = "mean_shift"
 	TestScale      Test = "scale"
+	TestCUSUM      Test = "cusum"
 	TestChi2       Test = "chi2"
 	TestMissing    Test = "missing"
 	TestInvalid    Test = "invalid"
@@ -29,7 +30,7 @@ const (
 // NumericTests and CategoricalTests list the tests of each feature kind in
 // the order results are reported.
 var (
-	NumericTests     = []Test{TestKS, TestMeanShift, TestScale, TestMissing, TestInvalid, TestOutOfRange}
+	NumericTests     = []Test{TestKS, TestMeanShift, TestScale, TestCUSUM, TestMissing, TestInvalid, TestOutOfRange}
 	CategoricalTests = []Test{TestChi2, TestMissing, TestInvalid}
 )
 
@@ -113,6 +114,11 @@ type Policy struct {
 	// when the reference is kept whole and both sizes are ≤ 10000),
 	// "exact" or "asymp" (default auto).
 	KSMethod string `json:"ks_method,omitempty" env:"KS_METHOD"`
+	// CUSUMShift is the mean shift the cusum test is tuned for, in
+	// standard deviations of the feature (default 0.25): its reference
+	// value is half of it on the pane-score scale. Smaller shifts are
+	// still detected, later; larger ones sooner. Count windows only.
+	CUSUMShift float64 `json:"cusum_shift,omitempty" env:"CUSUM_SHIFT"`
 	// Disabled lists tests not to run.
 	Disabled []Test `json:"disabled_tests,omitempty" env:"DISABLED_TESTS" envSeparator:","`
 }
@@ -134,6 +140,7 @@ func DefaultPolicy() Policy {
 		UpdateFactor:       1.5,
 		MinEvents:          100,
 		KSMethod:           KSMethodAuto,
+		CUSUMShift:         0.25,
 	}
 }
 
@@ -179,6 +186,8 @@ func (p Policy) Validate() error {
 		return policyErr("update_factor", "is %v; accepted: 0 (no updates) or a finite number > 1", p.UpdateFactor)
 	case p.MinEvents < 1:
 		return policyErr("min_events", "is %d; accepted: a whole number ≥ 1", p.MinEvents)
+	case !(p.CUSUMShift > 0 && p.CUSUMShift <= 10):
+		return policyErr("cusum_shift", "is %v; accepted: a number in (0, 10] (standard deviations; disable the test with disabled_tests=cusum)", p.CUSUMShift)
 	}
 	switch p.KSMethod {
 	case KSMethodAuto, KSMethodExact, KSMethodAsymp:
@@ -187,7 +196,7 @@ func (p Policy) Validate() error {
 	}
 	for _, t := range p.Disabled {
 		if !knownTest(t) {
-			return policyErr("disabled_tests", "has unknown test %q; accepted: a comma-separated list of ks, mean_shift, scale, chi2, missing, invalid, out_of_range", t)
+			return policyErr("disabled_tests", "has unknown test %q; accepted: a comma-separated list of ks, mean_shift, scale, cusum, chi2, missing, invalid, out_of_range", t)
 		}
 	}
 	return nil
@@ -200,7 +209,7 @@ func (p Policy) gate(t Test) float64 {
 	switch t {
 	case TestKS:
 		return p.KSMinEffect
-	case TestMeanShift:
+	case TestMeanShift, TestCUSUM:
 		return p.MeanShiftMinEffect
 	case TestScale:
 		return p.ScaleMinEffect

@@ -7,15 +7,16 @@ import (
 	"math"
 	"slices"
 
+	"github.com/driftd/driftd/detector/sequential"
 	"github.com/driftd/driftd/window"
 )
 
-// The model state encoding (driftd.state/v2): the checkpoint of all the
+// The model state encoding (driftd.state/v3): the checkpoint of all the
 // features of one model version in one input partition, as one binary
 // blob. Little-endian; integers are varints, floats keep every bit (NaN
 // and ±Inf included), strings and the window blobs are length-prefixed:
 //
-//	"DMS" 0x02                         magic and version
+//	"DMS" 0x03                         magic and version
 //	topic, partition, offset, gen      where the state belongs
 //	model, version, reference id
 //	dataset alarm, share, unexpected, duplicates
@@ -25,13 +26,18 @@ import (
 //	  alarms: count, then test name and alarm state each
 //	  evals, values, missing, invalid, centre of the moments (or none)
 //	  merge state (stage 2) or none
+//	  cusum state: S⁺, S⁻, their pane counts and shift sums, or none (v3; v2 has no
+//	  such field and still decodes, its CUSUMs starting at 0)
 //	  window state (see encodeCountState / encodeTimeState)
 //
 // The stream layer splits the blob into chunks that fit the state topic's
 // max.message.bytes and commits it with a manifest.
 
 // ModelStateMagic starts every encoded model state.
-const ModelStateMagic = "DMS\x02"
+const ModelStateMagic = "DMS\x03"
+
+// modelStateV2 is the previous version, which lacks the cusum state.
+const modelStateV2 = 2
 
 // MaxModelStateBytes bounds a decoded model state (sum of its chunks).
 const MaxModelStateBytes = 1 << 30
@@ -265,6 +271,15 @@ func (w *stateWriter) modelBody(cps []FeatureCheckpoint) error {
 			}
 			w.uvar(mc.Pushed)
 		}
+		w.flag(f.CUSUM != nil)
+		if s := f.CUSUM; s != nil {
+			w.f64(s.Up)
+			w.f64(s.Down)
+			w.uvar(s.UpPanes)
+			w.uvar(s.DownPanes)
+			w.f64(s.UpShift)
+			w.f64(s.DownShift)
+		}
 		w.bytes(f.Window)
 	}
 	return nil
@@ -282,11 +297,12 @@ func DecodeModelState(data []byte) ([]FeatureCheckpoint, error) {
 	if len(data) < len(ModelStateMagic) || string(data[:3]) != ModelStateMagic[:3] {
 		return nil, errors.New("model state: no DMS header")
 	}
-	if data[3] != ModelStateMagic[3] {
-		return nil, fmt.Errorf("model state: version %d, this build reads %d", data[3], ModelStateMagic[3])
+	version := data[3]
+	if version != ModelStateMagic[3] && version != modelStateV2 {
+		return nil, fmt.Errorf("model state: version %d, this build reads %d and %d", version, modelStateV2, ModelStateMagic[3])
 	}
 	r := &stateReader{b: data[len(ModelStateMagic):]}
-	out, err := r.modelBody(func(f *FeatureCheckpoint) error { return checkWindowBlob(f.Window) })
+	out, err := r.modelBody(version > modelStateV2, func(f *FeatureCheckpoint) error { return checkWindowBlob(f.Window) })
 	if err != nil {
 		return nil, err
 	}
@@ -294,8 +310,10 @@ func DecodeModelState(data []byte) ([]FeatureCheckpoint, error) {
 }
 
 // modelBody reads what modelBody writes, checking each feature's
-// window bytes with checkWindow (which may replace them).
-func (r *stateReader) modelBody(checkWindow func(*FeatureCheckpoint) error) ([]FeatureCheckpoint, error) {
+// window bytes with checkWindow (which may replace them). cusum is false
+// for the version-2 blobs written before the cusum test, which lack its
+// state.
+func (r *stateReader) modelBody(cusum bool, checkWindow func(*FeatureCheckpoint) error) ([]FeatureCheckpoint, error) {
 	base := FeatureCheckpoint{Schema: CheckpointSchemaV2}
 	base.Topic = r.str()
 	base.Partition = int32(r.int())
@@ -363,6 +381,9 @@ func (r *stateReader) modelBody(checkWindow func(*FeatureCheckpoint) error) ([]F
 			}
 			mc.Pushed = r.uvar()
 			f.Merge = mc
+		}
+		if cusum && r.flag() {
+			f.CUSUM = &sequential.State{Up: r.f64(), Down: r.f64(), UpPanes: r.uvar(), DownPanes: r.uvar(), UpShift: r.f64(), DownShift: r.f64()}
 		}
 		f.Window = r.bytes()
 		if r.err != nil {

@@ -391,7 +391,7 @@ func DecodeModelSegments(head []byte, segment func(SegmentSum) []byte) ([]Featur
 		}
 	}
 	panes := PaneSums{}
-	cps, err := r.modelBody(func(f *FeatureCheckpoint) error {
+	cps, err := r.modelBody(true, func(f *FeatureCheckpoint) error {
 		b, err := joinWindow(f.Feature, f.Window, sums, segs, panes)
 		if err != nil {
 			return err

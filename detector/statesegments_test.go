@@ -121,6 +121,9 @@ func TestSegmentedStateRoundTrip(t *testing.T) {
 						t.Fatalf("decoding found %d count panes, encoding %d", len(panes), len(s.Panes))
 					}
 					known = s.Panes
+					if cfg.Hop >= MinCUSUMPane && upTo >= 2000 && !slices.ContainsFunc(cps, func(cp FeatureCheckpoint) bool { return cp.CUSUM != nil && cp.CUSUM.UpPanes+cp.CUSUM.DownPanes > 0 }) {
+						t.Fatal("no cusum state in the checkpoint: the head's cusum sums are not tested")
+					}
 					if c.wide && upTo > 2000 && !hasWideCell(cps) {
 						t.Fatal("no event in a cell above 255: the two-byte cells are not tested")
 					}

@@ -188,7 +188,12 @@ func (m *Monitor) ApplyPane(r *PaneRecord, out *Output) (applied bool, err error
 		tr.Min, tr.Max = min(tr.Min, t.Min), max(tr.Max, t.Max)
 	}
 	info.Start, info.End = time.UnixMilli(tr.Min).UTC(), time.UnixMilli(tr.Max).UTC()
-	m.evaluate(f, Snapshot{Counts: f.pw.Counts(), Moments: f.pw.Moments(), Centre: f.c.centre, N: int64(f.pw.N())}, info, float64(n), out)
+	s := Snapshot{Counts: f.pw.Counts(), Moments: f.pw.Moments(), Centre: f.c.centre, N: int64(f.pw.N())}
+	if f.c.cusum != nil {
+		f.stepCUSUMPane(&p)
+		s.CUSUM = &f.cusum
+	}
+	m.evaluate(f, s, info, float64(n), out)
 	// Dataset drift once every feature of the group has reached this
 	// point, as single-stage mode computes it after a whole event.
 	for _, j := range m.groups[f.group].features {

@@ -10,16 +10,17 @@ import (
 // the model on one source, stage 2's windows are the single-stage windows
 // pane for pane, so the evaluations and the alerts (IDs included) must be
 // identical. Every pane is also delivered twice (a stage-1 replay), and
-// stage 2 is checkpointed and restored mid-way.
+// stage 2 is checkpointed and restored mid-way. Panes of 100 events: the
+// cusum test runs, in stage 2 on stage 1's panes.
 func TestTwoStageMatchesSingleStage(t *testing.T) {
 	ref := ckptReference(t)
 	evs := ckptEvents(6000)
-	single, _ := NewMonitor(ref, nil, WindowConfig{Size: 400, Hop: 50})
-	s1, err := NewMonitor(ref, nil, WindowConfig{Size: 400, Hop: 50, Stage: StageEmit})
+	single, _ := NewMonitor(ref, nil, WindowConfig{Size: 800, Hop: 100})
+	s1, err := NewMonitor(ref, nil, WindowConfig{Size: 800, Hop: 100, Stage: StageEmit})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s2, err := NewMonitor(ref, nil, WindowConfig{Size: 400, Hop: 50, Stage: StageMerge})
+	s2, err := NewMonitor(ref, nil, WindowConfig{Size: 800, Hop: 100, Stage: StageMerge})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,13 +52,13 @@ func TestTwoStageMatchesSingleStage(t *testing.T) {
 		o1.Reset()
 		if i == 3001 {
 			cps := s2.Checkpoint()
-			if s2, err = RestoreMonitor(ref, nil, WindowConfig{Size: 400, Hop: 50, Stage: StageMerge}, roundTrip(t, cps)); err != nil {
+			if s2, err = RestoreMonitor(ref, nil, WindowConfig{Size: 800, Hop: 100, Stage: StageMerge}, roundTrip(t, cps)); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	if duplicates != len(evs)/50*4 {
-		t.Fatalf("%d duplicate panes ignored, want %d", duplicates, len(evs)/50*4)
+	if duplicates != len(evs)/100*4 {
+		t.Fatalf("%d duplicate panes ignored, want %d", duplicates, len(evs)/100*4)
 	}
 	if !sameEvals(got.Evaluations, want.Evaluations) {
 		t.Fatalf("stage 2 made %d evaluations, single stage %d (or they differ)", len(got.Evaluations), len(want.Evaluations))

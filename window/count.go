@@ -294,3 +294,20 @@ func RestoreCount(layout Layout, s CountState) (*CountWindow, error) {
 	w.evicted = s.Evicted
 	return w, nil
 }
+
+// LastPaneCells returns the cells of the pane that closed last, in event
+// order: the ring's last Hop entries, as two slices of the ring (the
+// second is empty unless the pane wraps around its end). Call it right
+// after Add or AddCell reported a closed pane; the slices are the
+// window's own and valid until the next event. It does not allocate.
+func (w *CountWindow) LastPaneCells() (first, second []uint16) {
+	if w.closed == 0 {
+		return nil, nil
+	}
+	n := min(w.hop, w.filled)
+	start := w.head - n
+	if start >= 0 {
+		return w.ring[start:w.head], nil
+	}
+	return w.ring[len(w.ring)+start:], w.ring[:w.head]
+}

@@ -466,6 +466,20 @@ func TestLastPane(t *testing.T) {
 		if !slices.Equal(got.Counts, want.Counts) || got.Moments != want.Moments {
 			t.Fatalf("event %d: last pane differs from the pane built alongside", i)
 		}
+		// LastPaneCells holds the same cells, without allocating.
+		first, second := w.LastPaneCells()
+		counts := map[uint16]uint64{}
+		for _, c := range append(slices.Clone(first), second...) {
+			counts[c]++
+		}
+		if len(first)+len(second) != 40 || len(counts) != len(want.Counts) {
+			t.Fatalf("event %d: LastPaneCells holds %d+%d events in %d cells, want 40 in %d", i, len(first), len(second), len(counts), len(want.Counts))
+		}
+		for _, cc := range want.Counts {
+			if counts[cc.Cell] != uint64(cc.Count) {
+				t.Fatalf("event %d: cell %d: %d events in LastPaneCells, want %d", i, cc.Cell, counts[cc.Cell], cc.Count)
+			}
+		}
 		pb.Reset()
 	}
 }

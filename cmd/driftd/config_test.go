@@ -79,6 +79,8 @@ func TestConfigEveryVariable(t *testing.T) {
 		{one("DRIFTD_CREATE_TOPICS", "maybe"), "DRIFTD_CREATE_TOPICS", "boolean"},
 		{one("DRIFTD_DATASET_DRIFT_SHARE", "0"), "DRIFTD_DATASET_DRIFT_SHARE", "(0, 1]"},
 		{one("DRIFTD_DISABLED_TESTS", "ks,,chi2"), "DRIFTD_DISABLED_TESTS", "unknown test"},
+		{one("DRIFTD_CUSUM_SHIFT", "0"), "DRIFTD_CUSUM_SHIFT", "(0, 10]"},
+		{one("DRIFTD_CUSUM_SHIFT", "NaN"), "DRIFTD_CUSUM_SHIFT", "(0, 10]"},
 		{one("DRIFTD_DLQ_TOPIC", "a/b"), "DRIFTD_DLQ_TOPIC", `contains '/'`},
 		{one("DRIFTD_ERT", "-1"), "DRIFTD_ERT", "≥ 1"},
 		{one("DRIFTD_EXACTLY_ONCE", "yes please"), "DRIFTD_EXACTLY_ONCE", "boolean"},

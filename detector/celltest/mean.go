@@ -481,6 +481,9 @@ func (a *atomSet) cgf(s float64) (k, k1, k2 float64) {
 // cgfD returns K_D(u), K_D'(u), K_D”(u) of D = T_w − T_r.
 func (t *Mean) cgfD(a *atomSet, u float64, n, m float64) (k, k1, k2 float64) {
 	wk, wk1, wk2 := a.cgf(u / n)
+	if m == 0 {
+		return n * wk, wk1, wk2 / n // one sample: no reference term
+	}
 	v := -u / m
 	var rk, rk1, rk2 float64
 	if math.Abs(v)*math.Max(-a.zmin, a.zmax) <= 0.1 {
@@ -497,14 +500,27 @@ func (t *Mean) cgfD(a *atomSet, u float64, n, m float64) (k, k1, k2 float64) {
 
 // tail returns P(D ≥ d) for d > 0 and P(D ≤ d) for d < 0.
 func (t *Mean) tail(nWin int64, d float64) float64 {
-	n, m := float64(nWin), float64(t.m)
-	v := 1/n + 1/m
+	return t.tailM(nWin, t.m, d)
+}
+
+// tailM is tail against a reference of mRef values; mRef = 0 leaves the
+// reference out (one sample: the window's mean against the reference
+// masses taken as the truth).
+func (t *Mean) tailM(nWin, mRef int64, d float64) float64 {
+	n, m := float64(nWin), float64(mRef)
+	v := 1 / n
+	dlo, dhi := t.zmin-t.zmax, t.zmax-t.zmin
+	if mRef > 0 {
+		v += 1 / m
+	} else {
+		dlo, dhi = t.zmin, t.zmax
+	}
 	if d == 0 {
 		return 0.5
 	}
-	// D ranges over (zmin − zmax, zmax − zmin); at or beyond its ends
-	// the probability is 0 (the saddlepoint runs off to infinity).
-	if d >= t.zmax-t.zmin || d <= t.zmin-t.zmax {
+	// D ranges over (lo, hi); at or beyond its ends the probability is
+	// 0 (the saddlepoint runs off to infinity).
+	if d >= dhi || d <= dlo {
 		return 0
 	}
 	// Solve K_D'(u) = d by Newton's method inside a bracket that
@@ -548,7 +564,7 @@ func (t *Mean) tail(nWin int64, d float64) float64 {
 			break
 		}
 		u = next
-		if math.Abs(u/n) > 1e4 || math.Abs(u/m) > 1e4 {
+		if math.Abs(u/n) > 1e4 || mRef > 0 && math.Abs(u/m) > 1e4 {
 			return 0 // the exponent is beyond float64: p underflows
 		}
 	}

@@ -648,7 +648,7 @@ func gateOf(p detector.Policy, t detector.Test) float64 {
 	switch t {
 	case detector.TestKS:
 		return p.KSMinEffect
-	case detector.TestMeanShift:
+	case detector.TestMeanShift, detector.TestCUSUM:
 		return p.MeanShiftMinEffect
 	case detector.TestScale:
 		return p.ScaleMinEffect

@@ -332,6 +332,8 @@ func statName(t detector.Test) string {
 		return "z (cell-score mean)"
 	case detector.TestScale:
 		return "z (mean absolute deviation)"
+	case detector.TestCUSUM:
+		return "S (CUSUM of pane scores)"
 	case detector.TestChi2:
 		return "χ²"
 	case detector.TestMissing, detector.TestInvalid, detector.TestOutOfRange:
@@ -348,6 +350,8 @@ func effectName(t detector.Test) string {
 		return "effect |Δμ|/σ"
 	case detector.TestScale:
 		return "effect |log(G/G_ref)|"
+	case detector.TestCUSUM:
+		return "effect |Δμ|/σ (estimated shift)"
 	case detector.TestChi2:
 		return "effect JS distance"
 	case detector.TestMissing, detector.TestInvalid, detector.TestOutOfRange:
