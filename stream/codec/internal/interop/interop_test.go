@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,8 +142,11 @@ func TestInteropProducers(t *testing.T) {
 		if !hasX(firing[m]) {
 			t.Errorf("%s: shifted x raised no alert on x; firing: %v", m, firing[m])
 		}
+		// Any test of x may fire (a location shift also moves the scale
+		// test's deviations from the reference median, and the cusum), and
+		// dataset drift; nothing on plan or the prediction.
 		for _, f := range firing[m] {
-			if f != "x/ks" && f != "x/mean_shift" && f[:2] != "*/" {
+			if !strings.HasPrefix(f, "x/") && !strings.HasPrefix(f, "*/") {
 				t.Errorf("%s: alert on an unshifted feature: %s", m, f)
 			}
 		}
