@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -216,7 +214,7 @@ func TestDaemonMulticlassPerformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cluster.Close()
+	t.Cleanup(cluster.Close) // after the daemon (startPerfDaemon) stops
 	rng := rand.New(rand.NewPCG(92, 92))
 	b, _ := detector.NewBuilder("ship", "1", detector.BuildOptions{})
 	var labels, preds []string
@@ -234,42 +232,7 @@ func TestDaemonMulticlassPerformance(t *testing.T) {
 	if ref.Performance, err = perf.BuildMulticlassReference(labels, preds, "prediction", "label"); err != nil {
 		t.Fatal(err)
 	}
-	data, err := ref.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	refFile := filepath.Join(t.TempDir(), "ref.json")
-	os.WriteFile(refFile, data, 0o644)
-
-	cfg := defaultConfig()
-	cfg.Stream.Brokers = cluster.ListenAddrs()
-	cfg.Stream.TopicPartitions, cfg.Stream.TopicReplication = 1, 1
-	cfg.Stream.CheckpointInterval = time.Second
-	cfg.Server.HTTPAddr = "127.0.0.1:0"
-	cfg.Server.ReferenceFiles = []string{refFile}
-	cfg.Performance.Enabled, cfg.Performance.LabelTopic = true, "inference.labels"
-	if err := cfg.validate(); err != nil {
-		t.Fatal(err)
-	}
-	d, err := newDaemon(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.run(ctx, nil) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics(cfg.Stream.AlertTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	d, cl, ctx := startPerfDaemon(t, cluster, ref, "inference.labels")
 	const n, change = 8000, 4000
 	base := int64(1_800_000_000_000)
 	var labelRecords []*kgo.Record

@@ -35,7 +35,7 @@ func TestDaemonPerformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cluster.Close()
+	t.Cleanup(cluster.Close) // after the daemon (startPerfDaemon) stops
 	rng := rand.New(rand.NewPCG(71, 71))
 	draw := func(rho float64) (x, score float64, positive bool) {
 		x = rng.NormFloat64()
@@ -60,42 +60,7 @@ func TestDaemonPerformance(t *testing.T) {
 	if ref.Performance, err = perf.BuildReference(pairs, 0.3, "prediction", "label"); err != nil {
 		t.Fatal(err)
 	}
-	data, err := ref.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	refFile := filepath.Join(t.TempDir(), "ref.json")
-	os.WriteFile(refFile, data, 0o644)
-
-	cfg := defaultConfig()
-	cfg.Stream.Brokers = cluster.ListenAddrs()
-	cfg.Stream.TopicPartitions, cfg.Stream.TopicReplication = 1, 1
-	cfg.Stream.CheckpointInterval = time.Second
-	cfg.Server.HTTPAddr = "127.0.0.1:0"
-	cfg.Server.ReferenceFiles = []string{refFile}
-	cfg.Performance.Enabled, cfg.Performance.LabelTopic = true, "inference.labels"
-	if err := cfg.validate(); err != nil {
-		t.Fatal(err)
-	}
-	d, err := newDaemon(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.run(ctx, nil) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics(cfg.Stream.AlertTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	d, cl, ctx := startPerfDaemon(t, cluster, ref, "inference.labels")
 	const n, change = 8000, 4000
 	base := int64(1_800_000_000_000)
 	var labels []*kgo.Record
@@ -155,6 +120,51 @@ func TestDaemonPerformance(t *testing.T) {
 			t.Errorf("%s: %d series (%v)", name, n, err)
 		}
 	}
+}
+
+// startPerfDaemon runs the daemon with DRIFTD_PERFORMANCE on the embedded
+// cluster with ref as its reference file (labels on labelTopic, if set)
+// until the test ends, and returns it, a client consuming the alert topic
+// from the start, and the context the daemon runs in.
+func startPerfDaemon(t *testing.T, cluster *kfake.Cluster, ref *detector.Reference, labelTopic string) (*daemon, *kgo.Client, context.Context) {
+	t.Helper()
+	data, err := ref.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	refFile := filepath.Join(t.TempDir(), "ref.json")
+	if err := os.WriteFile(refFile, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := defaultConfig()
+	cfg.Stream.Brokers = cluster.ListenAddrs()
+	cfg.Stream.TopicPartitions, cfg.Stream.TopicReplication = 1, 1
+	cfg.Stream.CheckpointInterval = time.Second
+	cfg.Server.HTTPAddr = "127.0.0.1:0"
+	cfg.Server.ReferenceFiles = []string{refFile}
+	cfg.Performance.Enabled, cfg.Performance.LabelTopic = true, labelTopic
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := newDaemon(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.run(ctx, nil) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics(cfg.Stream.AlertTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return d, cl, ctx
 }
 
 // waitMetric waits until the daemon's metric reaches want.
