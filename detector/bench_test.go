@@ -124,10 +124,12 @@ func BenchmarkMeanShift(b *testing.B) {
 // BenchmarkMonitorEvent is the detector's share of one event: routing 20
 // numeric feature values to their windows (N = 1000, H = 125, r = 1000),
 // with the evaluations every 125th event brings, amortised.
-func BenchmarkMonitorEvent(b *testing.B) {
+func BenchmarkMonitorEvent(b *testing.B) { benchMonitorEvent(b, nil) }
+
+func benchMonitorEvent(b *testing.B, ps *Policies) {
 	rng := rand.New(rand.NewPCG(32, 32))
 	ref := normalReference(b, rng, 20, 20000, 0, 1)
-	m, err := NewMonitor(ref, nil, DefaultWindow())
+	m, err := NewMonitor(ref, ps, DefaultWindow())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -286,38 +288,11 @@ func BenchmarkCUSUMPane(b *testing.B) {
 // BenchmarkMonitorEventNoCUSUM is BenchmarkMonitorEvent with the cusum
 // test disabled: the difference is its amortised cost per event.
 func BenchmarkMonitorEventNoCUSUM(b *testing.B) {
-	rng := rand.New(rand.NewPCG(32, 32))
-	ref := normalReference(b, rng, 20, 20000, 0, 1)
 	p := DefaultPolicy()
 	p.Disabled = []Test{TestCUSUM}
 	ps, err := NewPolicies(p)
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := NewMonitor(ref, ps, DefaultWindow())
-	if err != nil {
-		b.Fatal(err)
-	}
-	names := featureNames(20)
-	vals := make([][20]float64, 4096)
-	for i := range vals {
-		for j := range vals[i] {
-			vals[i][j] = rng.NormFloat64()
-		}
-	}
-	var out Output
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
-		m.Begin(GroupFeatures, int64(i), int64(i), &out)
-		v := &vals[i&4095]
-		for j := range v {
-			m.Value(j, names[j], Value{Kind: Number, Num: v[j], Parsed: true})
-		}
-		m.End(&out)
-		if len(out.Evaluations) > 64 {
-			out.Reset()
-		}
-	}
-	b.ReportMetric(float64(b.N)*20/b.Elapsed().Seconds(), "values/s")
+	benchMonitorEvent(b, ps)
 }
