@@ -34,27 +34,7 @@ func TestPaneZShapes(t *testing.T) {
 			continue
 		}
 		t.Run(sh.name, func(t *testing.T) {
-			b, err := NewBuilder("z", "1", BuildOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for range refRows {
-				b.BeginRow()
-				if err := b.Add("x", sh.gen(rng)); err != nil {
-					t.Fatal(err)
-				}
-				b.EndRow()
-			}
-			ref, err := b.Reference()
-			if err != nil {
-				t.Fatal(err)
-			}
-			f := ref.Features[0]
-			mean := celltest.NewMean(f.Breakpoints, f.Ranks, f.Exact)
-			breaks, err := window.NewBreaks(f.Breakpoints)
-			if err != nil {
-				t.Fatal(err)
-			}
+			mean, breaks := shapeMean(t, sh.gen, rng, refRows)
 			cells := make([]uint16, hop)
 			var sum, sum2 float64
 			var up2, up3, lo2, lo3 int
@@ -168,27 +148,7 @@ func TestCUSUMH0Shapes(t *testing.T) {
 		}
 		signals := 0
 		for range refs {
-			b, err := NewBuilder("z", "1", BuildOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for range refRows {
-				b.BeginRow()
-				if err := b.Add("x", sh.gen(rng)); err != nil {
-					t.Fatal(err)
-				}
-				b.EndRow()
-			}
-			ref, err := b.Reference()
-			if err != nil {
-				t.Fatal(err)
-			}
-			f := ref.Features[0]
-			mean := celltest.NewMean(f.Breakpoints, f.Ranks, f.Exact)
-			breaks, err := window.NewBreaks(f.Breakpoints)
-			if err != nil {
-				t.Fatal(err)
-			}
+			mean, breaks := shapeMean(t, sh.gen, rng, refRows)
 			cells := make([]uint16, hop)
 			var s sequential.State
 			table := mean.NewPaneTable(hop) // as the monitor scores panes
@@ -212,4 +172,31 @@ func TestCUSUMH0Shapes(t *testing.T) {
 			t.Errorf("normal: %d false signals, far fewer than the target λ = %.0f: the threshold is not calibrated", signals, lambda)
 		}
 	}
+}
+
+// shapeMean builds a one-feature reference of rows values of gen and
+// returns its mean test's null and its cell breaks.
+func shapeMean(t *testing.T, gen func(*rand.Rand) Value, rng *rand.Rand, rows int) (*celltest.Mean, *window.Breaks) {
+	t.Helper()
+	b, err := NewBuilder("z", "1", BuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range rows {
+		b.BeginRow()
+		if err := b.Add("x", gen(rng)); err != nil {
+			t.Fatal(err)
+		}
+		b.EndRow()
+	}
+	ref, err := b.Reference()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := ref.Features[0]
+	breaks, err := window.NewBreaks(f.Breakpoints)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return celltest.NewMean(f.Breakpoints, f.Ranks, f.Exact), breaks
 }
