@@ -39,36 +39,7 @@ func TestBackpressure(t *testing.T) {
 	var blocked atomic.Bool
 	var refused atomic.Int64
 	blocked.Store(true)
-	k.cluster.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		k.cluster.KeepControl()
-		pr := req.(*kmsg.ProduceRequest)
-		if !blocked.Load() {
-			return nil, nil, false
-		}
-		hit := false
-		for _, tp := range pr.Topics {
-			if tp.Topic == cfg.AlertTopic || tp.TopicID == alertID {
-				hit = true
-			}
-		}
-		if !hit {
-			return nil, nil, false
-		}
-		refused.Add(1)
-		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
-		for _, tp := range pr.Topics {
-			rt := kmsg.NewProduceResponseTopic()
-			rt.Topic, rt.TopicID = tp.Topic, tp.TopicID
-			for _, p := range tp.Partitions {
-				rp := kmsg.NewProduceResponseTopicPartition()
-				rp.Partition = p.Partition
-				rp.ErrorCode = kerr.NotEnoughReplicas.Code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
-	})
+	k.refuseProduce(cfg.AlertTopic, alertID, &blocked, &refused)
 
 	ref := churnReference(t)
 	registry := NewRegistry()
@@ -151,4 +122,40 @@ func TestBackpressure(t *testing.T) {
 	if len(w) == 0 || !maps.Equal(g, w) {
 		t.Fatalf("alerts after the outage %v, want %v", keys(g), keys(w))
 	}
+}
+
+// refuseProduce makes the broker answer every write to topic (by name or
+// ID) with a retriable error while blocked is set, counting the refused
+// requests.
+func (k *testKafka) refuseProduce(topic string, id [16]byte, blocked *atomic.Bool, refused *atomic.Int64) {
+	k.cluster.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		k.cluster.KeepControl()
+		pr := req.(*kmsg.ProduceRequest)
+		if !blocked.Load() {
+			return nil, nil, false
+		}
+		hit := false
+		for _, tp := range pr.Topics {
+			if tp.Topic == topic || tp.TopicID == id {
+				hit = true
+			}
+		}
+		if !hit {
+			return nil, nil, false
+		}
+		refused.Add(1)
+		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
+		for _, tp := range pr.Topics {
+			rt := kmsg.NewProduceResponseTopic()
+			rt.Topic, rt.TopicID = tp.Topic, tp.TopicID
+			for _, p := range tp.Partitions {
+				rp := kmsg.NewProduceResponseTopicPartition()
+				rp.Partition = p.Partition
+				rp.ErrorCode = kerr.NotEnoughReplicas.Code
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp, nil, true
+	})
 }

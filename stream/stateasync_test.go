@@ -9,9 +9,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/driftd/driftd/detector"
 )
@@ -39,36 +37,7 @@ func TestCheckpointInBackground(t *testing.T) {
 	stateID := [16]byte(td[cfg.StateTopic].ID)
 	var blocked atomic.Bool
 	var refused atomic.Int64
-	k.cluster.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		k.cluster.KeepControl()
-		pr := req.(*kmsg.ProduceRequest)
-		if !blocked.Load() {
-			return nil, nil, false
-		}
-		hit := false
-		for _, tp := range pr.Topics {
-			if tp.Topic == cfg.StateTopic || tp.TopicID == stateID {
-				hit = true
-			}
-		}
-		if !hit {
-			return nil, nil, false
-		}
-		refused.Add(1)
-		resp := pr.ResponseKind().(*kmsg.ProduceResponse)
-		for _, tp := range pr.Topics {
-			rt := kmsg.NewProduceResponseTopic()
-			rt.Topic, rt.TopicID = tp.Topic, tp.TopicID
-			for _, p := range tp.Partitions {
-				rp := kmsg.NewProduceResponseTopicPartition()
-				rp.Partition = p.Partition
-				rp.ErrorCode = kerr.NotEnoughReplicas.Code
-				rt.Partitions = append(rt.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, rt)
-		}
-		return resp, nil, true
-	})
+	k.refuseProduce(cfg.StateTopic, stateID, &blocked, &refused)
 
 	ref := churnReference(t)
 	registry := NewRegistry()
