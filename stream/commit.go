@@ -90,7 +90,7 @@ func (s *Service) startCheckpoint(ctx context.Context, tasks map[TaskID]*Task) e
 	p := &pendingCheckpoint{done: make(chan struct{}), tasks: tasks, offsets: make(map[TaskID]int64, len(tasks))}
 	var recs []*kgo.Record
 	for id, t := range tasks {
-		r, n, w, err := checkpointRecords(s.cfg.StateTopic, t, s.gen, false, s.stateLimit)
+		r, n, w, err := checkpointRecords(s.cfg.StateTopic, t, s.gen, false, s.stateLimit, s.stateHook())
 		if err != nil {
 			return err
 		}

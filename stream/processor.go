@@ -207,10 +207,42 @@ type ProcessorConfig struct {
 // RecordHook sees the records of the input topics. Record returns true
 // for a record that is not an inference event (a label event): the
 // processor counts it as processed and does not decode it. Alerts it
-// raises are appended to out.
+// raises are appended to out. task and offset say where the record is
+// from.
 type RecordHook interface {
-	Record(value []byte, recordMS int64, out *detector.Output) (consumed bool)
+	Record(task TaskID, offset int64, value []byte, recordMS int64, out *detector.Output) (consumed bool)
 }
+
+// TaskStateHook is a RecordHook with state of its own per input
+// partition, checkpointed and restored with the window state (in the
+// same generation, under the reserved identity HookStateModel/
+// HookStateVersion). Its methods are called between polls, when no
+// record is being processed.
+type TaskStateHook interface {
+	RecordHook
+	// CheckpointTask returns the state of a task as a head and segments
+	// (the head starting like detector.SegmentedState's, naming its
+	// segments), nil when the task has none or, unless all is set, when
+	// it has not changed since the last call. next is the offset of the
+	// task's next record. stored reports whether a segment is stored
+	// already: those may come without their bytes.
+	CheckpointTask(id TaskID, next int64, all bool, stored func(detector.SegmentSum) bool) (*detector.SegmentedState, error)
+	// RestoreTask replaces a task's state by a checkpointed one (head
+	// nil: none, the task starts empty); segment returns the bytes of a
+	// segment the head names. An error makes the caller try an older
+	// complete generation.
+	RestoreTask(id TaskID, head []byte, segment func(detector.SegmentSum) []byte) error
+	// DropTask forgets a task (its partition was revoked or its state is
+	// about to be restored again).
+	DropTask(id TaskID)
+}
+
+// The identity a TaskStateHook's state is stored under (no reference can
+// have a model name starting with a NUL byte).
+const (
+	HookStateModel   = "\x00driftd"
+	HookStateVersion = "hook"
+)
 
 // NewProcessor returns a processor reading references from registry.
 func NewProcessor(cfg ProcessorConfig, registry *Registry) (*Processor, error) {
@@ -360,7 +392,7 @@ func (p *Processor) UnknownModels() map[string]uint64 { return p.unknownModels }
 func (p *Processor) Process(t *Task, value []byte, recordMS, offset int64) *codec.Error {
 	p.Counters.Consumed++
 	t.Next = offset + 1
-	if p.records != nil && p.records.Record(value, recordMS, &p.Out) {
+	if p.records != nil && p.records.Record(t.ID, offset, value, recordMS, &p.Out) {
 		p.Counters.Processed++
 		return nil
 	}

@@ -53,7 +53,7 @@ func (s *Service) restore(ctx context.Context, ids []TaskID) {
 	refs, _ := s.registry.Snapshot()
 	for attempt := 0; ; attempt++ {
 		rctx, cancel := context.WithTimeout(ctx, restoreTimeout)
-		restored, err := restoreState(rctx, s.opts, s.cfg.StateTopic, ids, refs, s.pcfg.Policies, s.pcfg.Window, s.log)
+		restored, err := restoreState(rctx, s.opts, s.cfg.StateTopic, ids, refs, s.pcfg.Policies, s.pcfg.Window, s.stateHook(), s.log)
 		cancel()
 		if err == nil {
 			for id, rt := range restored {
@@ -145,6 +145,9 @@ func (s *Service) dropTasks(tasks map[TaskID]*Task) {
 	s.mu.Unlock()
 	for id := range tasks {
 		s.laneOf(id).proc.DropTask(id)
+		if h := s.stateHook(); h != nil {
+			h.DropTask(id)
+		}
 		s.metrics.ConsumerLag.DeleteLabelValues(id.Topic, strconv.Itoa(int(id.Partition)))
 		s.metrics.AssignedParts.Dec()
 	}

@@ -503,3 +503,9 @@ func (s *Service) readStateLimit(ctx context.Context, adm *kadm.Client) (int, er
 	s.log.Info("state records fit the state topic", "topic", s.cfg.StateTopic, "max_message_bytes", limit)
 	return limit, nil
 }
+
+// stateHook returns the record hook when it keeps state per task.
+func (s *Service) stateHook() TaskStateHook {
+	h, _ := s.pcfg.Records.(TaskStateHook)
+	return h
+}

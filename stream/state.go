@@ -378,7 +378,7 @@ func segmentPayload(limit int, h *stateHead, prefix string) (int, error) {
 // the topic lacks, the manifest, then tombstones. It marks the monitors
 // clean, and returns the records, their bytes and the writes to apply
 // once they are durable.
-func checkpointRecords(stateTopic string, task *Task, gen uint64, all bool, limit int) ([]*kgo.Record, int, []stateWrite, error) {
+func checkpointRecords(stateTopic string, task *Task, gen uint64, all bool, limit int, hook TaskStateHook) ([]*kgo.Record, int, []stateWrite, error) {
 	var recs []*kgo.Record
 	var size int
 	var written []stateWrite
@@ -406,85 +406,11 @@ func checkpointRecords(stateTopic string, task *Task, gen uint64, all bool, limi
 			return nil, 0, nil, fmt.Errorf("encoding the state of %s: %w", key, err)
 		}
 		ref := m.Reference()
-		h := stateHead{task: task.ID, model: ref.Model, version: ref.Version, slot: 0, gen: gen}
-		if st.last == 0 {
-			h.slot = 1 // never over the newest complete generation
-		}
-		prefix := h.modelPrefix("v3")
-		payload, err := segmentPayload(limit, &h, prefix)
+		w, err := writeUnit(add, task.ID, st, ref.Model, ref.Version, gen, limit, state)
 		if err != nil {
 			return nil, 0, nil, err
 		}
-		ident := h.appendIdentity(nil)
-		headSum := detector.SegmentSum(sha256.Sum256(state.Head))
-		segs := append([]detector.StateSegment{{Sum: headSum, Data: state.Head}}, state.Segments...)
-		w := stateWrite{m: m, st: st, slot: h.slot, panes: state.Panes, refs: make([]detector.SegmentSum, len(segs))}
-		writing := map[segmentKey]bool{}
-		for i, seg := range segs {
-			w.refs[i] = seg.Sum
-			if st.segments[seg.Sum] > 0 {
-				continue
-			}
-			n := max(1, (len(seg.Data)+payload-1)/payload)
-			k := segmentKey{sum: seg.Sum, chunks: n}
-			if writing[k] {
-				continue
-			}
-			for c := range n {
-				part := seg.Data[c*payload : min((c+1)*payload, len(seg.Data))]
-				v := make([]byte, 0, len(segmentMagic)+len(ident)+sha256.Size+3*binary.MaxVarintLen64+len(part))
-				v = append(append(v, segmentMagic...), ident...)
-				v = append(v, seg.Sum[:]...)
-				v = binary.AppendUvarint(v, uint64(n))
-				v = binary.AppendUvarint(v, uint64(c))
-				v = binary.AppendUvarint(v, uint64(len(seg.Data)))
-				add(segmentChunkKey(prefix, k, c), append(v, part...))
-			}
-			writing[k] = true
-			st.maybe[k] = true
-			w.written = append(w.written, k)
-		}
-		v := append([]byte(manifestMagicV3), h.append(nil)...)
-		add(prefix+"m"+strconv.Itoa(h.slot), append(v, headSum[:]...))
-		// Segments neither this generation nor the previous complete
-		// one needs.
-		keep := map[detector.SegmentSum]bool{}
-		for _, s := range w.refs {
-			keep[s] = true
-		}
-		for _, s := range st.lastRefs {
-			keep[s] = true
-		}
-		var drop []segmentKey
-		for sum, n := range st.segments {
-			if !keep[sum] {
-				drop = append(drop, segmentKey{sum: sum, chunks: n})
-			}
-		}
-		for k := range st.maybe {
-			if !writing[k] && (!keep[k.sum] || st.segments[k.sum] != k.chunks) {
-				drop = append(drop, k)
-			}
-		}
-		slices.SortFunc(drop, func(a, b segmentKey) int {
-			return cmp.Or(bytes.Compare(a.sum[:], b.sum[:]), cmp.Compare(a.chunks, b.chunks))
-		})
-		drop = slices.Compact(drop)
-		for _, k := range drop {
-			for c := range k.chunks {
-				add(segmentChunkKey(prefix, k, c), nil)
-			}
-			// Until the tombstones are known durable, the segment is
-			// neither whole nor surely gone.
-			if st.segments[k.sum] == k.chunks {
-				delete(st.segments, k.sum)
-			}
-			st.maybe[k] = true
-		}
-		w.deleted = drop
-		for _, k := range st.legacy {
-			add(string(k), nil)
-		}
+		w.m, w.panes = m, state.Panes
 		written = append(written, w)
 		// Events from here on make the monitor dirty again, also while
 		// the checkpoint is written in the background. A checkpoint that
@@ -492,7 +418,111 @@ func checkpointRecords(stateTopic string, task *Task, gen uint64, all bool, limi
 		// restored from the last committed one).
 		m.MarkClean()
 	}
+	if hook != nil {
+		st := task.storedModel(HookStateModel + "/" + HookStateVersion)
+		state, err := hook.CheckpointTask(task.ID, task.Next, all, func(sum detector.SegmentSum) bool { return st.segments[sum] > 0 })
+		if err != nil {
+			return nil, 0, nil, fmt.Errorf("encoding the record hook's state: %w", err)
+		}
+		if state != nil {
+			if slices.ContainsFunc(state.Segments, func(s detector.StateSegment) bool { return s.Data == nil && st.segments[s.Sum] == 0 }) {
+				return nil, 0, nil, errors.New("the record hook's state names a segment that is not stored without its bytes")
+			}
+			w, err := writeUnit(add, task.ID, st, HookStateModel, HookStateVersion, gen, limit, state)
+			if err != nil {
+				return nil, 0, nil, err
+			}
+			written = append(written, w)
+		}
+	}
 	return recs, size, written, nil
+}
+
+// writeUnit adds the records of one model's state (or the hook's) to a
+// checkpoint of generation gen: the segments the topic lacks, the
+// manifest, then tombstones for the segments no longer needed. It
+// returns the write to apply once the records are durable.
+func writeUnit(add func(key string, value []byte), task TaskID, st *storedModel, model, version string, gen uint64, limit int, state *detector.SegmentedState) (stateWrite, error) {
+	h := stateHead{task: task, model: model, version: version, slot: 0, gen: gen}
+	if st.last == 0 {
+		h.slot = 1 // never over the newest complete generation
+	}
+	prefix := h.modelPrefix("v3")
+	payload, err := segmentPayload(limit, &h, prefix)
+	if err != nil {
+		return stateWrite{}, err
+	}
+	ident := h.appendIdentity(nil)
+	headSum := detector.SegmentSum(sha256.Sum256(state.Head))
+	segs := append([]detector.StateSegment{{Sum: headSum, Data: state.Head}}, state.Segments...)
+	w := stateWrite{st: st, slot: h.slot, refs: make([]detector.SegmentSum, len(segs))}
+	writing := map[segmentKey]bool{}
+	for i, seg := range segs {
+		w.refs[i] = seg.Sum
+		if st.segments[seg.Sum] > 0 {
+			continue
+		}
+		n := max(1, (len(seg.Data)+payload-1)/payload)
+		k := segmentKey{sum: seg.Sum, chunks: n}
+		if writing[k] {
+			continue
+		}
+		for c := range n {
+			part := seg.Data[c*payload : min((c+1)*payload, len(seg.Data))]
+			v := make([]byte, 0, len(segmentMagic)+len(ident)+sha256.Size+3*binary.MaxVarintLen64+len(part))
+			v = append(append(v, segmentMagic...), ident...)
+			v = append(v, seg.Sum[:]...)
+			v = binary.AppendUvarint(v, uint64(n))
+			v = binary.AppendUvarint(v, uint64(c))
+			v = binary.AppendUvarint(v, uint64(len(seg.Data)))
+			add(segmentChunkKey(prefix, k, c), append(v, part...))
+		}
+		writing[k] = true
+		st.maybe[k] = true
+		w.written = append(w.written, k)
+	}
+	v := append([]byte(manifestMagicV3), h.append(nil)...)
+	add(prefix+"m"+strconv.Itoa(h.slot), append(v, headSum[:]...))
+	// Segments neither this generation nor the previous complete one
+	// needs.
+	keep := map[detector.SegmentSum]bool{}
+	for _, s := range w.refs {
+		keep[s] = true
+	}
+	for _, s := range st.lastRefs {
+		keep[s] = true
+	}
+	var drop []segmentKey
+	for sum, n := range st.segments {
+		if !keep[sum] {
+			drop = append(drop, segmentKey{sum: sum, chunks: n})
+		}
+	}
+	for k := range st.maybe {
+		if !writing[k] && (!keep[k.sum] || st.segments[k.sum] != k.chunks) {
+			drop = append(drop, k)
+		}
+	}
+	slices.SortFunc(drop, func(a, b segmentKey) int {
+		return cmp.Or(bytes.Compare(a.sum[:], b.sum[:]), cmp.Compare(a.chunks, b.chunks))
+	})
+	drop = slices.Compact(drop)
+	for _, k := range drop {
+		for c := range k.chunks {
+			add(segmentChunkKey(prefix, k, c), nil)
+		}
+		// Until the tombstones are known durable, the segment is
+		// neither whole nor surely gone.
+		if st.segments[k.sum] == k.chunks {
+			delete(st.segments, k.sum)
+		}
+		st.maybe[k] = true
+	}
+	w.deleted = drop
+	for _, k := range st.legacy {
+		add(string(k), nil)
+	}
+	return w, nil
 }
 
 // restoredTask is what a state topic holds for one input partition.
@@ -745,10 +775,10 @@ type candidate struct {
 	refs []detector.SegmentSum // v3: head first
 }
 
-// newest decodes the newest complete generation of a model that decodes
-// as the state of task and model, and returns it with its candidate
-// (nil with none).
-func (mr *modelRecords) newest(task TaskID, model string, segs map[detector.SegmentSum][]byte) ([]detector.FeatureCheckpoint, detector.PaneSums, *candidate, error) {
+// complete returns the complete v3 generations of a model, newest
+// first: a manifest whose head and every segment the head names are
+// whole.
+func (mr *modelRecords) complete(segs map[detector.SegmentSum][]byte) []candidate {
 	var cands []candidate
 	for i, m := range mr.manifests {
 		if m == nil {
@@ -764,6 +794,15 @@ func (mr *modelRecords) newest(task TaskID, model string, segs map[detector.Segm
 		}
 		cands = append(cands, candidate{gen: m.head.gen, slot: i, blob: head, refs: append([]detector.SegmentSum{m.sum}, sums...)})
 	}
+	slices.SortStableFunc(cands, func(a, b candidate) int { return cmp.Compare(b.gen, a.gen) })
+	return cands
+}
+
+// newest decodes the newest complete generation of a model that decodes
+// as the state of task and model, and returns it with its candidate
+// (nil with none).
+func (mr *modelRecords) newest(task TaskID, model string, segs map[detector.SegmentSum][]byte) ([]detector.FeatureCheckpoint, detector.PaneSums, *candidate, error) {
+	cands := mr.complete(segs)
 	for i := range mr.slots {
 		if blob, ok := mr.slots[i].complete(); ok {
 			cands = append(cands, candidate{gen: mr.slots[i].manifest.head.gen, slot: -1, blob: blob})
@@ -795,13 +834,33 @@ func (mr *modelRecords) newest(task TaskID, model string, segs map[detector.Segm
 // result rebuilds the monitors: each model from its newest complete
 // generation (v3 or v2; without one, from complete v1 records), dropping
 // state whose reference is gone or changed.
-func (l *stateLog) result(refs map[string]*detector.Reference, policies *detector.Policies, window detector.WindowConfig) map[TaskID]*restoredTask {
+func (l *stateLog) result(refs map[string]*detector.Reference, policies *detector.Policies, window detector.WindowConfig, hook TaskStateHook) map[TaskID]*restoredTask {
 	out := map[TaskID]*restoredTask{}
 	for id, byModel := range l.tasks {
 		rt := &restoredTask{monitors: map[string]*detector.Monitor{}, stored: map[string]*storedModel{}, gen: l.gens[id]}
 		out[id] = rt
+		hookRestored := false
 		for mk, mr := range byModel {
 			segs, chunks, partial := mr.wholeSegments()
+			if mk == HookStateModel+"/"+HookStateVersion {
+				st := &storedModel{last: -1, segments: chunks, maybe: map[segmentKey]bool{}}
+				for _, k := range partial {
+					st.maybe[k] = true
+				}
+				rt.stored[mk] = st
+				if hook == nil {
+					continue
+				}
+				for _, c := range mr.complete(segs) {
+					err := hook.RestoreTask(id, c.blob, func(s detector.SegmentSum) []byte { return segs[s] })
+					if err == nil {
+						st.last, st.lastRefs, hookRestored = c.slot, c.refs, true
+						break
+					}
+					l.log.Warn("unreadable record hook state generation", "task", id, "generation", c.gen, "err", err)
+				}
+				continue
+			}
 			cps, panes, cand, err := mr.newest(id, mk, segs)
 			if err != nil {
 				l.log.Warn("unreadable state generation", "task", id, "model", mk, "err", err)
@@ -840,6 +899,9 @@ func (l *stateLog) result(refs map[string]*detector.Reference, policies *detecto
 			rt.monitors[mk] = m
 			st.panes, st.owner = panes, m
 		}
+		if hook != nil && !hookRestored {
+			_ = hook.RestoreTask(id, nil, nil) // starts empty: cannot fail
+		}
 	}
 	return out
 }
@@ -850,10 +912,10 @@ func (l *stateLog) result(refs map[string]*detector.Reference, policies *detecto
 // newest complete checkpoint of every model, and drops state whose
 // reference is gone or changed.
 func restoreState(ctx context.Context, opts []kgo.Opt, stateTopic string, tasks []TaskID, refs map[string]*detector.Reference,
-	policies *detector.Policies, window detector.WindowConfig, log *slog.Logger) (map[TaskID]*restoredTask, error) {
+	policies *detector.Policies, window detector.WindowConfig, hook TaskStateHook, log *slog.Logger) (map[TaskID]*restoredTask, error) {
 	l := newStateLog(tasks, log)
 	if len(tasks) == 0 {
-		return l.result(refs, policies, window), nil
+		return l.result(refs, policies, window, hook), nil
 	}
 	cl, err := kgo.NewClient(append(opts, kgo.KeepControlRecords(), kgo.FetchIsolationLevel(kgo.ReadCommitted()))...)
 	if err != nil {
@@ -907,7 +969,7 @@ func restoreState(ctx context.Context, opts []kgo.Opt, stateTopic string, tasks 
 			l.add(r.Partition, r.Offset, r.Key, r.Value)
 		})
 	}
-	return l.result(refs, policies, window), nil
+	return l.result(refs, policies, window, hook), nil
 }
 
 // newestComplete returns the v1 records of the newest complete slot:
@@ -960,7 +1022,7 @@ func ReadState(ctx context.Context, cfg Config, window detector.WindowConfig, po
 	if err != nil {
 		return nil, err
 	}
-	restored, err := restoreState(ctx, opts, cfg.StateTopic, tasks, refs, policies, window, slog.New(slog.DiscardHandler))
+	restored, err := restoreState(ctx, opts, cfg.StateTopic, tasks, refs, policies, window, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err
 	}

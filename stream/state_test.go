@@ -69,7 +69,7 @@ func (f *stateFixture) feed(p *Processor, task *Task, from, to int) {
 // write checkpoints the task as generation gen: the records, and a
 // snapshot of the state they hold.
 func (f *stateFixture) write(task *Task, gen uint64) ([]*kgo.Record, []byte, []stateWrite) {
-	recs, _, ws, err := checkpointRecords("state", task, gen, false, f.limit)
+	recs, _, ws, err := checkpointRecords("state", task, gen, false, f.limit, nil)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func (f *stateFixture) restore(log []*kgo.Record) *restoredTask {
 	for i, r := range log {
 		l.add(r.Partition, int64(i), r.Key, r.Value)
 	}
-	return l.result(map[string]*detector.Reference{f.ref.Key(): f.ref}, nil, f.window)[f.id]
+	return l.result(map[string]*detector.Reference{f.ref.Key(): f.ref}, nil, f.window, nil)[f.id]
 }
 
 // compact keeps the last record of every key, in the order of those
@@ -425,7 +425,7 @@ func FuzzDecodeStateRecord(f *testing.F) {
 		p.Process(task, churnEvent(rng, 0).json(i), 1_764_100_800_000+int64(i), int64(i))
 		p.Out.Reset()
 	}
-	gen, _, _, err := checkpointRecords("state", task, 9, false, stateRecordOverhead+minChunkPayload+200)
+	gen, _, _, err := checkpointRecords("state", task, 9, false, stateRecordOverhead+minChunkPayload+200, nil)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -445,7 +445,7 @@ func FuzzDecodeStateRecord(f *testing.F) {
 		l.add(0, 0, []byte("k"), data)
 		l.add(0, 1, []byte("k"), nil)
 		l.add(0, 2, []byte("k2"), data)
-		l.result(nil, nil, window)
+		l.result(nil, nil, window, nil)
 		// Among a real generation: under the key of one of its records
 		// (chosen by the input), before and after it.
 		i := len(data) % len(gen)
@@ -455,6 +455,6 @@ func FuzzDecodeStateRecord(f *testing.F) {
 			l.add(0, int64(j+1), g.Key, g.Value)
 		}
 		l.add(0, int64(len(gen)+1), gen[i].Key, data)
-		l.result(refs, nil, window)
+		l.result(refs, nil, window, nil)
 	})
 }

@@ -145,7 +145,7 @@ func BenchmarkCheckpoint(b *testing.B) {
 				}
 			}
 			feed(size + size/16)
-			recs, _, ws, err := checkpointRecords("state", task, 1, false, DefaultStateMaxMessageBytes)
+			recs, _, ws, err := checkpointRecords("state", task, 1, false, DefaultStateMaxMessageBytes, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -160,7 +160,7 @@ func BenchmarkCheckpoint(b *testing.B) {
 				runtime.GC() // the feed's garbage is not the checkpoint's
 				b.StartTimer()
 				if mode == "v3" {
-					_, n, ws, err := checkpointRecords("state", task, uint64(i+2), false, DefaultStateMaxMessageBytes)
+					_, n, ws, err := checkpointRecords("state", task, uint64(i+2), false, DefaultStateMaxMessageBytes, nil)
 					if err != nil {
 						b.Fatal(err)
 					}

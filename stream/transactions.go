@@ -45,7 +45,7 @@ func (s *Service) endTransaction(ctx context.Context) error {
 	var written []stateWrite
 	e := kgo.AbortingFirstErrPromise(s.cl)
 	for _, t := range s.tasks() {
-		recs, n, w, err := checkpointRecords(s.cfg.StateTopic, t, s.gen, false, s.stateLimit)
+		recs, n, w, err := checkpointRecords(s.cfg.StateTopic, t, s.gen, false, s.stateLimit, s.stateHook())
 		if err != nil {
 			return err
 		}
@@ -83,6 +83,9 @@ func (s *Service) endTransaction(ctx context.Context) error {
 	ids := slices.Collect(maps.Keys(s.tasks()))
 	for _, id := range ids {
 		s.laneOf(id).proc.DropTask(id)
+		if h := s.stateHook(); h != nil {
+			h.DropTask(id)
+		}
 	}
 	s.restore(ctx, ids)
 	return nil

@@ -16,54 +16,27 @@ import (
 // a performance estimation section feeds its perf.Estimator, labels or
 // not.
 
-// estimators holds the estimators of the model versions, following
-// reference changes. Not safe for concurrent use (the owner locks).
+// estimators tells, without the hook's lock, whether any reference has
+// an estimation section (the estimators themselves are per input
+// partition, in perfTask).
 type estimators struct {
-	byKey map[string]*perf.Estimator // nil: no estimation in the reference
-	gen   uint64
+	gen uint64
 	// any is whether a reference seen at gen has an estimation section;
 	// seen is gen, for the lock-free fast path of perfHook.Record.
 	any, seen atomic.Uint64
 }
 
-// refresh follows the registry snapshot refs of generation gen: the
-// estimators of changed references are dropped.
+// refresh follows the registry snapshot refs of generation gen.
 func (e *estimators) refresh(refs map[string]*detector.Reference, gen uint64) {
-	if e.byKey != nil && gen == e.gen {
-		return
-	}
 	any := uint64(0)
 	for _, ref := range refs {
 		if ref.Performance != nil && ref.Performance.Estimation != nil {
 			any = 1
 		}
 	}
-	for k, x := range e.byKey {
-		if ref := refs[k]; x == nil || ref == nil || ref.Performance != x.Reference() {
-			delete(e.byKey, k)
-		}
-	}
-	if e.byKey == nil {
-		e.byKey = map[string]*perf.Estimator{}
-	}
 	e.gen = gen
 	e.any.Store(any)
 	e.seen.Store(gen)
-}
-
-// get returns the estimator of key, nil when its reference has none.
-func (e *estimators) get(key []byte, refs map[string]*detector.Reference, policies *detector.Policies, cfg perf.Config) *perf.Estimator {
-	if x, ok := e.byKey[string(key)]; ok { // no allocation: the conversion is in the index
-		return x
-	}
-	var x *perf.Estimator
-	if ref := refs[string(key)]; ref != nil && ref.Performance != nil && ref.Performance.Estimation != nil {
-		x, _ = perf.NewEstimator(ref, policies.Model(ref.Model, ref.Version), cfg) // the configuration was validated
-	}
-	if x != nil || len(e.byKey) < 10000 {
-		e.byKey[string(key)] = x
-	}
-	return x
 }
 
 // wanted reports whether a record without a request ID or label must
@@ -76,13 +49,17 @@ func (h *perfHook) wanted(value []byte) bool {
 	return bytes.Contains(value, []byte(`"prediction"`))
 }
 
-// estimate feeds a prediction to its model version's estimator, if any,
-// and exports the estimates. Called under h.mu after h.monitor and
-// h.est.refresh.
-func (h *perfHook) estimate(key []byte, score float64, alerts *[]detector.Alert) {
-	x := h.est.get(key, h.refs, h.policies, h.cfg)
-	if x == nil {
+// estimate feeds a prediction to the estimator of its model version
+// (ref, h.key) in a partition, if its reference has an estimation
+// section, and exports the estimates. Called under h.mu after h.refresh.
+func (h *perfHook) estimate(t *perfTask, ref *detector.Reference, score float64, alerts *[]detector.Alert) {
+	if ref.Performance.Estimation == nil {
 		return
+	}
+	x := t.state.Estimators[string(h.key)]
+	if x == nil {
+		x, _ = perf.NewEstimator(ref, h.policies.Model(ref.Model, ref.Version), h.cfg) // the configuration was validated
+		t.state.Estimators[string(h.key)] = x
 	}
 	ev := x.Add(score, alerts)
 	if ev == nil {

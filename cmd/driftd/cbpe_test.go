@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -22,6 +23,9 @@ import (
 	"github.com/driftd/driftd/detector/perf"
 	"github.com/driftd/driftd/stream"
 )
+
+// benchTask is the input partition of benchmarked records.
+var benchTask = stream.TaskID{Topic: "inference", Partition: 0}
 
 // cbpeDraw draws one row of an over-confident model: a latent x ~ N(0,
 // sd²), the label positive with probability sigmoid(−1.2 + 1.4x), the
@@ -292,13 +296,13 @@ func BenchmarkPerfHookPrediction(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			h, err := newPerfHook(defaultPerformanceConfig(), registry, policies, prometheus.NewRegistry())
+			h, err := newPerfHook(defaultPerformanceConfig(), registry, policies, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 			if err != nil {
 				b.Fatal(err)
 			}
 			var out detector.Output
-			for _, v := range values[:200] { // the first record looks at the references; 125 make an estimate
-				h.Record(v, 0, &out)
+			for i, v := range values[:200] { // the first record looks at the references; 125 make an estimate
+				h.Record(benchTask, int64(i), v, 0, &out)
 			}
 			if estimation != (h.est.any.Load() == 1) || h.est.seen.Load() != registry.Generation() {
 				b.Fatalf("estimators: any %d, seen generation %d of %d", h.est.any.Load(), h.est.seen.Load(), registry.Generation())
@@ -307,10 +311,10 @@ func BenchmarkPerfHookPrediction(b *testing.B) {
 			b.ResetTimer()
 			for i := range b.N {
 				out.Alerts = out.Alerts[:0]
-				h.Record(values[i%len(values)], 0, &out)
+				h.Record(benchTask, int64(200+i), values[i%len(values)], 0, &out)
 			}
 			b.StopTimer()
-			if x := h.est.byKey["m/1"]; estimation && (x == nil || x.Last() == nil) {
+			if x := h.task(benchTask).state.Estimators["m/1"]; estimation && (x == nil || x.Last() == nil) {
 				b.Fatal("no estimate")
 			}
 		})

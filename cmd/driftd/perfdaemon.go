@@ -2,7 +2,7 @@ package main
 
 import (
 	"bytes"
-
+	"log/slog"
 	"sync"
 	"time"
 
@@ -50,20 +50,25 @@ func (c performanceConfig) perf() perf.Config {
 
 // perfHook joins the labels on the input (or label) topics to the
 // predictions and runs the performance monitors. Records of every lane
-// pass through it, so it holds a lock.
+// pass through it, so it holds a lock. Its state is kept per input
+// partition (a perf.PartitionState: the predictions of the partition's
+// records waiting for labels, and the windows they feed) and checkpointed
+// with the partition's window state (stream.TaskStateHook).
 type perfHook struct {
 	mu       sync.Mutex
 	parser   fastjson.Parser
-	joiner   *perf.Joiner
+	join     perf.JoinConfig
+	stats    perf.JoinStats // shared by the partitions' joiners
+	tasks    map[stream.TaskID]*perfTask
 	registry *stream.Registry
 	gen      uint64
 	refs     map[string]*detector.Reference
 	policies *detector.Policies
 	cfg      perf.Config
-	monitors map[string]*perf.Monitor // by model/version; nil: no performance reference
 	key      []byte
+	log      *slog.Logger
 
-	est estimators // CBPE
+	est estimators // CBPE: whether any reference has an estimation section
 
 	delay    prometheus.Histogram
 	metric   *prometheus.GaugeVec
@@ -73,12 +78,20 @@ type perfHook struct {
 	classBuf    []byte
 }
 
-func newPerfHook(c performanceConfig, registry *stream.Registry, policies *detector.Policies, reg prometheus.Registerer) (*perfHook, error) {
-	j, err := perf.NewJoiner(perf.JoinConfig{Horizon: c.Horizon, MaxPending: c.MaxPending})
-	if err != nil {
+// perfTask is the performance state of one input partition.
+type perfTask struct {
+	state *perf.PartitionState
+	// skip: records before this offset are in the restored state.
+	skip  int64
+	dirty bool
+}
+
+func newPerfHook(c performanceConfig, registry *stream.Registry, policies *detector.Policies, reg prometheus.Registerer, log *slog.Logger) (*perfHook, error) {
+	join := perf.JoinConfig{Horizon: c.Horizon, MaxPending: c.MaxPending, HoldLabels: max(1000, c.MaxPending/10)}
+	if err := join.Validate(); err != nil {
 		return nil, err
 	}
-	h := &perfHook{joiner: j, registry: registry, policies: policies, cfg: c.perf(), monitors: map[string]*perf.Monitor{},
+	h := &perfHook{join: join, tasks: map[stream.TaskID]*perfTask{}, registry: registry, policies: policies, cfg: c.perf(), log: log,
 		delay: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "driftd", Name: "performance_label_delay_seconds",
 			Help: "Event time from a prediction to its label, for the joined pairs.", Buckets: prometheus.ExponentialBuckets(1, 4, 10)}),
 		metric: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "driftd", Name: "performance_metric",
@@ -92,8 +105,20 @@ func newPerfHook(c performanceConfig, registry *stream.Registry, policies *detec
 	return h, nil
 }
 
+// task returns the state of an input partition, creating it empty.
+func (h *perfHook) task(id stream.TaskID) *perfTask {
+	t := h.tasks[id]
+	if t == nil {
+		j, _ := perf.NewJoiner(h.join) // validated in newPerfHook
+		j.ShareStats(&h.stats)
+		t = &perfTask{state: &perf.PartitionState{Next: -1, Joiner: j, Monitors: map[string]*perf.Monitor{}, Estimators: map[string]*perf.Estimator{}}, skip: -1}
+		h.tasks[id] = t
+	}
+	return t
+}
+
 // Record implements stream.RecordHook.
-func (h *perfHook) Record(value []byte, recordMS int64, out *detector.Output) bool {
+func (h *perfHook) Record(id stream.TaskID, offset int64, value []byte, recordMS int64, out *detector.Output) bool {
 	if !bytes.Contains(value, []byte(`"request_id"`)) && !bytes.Contains(value, []byte(`"label"`)) && !h.wanted(value) {
 		return false
 	}
@@ -109,12 +134,16 @@ func (h *perfHook) Record(value []byte, recordMS int64, out *detector.Output) bo
 	if len(model) == 0 {
 		return false
 	}
-	m := h.monitor(model, version)
-	h.est.refresh(h.refs, h.gen)
-	if m == nil {
-		if labelEvent {
-			h.labelled++
-		}
+	if labelEvent {
+		h.labelled++
+	}
+	h.refresh()
+	if t := h.tasks[id]; t != nil && offset < t.skip {
+		return labelEvent // in the restored state already
+	}
+	h.key = append(append(append(h.key[:0], model...), '/'), version...)
+	ref := h.refs[string(h.key)]
+	if ref == nil || ref.Performance == nil {
 		return labelEvent
 	}
 	ts := recordMS
@@ -129,39 +158,111 @@ func (h *perfHook) Record(value []byte, recordMS int64, out *detector.Output) bo
 		}
 	}
 	requestID := v.GetStringBytes("request_id")
-	regression := m.Reference().Task == detector.PerformanceRegression
-	target, hasLabel := 0.0, false
-	if label != nil {
-		target, hasLabel = fastLabel(label, regression)
+	var alerts []detector.Alert
+	defer func() { out.Alerts = append(out.Alerts, alerts...) }()
+	if labelEvent {
+		if len(requestID) > 0 {
+			h.label(id, ref, model, version, requestID, label, ts, &alerts)
+		}
+		return true
 	}
-	score, hasScore := 0.0, false
+	t := h.task(id)
+	m := h.monitor(t, ref)
+	score, hasScore, target, hasLabel := h.values(m, pred, label)
+	if !hasScore {
+		return false
+	}
+	t.dirty = true
+	h.estimate(t, ref, score, &alerts)
+	switch {
+	case hasLabel:
+		h.add(m, perf.Pair{Score: score, Positive: target == 1, Target: target}, &alerts)
+	case len(requestID) > 0:
+		for _, o := range h.tasks {
+			if p, ok := o.state.Joiner.JoinHeld(model, version, requestID, score, ts); ok {
+				o.dirty = true
+				h.add(m, p, &alerts)
+				return false
+			}
+		}
+		h.makeRoom()
+		t.state.Joiner.Prediction(model, version, requestID, score, ts)
+	}
+	return false
+}
+
+// values reads a prediction's score and label (for a multiclass model,
+// their class indexes in m).
+func (h *perfHook) values(m *perf.Monitor, pred, label *fastjson.Value) (score float64, hasScore bool, target float64, hasLabel bool) {
+	if m.Reference().Task == detector.PerformanceMulticlass {
+		return h.fastClasses(m, pred, label)
+	}
+	if label != nil {
+		target, hasLabel = fastLabel(label, m.Reference().Task == detector.PerformanceRegression)
+	}
 	if pred != nil && pred.Type() == fastjson.TypeNumber {
 		score, hasScore = pred.GetFloat64(), true
 	}
-	if m.Reference().Task == detector.PerformanceMulticlass {
-		score, hasScore, target, hasLabel = h.fastClasses(m, pred, label)
-	}
-	var alerts []detector.Alert
-	if hasScore {
-		h.estimate(h.key, score, &alerts)
-	}
-	switch {
-	case hasScore && hasLabel:
-		h.add(m, perf.Pair{Score: score, Positive: target == 1, Target: target}, &alerts)
-	case hasScore && len(requestID) > 0:
-		h.joiner.Prediction(model, version, requestID, score, ts)
-	case labelEvent && hasLabel && len(requestID) > 0:
-		before := h.joiner.Stats().DelaySumMS
-		if p, ok := h.joiner.Label(model, version, requestID, target, ts); ok {
-			h.delay.Observe(float64(h.joiner.Stats().DelaySumMS-before) / 1000)
-			h.add(m, p, &alerts)
+	return score, hasScore, target, hasLabel
+}
+
+// label joins a label event to its prediction, waiting in the partition
+// the prediction came from; a label whose prediction has not been seen
+// is held by the label's own partition (the prediction may be on a
+// partition that is behind, as in a replay after a restart).
+func (h *perfHook) label(id stream.TaskID, ref *detector.Reference, model, version, requestID []byte, label *fastjson.Value, ts int64, alerts *[]detector.Alert) {
+	var owner *perfTask
+	if t := h.tasks[id]; t != nil && t.state.Joiner.Waiting(model, version, requestID) {
+		owner = t
+	} else {
+		for _, o := range h.tasks {
+			if o.state.Joiner.Waiting(model, version, requestID) {
+				owner = o
+				break
+			}
 		}
 	}
-	if labelEvent {
-		h.labelled++
+	if owner == nil {
+		t := h.task(id)
+		m := h.monitor(t, ref)
+		if _, _, target, ok := h.values(m, nil, label); ok {
+			t.dirty = true
+			t.state.Joiner.HoldLabel(model, version, requestID, target, ts)
+		}
+		return
 	}
-	out.Alerts = append(out.Alerts, alerts...)
-	return labelEvent
+	m := h.monitor(owner, ref)
+	_, _, target, ok := h.values(m, nil, label)
+	if !ok {
+		return
+	}
+	owner.dirty = true
+	before := h.stats.DelaySumMS
+	if p, ok := owner.state.Joiner.Label(model, version, requestID, target, ts); ok {
+		h.delay.Observe(float64(h.stats.DelaySumMS-before) / 1000)
+		h.add(m, p, alerts)
+	}
+}
+
+// makeRoom evicts the oldest waiting prediction of any partition while
+// DRIFTD_MAX_PENDING_PREDICTIONS wait.
+func (h *perfHook) makeRoom() {
+	for {
+		total := 0
+		var oldest *perfTask
+		var oldestMS int64
+		for _, t := range h.tasks {
+			j := t.state.Joiner
+			total += j.Pending()
+			if ms, ok := j.Oldest(); ok && (oldest == nil || ms < oldestMS) {
+				oldest, oldestMS = t, ms
+			}
+		}
+		if total < h.join.MaxPending || oldest == nil || !oldest.state.Joiner.Evict() {
+			return
+		}
+		oldest.dirty = true
+	}
 }
 
 func fastLabel(v *fastjson.Value, regression bool) (float64, bool) {
@@ -178,30 +279,37 @@ func fastLabel(v *fastjson.Value, regression bool) (float64, bool) {
 	return 0, false
 }
 
-// monitor returns the performance monitor of a model version, following
-// reference changes; nil when its reference has no performance section.
-func (h *perfHook) monitor(model, version []byte) *perf.Monitor {
-	if g := h.registry.Generation(); g != h.gen || h.refs == nil {
-		h.refs, h.gen = h.registry.Snapshot()
-		for k, m := range h.monitors {
-			if ref := h.refs[k]; m != nil && (ref == nil || ref.Performance != m.Reference()) {
-				delete(h.monitors, k)
-			} else if m == nil {
-				delete(h.monitors, k)
+// refresh follows reference changes: the monitors and estimators of
+// changed references are dropped.
+func (h *perfHook) refresh() {
+	g := h.registry.Generation()
+	if g == h.gen && h.refs != nil {
+		return
+	}
+	h.refs, h.gen = h.registry.Snapshot()
+	for _, t := range h.tasks {
+		for k, m := range t.state.Monitors {
+			if ref := h.refs[k]; m == nil || ref == nil || ref.Performance != m.Reference() {
+				delete(t.state.Monitors, k)
+			}
+		}
+		for k, x := range t.state.Estimators {
+			if ref := h.refs[k]; x == nil || ref == nil || ref.Performance != x.Reference() {
+				delete(t.state.Estimators, k)
 			}
 		}
 	}
-	h.key = append(append(append(h.key[:0], model...), '/'), version...)
-	if m, ok := h.monitors[string(h.key)]; ok {
+	h.est.refresh(h.refs, h.gen)
+}
+
+// monitor returns the performance monitor of ref (h.key) in a
+// partition, creating it.
+func (h *perfHook) monitor(t *perfTask, ref *detector.Reference) *perf.Monitor {
+	if m := t.state.Monitors[string(h.key)]; m != nil {
 		return m
 	}
-	var m *perf.Monitor
-	if ref := h.refs[string(h.key)]; ref != nil && ref.Performance != nil {
-		m, _ = perf.NewMonitor(ref, h.policies.Model(ref.Model, ref.Version), h.cfg) // the configuration was validated
-	}
-	if m != nil || len(h.monitors) < 10000 {
-		h.monitors[string(h.key)] = m
-	}
+	m, _ := perf.NewMonitor(ref, h.policies.Model(ref.Model, ref.Version), h.cfg) // the configuration was validated
+	t.state.Monitors[string(h.key)] = m
 	return m
 }
 
@@ -229,15 +337,75 @@ func (h *perfHook) add(m *perf.Monitor, p perf.Pair, alerts *[]detector.Alert) {
 	}
 }
 
+// CheckpointTask implements stream.TaskStateHook.
+func (h *perfHook) CheckpointTask(id stream.TaskID, next int64, all bool, stored func(detector.SegmentSum) bool) (*detector.SegmentedState, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t := h.tasks[id]
+	if t == nil || (!t.dirty && !all) {
+		return nil, nil
+	}
+	t.state.Next = next
+	t.dirty = false
+	return t.state.Encode(stored), nil
+}
+
+// RestoreTask implements stream.TaskStateHook.
+func (h *perfHook) RestoreTask(id stream.TaskID, head []byte, segment func(detector.SegmentSum) []byte) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.tasks, id)
+	if head == nil {
+		return nil
+	}
+	h.refresh()
+	newMonitor := func(key string) *perf.Monitor {
+		ref := h.refs[key]
+		if ref == nil || ref.Performance == nil {
+			return nil
+		}
+		m, _ := perf.NewMonitor(ref, h.policies.Model(ref.Model, ref.Version), h.cfg)
+		return m
+	}
+	newEstimator := func(key string) *perf.Estimator {
+		ref := h.refs[key]
+		if ref == nil || ref.Performance == nil || ref.Performance.Estimation == nil {
+			return nil
+		}
+		x, _ := perf.NewEstimator(ref, h.policies.Model(ref.Model, ref.Version), h.cfg)
+		return x
+	}
+	s, skipped, err := perf.DecodePartitionState(head, segment, perf.RestoreOptions{Join: h.join, Monitor: newMonitor, Estimator: newEstimator})
+	if err != nil {
+		return err
+	}
+	for _, err := range skipped {
+		h.log.Info("not restoring performance state", "task", id, "err", err)
+	}
+	s.Joiner.ShareStats(&h.stats)
+	h.tasks[id] = &perfTask{state: s, skip: s.Next}
+	h.log.Info("restored performance state", "task", id, "pending_predictions", s.Joiner.Pending(), "held_labels", s.Joiner.Stats().Held,
+		"monitors", len(s.Monitors), "estimators", len(s.Estimators))
+	return nil
+}
+
+// DropTask implements stream.TaskStateHook.
+func (h *perfHook) DropTask(id stream.TaskID) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.tasks, id)
+}
+
 var perfDescs = struct {
-	predictions, joined, expired, evicted, duplicates, orphans, labels, pending, coverage *prometheus.Desc
+	predictions, joined, expired, evicted, duplicates, orphans, labels, pending, held, coverage *prometheus.Desc
 }{
 	predictions: prometheus.NewDesc("driftd_performance_predictions_total", "Predictions with a request ID of models whose reference has a performance section.", nil, nil),
 	joined:      prometheus.NewDesc("driftd_performance_joined_total", "Predictions joined to their label.", nil, nil),
 	expired:     prometheus.NewDesc("driftd_performance_expired_total", "Predictions dropped without a label after DRIFTD_LABEL_HORIZON.", nil, nil),
 	evicted:     prometheus.NewDesc("driftd_performance_evicted_total", "Predictions dropped because DRIFTD_MAX_PENDING_PREDICTIONS were waiting.", nil, nil),
 	duplicates:  prometheus.NewDesc("driftd_performance_duplicate_predictions_total", "Predictions whose request ID was already waiting (the first is kept).", nil, nil),
-	orphans:     prometheus.NewDesc("driftd_performance_orphan_labels_total", "Labels without a waiting prediction.", nil, nil),
+	orphans:     prometheus.NewDesc("driftd_performance_orphan_labels_total", "Labels never joined: no prediction came within DRIFTD_LABEL_HORIZON, too many labels were held, or a repeated request ID.", nil, nil),
+	held:        prometheus.NewDesc("driftd_performance_held_labels", "Labels waiting for a prediction not consumed yet.", nil, nil),
 	labels:      prometheus.NewDesc("driftd_performance_label_events_total", "Label events consumed.", nil, nil),
 	pending:     prometheus.NewDesc("driftd_performance_pending_predictions", "Predictions waiting for their label.", nil, nil),
 	coverage:    prometheus.NewDesc("driftd_performance_label_coverage_ratio", "Joined / (joined + expired + evicted) predictions.", nil, nil),
@@ -246,7 +414,7 @@ var perfDescs = struct {
 // Describe implements prometheus.Collector.
 func (h *perfHook) Describe(ch chan<- *prometheus.Desc) {
 	d := perfDescs
-	for _, x := range []*prometheus.Desc{d.predictions, d.joined, d.expired, d.evicted, d.duplicates, d.orphans, d.labels, d.pending, d.coverage} {
+	for _, x := range []*prometheus.Desc{d.predictions, d.joined, d.expired, d.evicted, d.duplicates, d.orphans, d.labels, d.pending, d.held, d.coverage} {
 		ch <- x
 	}
 }
@@ -255,7 +423,12 @@ func (h *perfHook) Describe(ch chan<- *prometheus.Desc) {
 // under the lock.
 func (h *perfHook) Collect(ch chan<- prometheus.Metric) {
 	h.mu.Lock()
-	s, labels := h.joiner.Stats(), h.labelled
+	s, labels := h.stats, h.labelled
+	for _, t := range h.tasks {
+		st := t.state.Joiner.Stats()
+		s.Pending += st.Pending
+		s.Held += st.Held
+	}
 	h.mu.Unlock()
 	d := perfDescs
 	c := func(desc *prometheus.Desc, v uint64) {
@@ -269,5 +442,6 @@ func (h *perfHook) Collect(ch chan<- prometheus.Metric) {
 	c(d.orphans, s.Orphans)
 	c(d.labels, labels)
 	ch <- prometheus.MustNewConstMetric(d.pending, prometheus.GaugeValue, float64(s.Pending))
+	ch <- prometheus.MustNewConstMetric(d.held, prometheus.GaugeValue, float64(s.Held))
 	ch <- prometheus.MustNewConstMetric(d.coverage, prometheus.GaugeValue, s.Coverage())
 }

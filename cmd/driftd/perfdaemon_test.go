@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -128,6 +129,21 @@ func TestDaemonPerformance(t *testing.T) {
 // from the start, and the context the daemon runs in.
 func startPerfDaemon(t *testing.T, cluster *kfake.Cluster, ref *detector.Reference, labelTopic string) (*daemon, *kgo.Client, context.Context) {
 	t.Helper()
+	d, stop := runPerfDaemon(t, cluster, ref, labelTopic)
+	t.Cleanup(stop)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics(d.cfg.Stream.AlertTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return d, cl, t.Context()
+}
+
+// runPerfDaemon starts the daemon of startPerfDaemon; stop shuts it down
+// gracefully (final checkpoint and commit) and fails the test on an
+// error.
+func runPerfDaemon(t *testing.T, cluster *kfake.Cluster, ref *detector.Reference, labelTopic string) (d *daemon, stop func()) {
+	t.Helper()
 	data, err := ref.Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -146,25 +162,21 @@ func startPerfDaemon(t *testing.T, cluster *kfake.Cluster, ref *detector.Referen
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
-	d, err := newDaemon(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
+	if d, err = newDaemon(cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.run(ctx, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics(cfg.Stream.AlertTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
+	var once sync.Once
+	return d, func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
 	}
-	t.Cleanup(cl.Close)
-	return d, cl, ctx
 }
 
 // waitMetric waits until the daemon's metric reaches want.
@@ -181,4 +193,135 @@ func waitMetric(t *testing.T, d *daemon, name string, want float64) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestDaemonPerformanceRestart: the join and the performance windows
+// survive restarts. Daemon A consumes 8000 predictions and the labels of
+// the first 4000 (the signal fades from prediction 3000 on) and stops; B
+// restores the 4000 predictions still waiting, joins all 4000 late
+// labels (none orphaned) and then holds 500 labels that come before their
+// predictions; it stops, and C restores the held labels and joins them
+// when the predictions come. The roc_auc alert fires once over the three
+// runs: a restored window does not fire again, and an empty one would
+// have (its pairs are all after the change).
+func TestDaemonPerformanceRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the daemon")
+	}
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "inference.events", "inference.labels"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	rng := rand.New(rand.NewPCG(72, 72))
+	draw := func(rho float64) (x, score float64, positive bool) {
+		x = rng.NormFloat64()
+		score = 1 / (1 + math.Exp(-(-2 + 1.5*x)))
+		z := rho*x + math.Sqrt(1-rho*rho)*rng.NormFloat64()
+		return x, score, rng.Float64() < 1/(1+math.Exp(-(-2+1.5*z)))
+	}
+	b, _ := detector.NewBuilder("m", "1", detector.BuildOptions{})
+	var pairs []perf.Pair
+	for range 20000 {
+		x, s, y := draw(1)
+		b.BeginRow()
+		b.Add("x", detector.Value{Kind: detector.Number, Num: x, Parsed: true})
+		b.Add("prediction", detector.Value{Kind: detector.Number, Num: s, Parsed: true})
+		b.EndRow()
+		pairs = append(pairs, perf.Pair{Score: s, Positive: y})
+	}
+	ref, err := b.Reference()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref.Performance, err = perf.BuildReference(pairs, 0.3, "prediction", "label"); err != nil {
+		t.Fatal(err)
+	}
+	const n, change, early = 8000, 3000, 500
+	base := int64(1_800_000_000_000)
+	var preds, labels []*kgo.Record
+	for i := range n + early {
+		rho := 1.0
+		if i >= change {
+			rho = 0.3
+		}
+		x, s, y := draw(rho)
+		ev := fmt.Sprintf(`{"model":"m","model_version":"1","request_id":"r%d","timestamp":%d,"features":{"x":%.5f},"prediction":%.6f}`, i, base+int64(i)*10, x, s)
+		preds = append(preds, &kgo.Record{Topic: "inference.events", Key: []byte("m"), Value: []byte(ev)})
+		lab := fmt.Sprintf(`{"model":"m","model_version":"1","request_id":"r%d","timestamp":%d,"label":%v}`, i, base+int64(i)*10+2000, y)
+		labels = append(labels, &kgo.Record{Topic: "inference.labels", Key: []byte("m"), Value: []byte(lab)})
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics(defaultConfig().Stream.AlertTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	ctx := t.Context()
+	produce := func(recs []*kgo.Record) {
+		t.Helper()
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expect := func(d *daemon, name string, want float64) {
+		t.Helper()
+		if got := metricSum(t, d, name); got != want {
+			t.Fatalf("%s = %v, want %v", name, got, want)
+		}
+	}
+
+	a, stopA := runPerfDaemon(t, cluster, ref, "inference.labels")
+	produce(preds[:n])
+	waitMetric(t, a, "driftd_performance_predictions_total", n)
+	produce(labels[:n/2])
+	waitMetric(t, a, "driftd_performance_joined_total", n/2)
+	stopA()
+
+	bd, stopB := runPerfDaemon(t, cluster, ref, "inference.labels")
+	waitMetric(t, bd, "driftd_performance_pending_predictions", n/2) // restored
+	produce(labels[n/2 : n])
+	waitMetric(t, bd, "driftd_performance_joined_total", n/2)
+	produce(labels[n:])
+	waitMetric(t, bd, "driftd_performance_held_labels", early)
+	expect(bd, "driftd_performance_orphan_labels_total", 0)
+	expect(bd, "driftd_performance_pending_predictions", 0)
+	stopB()
+
+	c, stopC := runPerfDaemon(t, cluster, ref, "inference.labels")
+	t.Cleanup(stopC)
+	waitMetric(t, c, "driftd_performance_held_labels", early) // restored
+	produce(preds[n:])
+	waitMetric(t, c, "driftd_performance_joined_total", early)
+	expect(c, "driftd_performance_held_labels", 0)
+	expect(c, "driftd_performance_orphan_labels_total", 0)
+	expect(c, "driftd_performance_predictions_total", early)
+
+	var firing []detector.Alert
+	for quiet := 0; quiet < 3; {
+		fctx, fcancel := context.WithTimeout(ctx, time.Second)
+		fs := cl.PollFetches(fctx)
+		fcancel()
+		if fs.NumRecords() == 0 {
+			quiet++
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			var al detector.Alert
+			if err := json.Unmarshal(r.Value, &al); err != nil {
+				t.Fatal(err)
+			}
+			if al.Feature == perf.Feature && al.Test == perf.TestROCAUC {
+				if al.Status != detector.Firing {
+					t.Errorf("roc_auc %s: %s", al.Status, al.Summary)
+				}
+				firing = append(firing, al)
+			}
+		})
+	}
+	if len(firing) != 1 {
+		for _, al := range firing {
+			t.Log(al.Summary, al.Window.LastSeq)
+		}
+		t.Fatalf("%d firing roc_auc alerts over three runs, want 1", len(firing))
+	}
+	t.Logf("roc_auc fired once, at pair %d: %s", firing[0].Window.LastSeq, firing[0].Summary)
 }

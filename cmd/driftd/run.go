@@ -113,7 +113,7 @@ func newDaemon(cfg config, log *slog.Logger) (*daemon, error) {
 	}
 	pcfg := stream.ProcessorConfig{Policies: policies, Window: cfg.Window.WithDefaults(), Segments: cfg.Segments}
 	if cfg.Performance.Enabled {
-		hook, err := newPerfHook(cfg.Performance, registry, policies, reg)
+		hook, err := newPerfHook(cfg.Performance, registry, policies, reg, log)
 		if err != nil {
 			return nil, usagef("DRIFTD_PERFORMANCE: %v", err)
 		}

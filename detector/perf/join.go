@@ -3,6 +3,7 @@ package perf
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -15,6 +16,10 @@ type JoinConfig struct {
 	// MaxPending caps the predictions waiting (default 1,000,000); past
 	// it the oldest is dropped and counted as evicted.
 	MaxPending int
+	// HoldLabels caps the labels held for a prediction not seen yet
+	// (HoldLabel): they wait up to Horizon too, and are counted as
+	// orphans when they leave unjoined. 0: none are held.
+	HoldLabels int
 }
 
 // DefaultJoinConfig returns the defaults.
@@ -30,6 +35,9 @@ func (c JoinConfig) Validate() error {
 	if c.MaxPending < 1 || c.MaxPending > 1<<28 {
 		return fmt.Errorf("max pending predictions must be in 1..%d, got %d", 1<<28, c.MaxPending)
 	}
+	if c.HoldLabels < 0 || c.HoldLabels > 1<<28 {
+		return fmt.Errorf("held labels must be in 0..%d, got %d", 1<<28, c.HoldLabels)
+	}
 	return nil
 }
 
@@ -40,8 +48,9 @@ type JoinStats struct {
 	Expired     uint64 // dropped unlabelled after the horizon
 	Evicted     uint64 // dropped because MaxPending was reached
 	Duplicates  uint64 // predictions whose request ID was already pending (the first is kept)
-	Orphans     uint64 // labels without a pending prediction
+	Orphans     uint64 // labels without a pending prediction (held ones: when they leave unjoined)
 	Pending     int    // predictions waiting now
+	Held        int    // labels waiting for their prediction now
 	// DelaySumMS and DelayMaxMS sum and bound the label delays (label
 	// event time − prediction event time) of the joined pairs.
 	DelaySumMS, DelayMaxMS int64
@@ -78,8 +87,81 @@ type Joiner struct {
 	head      int
 	nextID    uint64
 	watermark int64
-	stats     JoinStats
+	stats     *JoinStats
 	key       []byte
+	// blocks are the full blocks of joinBlockSize arrivals the last
+	// checkpoint wrote as segments, by block number (see AppendState).
+	blocks map[uint64]*joinBlock
+	// held are labels waiting for their prediction, heldQueue their
+	// arrival order (pending.score is the label).
+	held      map[string]pending
+	heldQueue []queued
+	heldHead  int
+	heldID    uint64
+}
+
+// HoldLabel keeps a label whose prediction has not been seen (on another
+// partition, or behind in a replay) until the prediction arrives
+// (JoinHeld), the horizon passes or HoldLabels are held; without room it
+// is an orphan at once. A repeated request ID keeps the first label.
+func (j *Joiner) HoldLabel(model, version, requestID []byte, label float64, timeMS int64) {
+	j.advance(timeMS)
+	if j.cfg.HoldLabels == 0 {
+		j.stats.Orphans++
+		return
+	}
+	k := j.keyOf(model, version, requestID)
+	if _, dup := j.held[string(k)]; dup {
+		j.stats.Orphans++
+		return
+	}
+	for len(j.held) >= j.cfg.HoldLabels && j.dropHeld() {
+	}
+	j.holdLabel(string(k), pending{score: label, timeMS: timeMS})
+}
+
+func (j *Joiner) holdLabel(key string, l pending) {
+	if j.held == nil {
+		j.held = map[string]pending{}
+	}
+	j.heldID++
+	l.id = j.heldID
+	j.held[key] = l
+	j.heldQueue = append(j.heldQueue, queued{key: key, timeMS: l.timeMS, id: l.id})
+}
+
+// JoinHeld joins a prediction to its held label, if one waits here.
+func (j *Joiner) JoinHeld(model, version, requestID []byte, score float64, timeMS int64) (p Pair, ok bool) {
+	if len(j.held) == 0 {
+		return Pair{}, false
+	}
+	k := j.keyOf(model, version, requestID)
+	l, found := j.held[string(k)]
+	if !found {
+		return Pair{}, false
+	}
+	delete(j.held, string(k))
+	j.stats.Predictions++
+	j.stats.Joined++
+	d := max(0, l.timeMS-timeMS)
+	j.stats.DelaySumMS += d
+	j.stats.DelayMaxMS = max(j.stats.DelayMaxMS, d)
+	return Pair{Score: score, Positive: l.score == 1, Target: l.score}, true
+}
+
+// dropHeld drops the oldest held label as an orphan.
+func (j *Joiner) dropHeld() bool {
+	for j.heldHead < len(j.heldQueue) {
+		q := j.heldQueue[j.heldHead]
+		j.heldQueue[j.heldHead] = queued{}
+		j.heldHead++
+		if l, ok := j.held[q.key]; ok && l.id == q.id {
+			delete(j.held, q.key)
+			j.stats.Orphans++
+			return true
+		}
+	}
+	return false
 }
 
 // NewJoiner returns a joiner.
@@ -87,7 +169,45 @@ func NewJoiner(cfg JoinConfig) (*Joiner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Joiner{cfg: cfg, pending: map[string]pending{}}, nil
+	return &Joiner{cfg: cfg, pending: map[string]pending{}, stats: &JoinStats{}}, nil
+}
+
+// ShareStats makes the joiner count into s (the joiners of several input
+// partitions add up to one set of counts); Stats then returns s with
+// this joiner's pending predictions.
+func (j *Joiner) ShareStats(s *JoinStats) { j.stats = s }
+
+// Waiting reports whether a prediction waits for this label.
+func (j *Joiner) Waiting(model, version, requestID []byte) bool {
+	_, ok := j.pending[string(j.keyOf(model, version, requestID))]
+	return ok
+}
+
+// Pending returns the number of predictions waiting.
+func (j *Joiner) Pending() int { return len(j.pending) }
+
+// Oldest returns the event time of the oldest prediction waiting; ok is
+// false when none waits.
+func (j *Joiner) Oldest() (timeMS int64, ok bool) {
+	for j.head < len(j.queue) {
+		q := j.queue[j.head]
+		if pd, live := j.pending[q.key]; live && pd.id == q.id {
+			return q.timeMS, true
+		}
+		j.queue[j.head] = queued{}
+		j.head++
+	}
+	return 0, false
+}
+
+// Evict drops the oldest prediction waiting, counted as evicted (when
+// several joiners share a cap).
+func (j *Joiner) Evict() bool {
+	if j.dropOldest() {
+		j.stats.Evicted++
+		return true
+	}
+	return false
 }
 
 func (j *Joiner) keyOf(model, version, requestID []byte) []byte {
@@ -145,6 +265,16 @@ func (j *Joiner) advance(timeMS int64) {
 			j.stats.Expired++
 		}
 	}
+	for j.heldHead < len(j.heldQueue) && j.heldQueue[j.heldHead].timeMS < limit {
+		j.dropHeld()
+	}
+	if live := len(j.heldQueue) - j.heldHead; (j.heldHead > 1024 && j.heldHead*2 > len(j.heldQueue)) || (live > 4096 && len(j.held)*4 < live) {
+		j.heldQueue = slices.DeleteFunc(j.heldQueue[j.heldHead:], func(q queued) bool {
+			l, ok := j.held[q.key]
+			return !ok || l.id != q.id
+		})
+		j.heldHead = 0
+	}
 	j.compact()
 }
 
@@ -184,7 +314,7 @@ func (j *Joiner) compact() {
 
 // Stats returns the counts.
 func (j *Joiner) Stats() JoinStats {
-	s := j.stats
-	s.Pending = len(j.pending)
+	s := *j.stats
+	s.Pending, s.Held = len(j.pending), len(j.held)
 	return s
 }
