@@ -348,11 +348,7 @@ func (e *Estimator) evaluate(alerts *[]detector.Alert) *Estimate {
 		r.Effect = r.Reference - r.Value
 		decideResult(&r, alpha, e.policy)
 		a := &e.alarms[i]
-		drifting := r.Drifting
-		if a.Firing {
-			drifting = r.holding
-		}
-		if a.Step(drifting, r.Severe, e.policy.Hysteresis, e.seq) {
+		if step(a, &r, e.policy, e.seq) {
 			*alerts = append(*alerts, e.alert(r, a.Firing, info))
 		}
 		ev.Results = append(ev.Results, r)

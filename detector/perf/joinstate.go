@@ -28,10 +28,13 @@ import (
 //	           block, key, score, time
 
 const (
-	joinBlockSize    = 4096
 	joinHeadMagic    = "DPJ1"
 	joinSegmentMagic = "DPB1"
 )
+
+// joinBlockSize is the arrivals per block (at most 65,536: offsets are
+// 16-bit). A variable so that the fuzz target can use small blocks.
+var joinBlockSize uint64 = 4096
 
 // joinBlock is a full block written as a segment: its sum and the
 // number offsets of the predictions it holds, ascending.
@@ -257,7 +260,7 @@ func decodeJoinBlock(data []byte, bn uint64) (*joinBlock, []liveEntry, error) {
 	if got := d.uvar(); d.err == nil && got != bn {
 		return nil, nil, fmt.Errorf("segment of block %d", got)
 	}
-	n := d.count(11, joinBlockSize)
+	n := d.count(11, int(joinBlockSize))
 	blk := &joinBlock{sum: sha256.Sum256(data), ids: make([]uint16, n)}
 	entries := make([]liveEntry, n)
 	for i := range entries {

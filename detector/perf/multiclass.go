@@ -338,11 +338,7 @@ func (m *Monitor) evaluateMulticlass(alerts *[]detector.Alert) *Evaluation {
 			continue
 		}
 		a := &mc.alarms[i]
-		drifting := r.Drifting
-		if a.Firing {
-			drifting = r.holding
-		}
-		if a.Step(drifting, r.Severe, m.policy.Hysteresis, m.seq) {
+		if step(a, &r, m.policy, m.seq) {
 			*alerts = append(*alerts, m.alert(r, a.Firing, info))
 		}
 		ev.Results = append(ev.Results, r)

@@ -34,12 +34,12 @@ const (
 
 type stateEnc struct{ b []byte }
 
-func (e *stateEnc) uvar(x uint64)    { e.b = binary.AppendUvarint(e.b, x) }
-func (e *stateEnc) svar(x int64)     { e.b = binary.AppendVarint(e.b, x) }
-func (e *stateEnc) f64(x float64)    { e.b = binary.LittleEndian.AppendUint64(e.b, math.Float64bits(x)) }
-func (e *stateEnc) str(s string)     { e.uvar(uint64(len(s))); e.b = append(e.b, s...) }
-func (e *stateEnc) bytes(s []byte)   { e.uvar(uint64(len(s))); e.b = append(e.b, s...) }
-func (e *stateEnc) flag(v bool)      { e.b = append(e.b, b2u(v)) }
+func (e *stateEnc) uvar(x uint64)  { e.b = binary.AppendUvarint(e.b, x) }
+func (e *stateEnc) svar(x int64)   { e.b = binary.AppendVarint(e.b, x) }
+func (e *stateEnc) f64(x float64)  { e.b = binary.LittleEndian.AppendUint64(e.b, math.Float64bits(x)) }
+func (e *stateEnc) str(s string)   { e.uvar(uint64(len(s))); e.b = append(e.b, s...) }
+func (e *stateEnc) bytes(s []byte) { e.uvar(uint64(len(s))); e.b = append(e.b, s...) }
+func (e *stateEnc) flag(v bool)    { e.b = append(e.b, b2u(v)) }
 func (e *stateEnc) alarms(as []detector.AlarmState) {
 	e.uvar(uint64(len(as)))
 	for _, a := range as {

@@ -200,11 +200,20 @@ func TestPartitionStateRejectsOtherReference(t *testing.T) {
 // FuzzRestoreState: the decoders of the performance state never panic
 // and never accept trailing or out-of-range data silently.
 func FuzzRestoreState(f *testing.F) {
+	// Blocks of 16 predictions keep the inputs small (the fuzzer's
+	// minimisation of 80 KB inputs takes minutes).
+	defer func(n uint64) { joinBlockSize = n }(joinBlockSize)
+	joinBlockSize = 16
 	ref := &detector.Reference{ID: "r", Model: "m", Version: "1", Performance: &detector.PerformanceRef{Threshold: 0.5, Count: 10, Positives: 5}}
 	j, _ := NewJoiner(DefaultJoinConfig())
-	for i := range 5000 {
+	for i := range 40 {
 		j.Prediction([]byte("m"), []byte("1"), []byte(fmt.Sprint(i)), 0.5, int64(i))
+		if i%5 == 0 {
+			j.Label([]byte("m"), []byte("1"), []byte(fmt.Sprint(i)), 1, int64(i))
+		}
 	}
+	j.cfg.HoldLabels = 10
+	j.HoldLabel([]byte("m"), []byte("1"), []byte("early"), 1, 50)
 	m, _ := NewMonitor(ref, detector.DefaultPolicy(), DefaultConfig())
 	m.Add(Pair{Score: 0.3}, nil)
 	segs := storedSegments{}

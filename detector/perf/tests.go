@@ -111,3 +111,15 @@ func RateChangeTest(k, n int64, p0 float64) float64 {
 	}
 	return min(1, 2*min(BinomialCDF(k, n, p0), detector.BinomialSF(k, n, p0)))
 }
+
+// step feeds a result to its alarm state as the drift tests do: a
+// firing alert holds while the result is on the resolve side's holding
+// band, fires after Hysteresis drifting results in a row (at once when
+// severe) and resolves after ResolveHysteresis clean ones. It reports a
+// transition.
+func step(a *detector.AlarmState, r *Result, p detector.Policy, seq uint64) bool {
+	if a.Firing {
+		return a.Step(r.holding, false, p.ResolveHysteresis, seq)
+	}
+	return a.Step(r.Drifting, r.Severe, p.Hysteresis, seq)
+}
