@@ -192,6 +192,38 @@ func (m *Monitor) Segment(value []byte) *Monitor {
 	return sm
 }
 
+// RestoreSegment installs the monitor of a segment restored from its
+// checkpoints (those of a monitor Segment returned), enabling segments
+// with cfg first if needed. It fails when segments are off in cfg, the
+// segment is there already, or the cap is reached.
+func (m *Monitor) RestoreSegment(cfg SegmentConfig, policies *Policies, name string, cps []FeatureCheckpoint) error {
+	if m.segs == nil {
+		if !cfg.Enabled() {
+			return errors.New("segments are not enabled")
+		}
+		if err := m.EnableSegments(cfg, policies); err != nil {
+			return err
+		}
+	}
+	s := m.segs
+	if _, ok := s.monitors[name]; ok {
+		return fmt.Errorf("segment %q restored twice", name)
+	}
+	if name != OtherSegment && len(s.order) >= s.cfg.Max {
+		return fmt.Errorf("segment %q is past the cap of %d segments", name, s.cfg.Max)
+	}
+	sm, err := RestoreMonitor(withoutFeatures(m.ref.segmentReference(name), s.cfg.Keys), s.policies, m.cfg, cps)
+	if err != nil {
+		return err
+	}
+	sm.segment, sm.budgetSplit = name, m.budgetSplit
+	s.monitors[name] = sm
+	if name != OtherSegment {
+		s.order = append(s.order, name)
+	}
+	return nil
+}
+
 // SegmentName is the segment of a per-segment monitor ("" for a model's
 // own monitor).
 func (m *Monitor) SegmentName() string { return m.segment }

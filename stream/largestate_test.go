@@ -117,7 +117,7 @@ func TestServiceLargeStateFitsTopic(t *testing.T) {
 			want, _ := offlineRun(t, k.readAll(topic), ref, window)
 			opts, _ := cfg.ClientOpts()
 			id := TaskID{Topic: topic, Partition: 0}
-			restored, err := restoreState(t.Context(), opts, cfg.StateTopic, []TaskID{id}, map[string]*detector.Reference{ref.Key(): ref}, nil, window, nil, slog.New(slog.DiscardHandler))
+			restored, err := restoreState(t.Context(), opts, cfg.StateTopic, []TaskID{id}, map[string]*detector.Reference{ref.Key(): ref}, nil, window, detector.SegmentConfig{}, nil, slog.New(slog.DiscardHandler))
 			if err != nil {
 				t.Fatal(err)
 			}

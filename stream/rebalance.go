@@ -53,7 +53,7 @@ func (s *Service) restore(ctx context.Context, ids []TaskID) {
 	refs, _ := s.registry.Snapshot()
 	for attempt := 0; ; attempt++ {
 		rctx, cancel := context.WithTimeout(ctx, restoreTimeout)
-		restored, err := restoreState(rctx, s.opts, s.cfg.StateTopic, ids, refs, s.pcfg.Policies, s.pcfg.Window, s.stateHook(), s.log)
+		restored, err := restoreState(rctx, s.opts, s.cfg.StateTopic, ids, refs, s.pcfg.Policies, s.pcfg.Window, s.pcfg.Segments, s.stateHook(), s.log)
 		cancel()
 		if err == nil {
 			for id, rt := range restored {

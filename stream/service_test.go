@@ -259,7 +259,7 @@ func durableTotals(t testing.TB, k *testKafka, cfg Config, ref *detector.Referen
 	for p := range k.endOffsets() {
 		ids = append(ids, TaskID{Topic: cfg.InputTopics[0], Partition: p})
 	}
-	restored, err := restoreState(t.Context(), opts, cfg.StateTopic, ids, map[string]*detector.Reference{ref.Key(): ref}, nil, window, nil, slog.New(slog.DiscardHandler))
+	restored, err := restoreState(t.Context(), opts, cfg.StateTopic, ids, map[string]*detector.Reference{ref.Key(): ref}, nil, window, detector.SegmentConfig{}, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

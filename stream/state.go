@@ -386,11 +386,11 @@ func checkpointRecords(stateTopic string, task *Task, gen uint64, all bool, limi
 		recs = append(recs, &kgo.Record{Topic: stateTopic, Partition: task.ID.Partition, Key: []byte(key), Value: value})
 		size += len(key) + len(value)
 	}
-	keys := slices.Sorted(maps.Keys(task.monitors))
-	for _, key := range keys {
-		m := task.monitors[key]
+	// writeMonitor adds a monitor's state under key, identified as
+	// model/version.
+	writeMonitor := func(key string, m *detector.Monitor, model, version string) error {
 		if !m.Dirty() && !all {
-			continue
+			return nil
 		}
 		st := task.storedModel(key)
 		known := st.panes
@@ -403,12 +403,11 @@ func checkpointRecords(stateTopic string, task *Task, gen uint64, all bool, limi
 			state, err = m.CheckpointSegments(task.ID.Topic, task.ID.Partition, task.Next, gen, nil)
 		}
 		if err != nil {
-			return nil, 0, nil, fmt.Errorf("encoding the state of %s: %w", key, err)
+			return fmt.Errorf("encoding the state of %s: %w", key, err)
 		}
-		ref := m.Reference()
-		w, err := writeUnit(add, task.ID, st, ref.Model, ref.Version, gen, limit, state)
+		w, err := writeUnit(add, task.ID, st, model, version, gen, limit, state)
 		if err != nil {
-			return nil, 0, nil, err
+			return err
 		}
 		w.m, w.panes = m, state.Panes
 		written = append(written, w)
@@ -417,6 +416,23 @@ func checkpointRecords(stateTopic string, task *Task, gen uint64, all bool, limi
 		// fails ends the service (or, in exactly-once mode, the task is
 		// restored from the last committed one).
 		m.MarkClean()
+		return nil
+	}
+	for _, key := range slices.Sorted(maps.Keys(task.monitors)) {
+		m := task.monitors[key]
+		ref := m.Reference()
+		if err := writeMonitor(key, m, ref.Model, ref.Version); err != nil {
+			return nil, 0, nil, err
+		}
+		// A segment's windows are a unit of their own, versioned
+		// <version> NUL <segment> (a version has no NUL).
+		segs := m.Segments()
+		for _, name := range slices.Sorted(maps.Keys(segs)) {
+			v := ref.Version + segmentSeparator + name
+			if err := writeMonitor(key+segmentSeparator+name, segs[name], ref.Model, v); err != nil {
+				return nil, 0, nil, err
+			}
+		}
 	}
 	if hook != nil {
 		st := task.storedModel(HookStateModel + "/" + HookStateVersion)
@@ -523,6 +539,19 @@ func writeUnit(add func(key string, value []byte), task TaskID, st *storedModel,
 		add(string(k), nil)
 	}
 	return w, nil
+}
+
+// segmentSeparator separates a model version from a segment in the
+// identity of a segment's state.
+const segmentSeparator = "\x00"
+
+// restoredSegment is the state of a segment's windows, restored after
+// its model's.
+type restoredSegment struct {
+	model, segment string
+	cps            []detector.FeatureCheckpoint
+	panes          detector.PaneSums
+	st             *storedModel
 }
 
 // restoredTask is what a state topic holds for one input partition.
@@ -819,7 +848,8 @@ func (mr *modelRecords) newest(task TaskID, model string, segs map[detector.Segm
 		} else {
 			cps, err = detector.DecodeModelState(c.blob)
 		}
-		if err == nil && (cps[0].Topic != task.Topic || cps[0].Partition != task.Partition || cps[0].Model+"/"+cps[0].Version != model || cps[0].Gen != c.gen) {
+		base, _, _ := strings.Cut(model, segmentSeparator) // a segment's state names its model
+		if err == nil && (cps[0].Topic != task.Topic || cps[0].Partition != task.Partition || cps[0].Model+"/"+cps[0].Version != base || cps[0].Gen != c.gen) {
 			err = errors.New("state names another model or generation than its manifest")
 		}
 		if err != nil {
@@ -834,12 +864,13 @@ func (mr *modelRecords) newest(task TaskID, model string, segs map[detector.Segm
 // result rebuilds the monitors: each model from its newest complete
 // generation (v3 or v2; without one, from complete v1 records), dropping
 // state whose reference is gone or changed.
-func (l *stateLog) result(refs map[string]*detector.Reference, policies *detector.Policies, window detector.WindowConfig, hook TaskStateHook) map[TaskID]*restoredTask {
+func (l *stateLog) result(refs map[string]*detector.Reference, policies *detector.Policies, window detector.WindowConfig, segCfg detector.SegmentConfig, hook TaskStateHook) map[TaskID]*restoredTask {
 	out := map[TaskID]*restoredTask{}
 	for id, byModel := range l.tasks {
 		rt := &restoredTask{monitors: map[string]*detector.Monitor{}, stored: map[string]*storedModel{}, gen: l.gens[id]}
 		out[id] = rt
 		hookRestored := false
+		var segments []restoredSegment
 		for mk, mr := range byModel {
 			segs, chunks, partial := mr.wholeSegments()
 			if mk == HookStateModel+"/"+HookStateVersion {
@@ -886,6 +917,10 @@ func (l *stateLog) result(refs map[string]*detector.Reference, policies *detecto
 			} else if cand.slot < 0 {
 				l.log.Info("restoring driftd.state/v2 records; the next checkpoint rewrites them as v3", "task", id, "model", mk)
 			}
+			if base, seg, ok := strings.Cut(mk, segmentSeparator); ok {
+				segments = append(segments, restoredSegment{model: base, segment: seg, cps: cps, panes: panes, st: st})
+				continue
+			}
 			ref := refs[mk]
 			if ref == nil {
 				l.log.Info("dropping state of a model without a reference", "task", id, "model", mk)
@@ -898,6 +933,22 @@ func (l *stateLog) result(refs map[string]*detector.Reference, policies *detecto
 			}
 			rt.monitors[mk] = m
 			st.panes, st.owner = panes, m
+		}
+		// Segments once their model is restored.
+		slices.SortFunc(segments, func(a, b restoredSegment) int {
+			return cmp.Or(cmp.Compare(a.model, b.model), cmp.Compare(a.segment, b.segment))
+		})
+		for _, rs := range segments {
+			m := rt.monitors[rs.model]
+			if m == nil {
+				l.log.Info("dropping segment state of a model not restored", "task", id, "model", rs.model, "segment", rs.segment)
+				continue
+			}
+			if err := m.RestoreSegment(segCfg, policies, rs.segment, rs.cps); err != nil {
+				l.log.Warn("not restoring segment state", "task", id, "model", rs.model, "segment", rs.segment, "err", err)
+				continue
+			}
+			rs.st.panes, rs.st.owner = rs.panes, m.Segments()[rs.segment]
 		}
 		if hook != nil && !hookRestored {
 			_ = hook.RestoreTask(id, nil, nil) // starts empty: cannot fail
@@ -912,10 +963,10 @@ func (l *stateLog) result(refs map[string]*detector.Reference, policies *detecto
 // newest complete checkpoint of every model, and drops state whose
 // reference is gone or changed.
 func restoreState(ctx context.Context, opts []kgo.Opt, stateTopic string, tasks []TaskID, refs map[string]*detector.Reference,
-	policies *detector.Policies, window detector.WindowConfig, hook TaskStateHook, log *slog.Logger) (map[TaskID]*restoredTask, error) {
+	policies *detector.Policies, window detector.WindowConfig, segCfg detector.SegmentConfig, hook TaskStateHook, log *slog.Logger) (map[TaskID]*restoredTask, error) {
 	l := newStateLog(tasks, log)
 	if len(tasks) == 0 {
-		return l.result(refs, policies, window, hook), nil
+		return l.result(refs, policies, window, segCfg, hook), nil
 	}
 	cl, err := kgo.NewClient(append(opts, kgo.KeepControlRecords(), kgo.FetchIsolationLevel(kgo.ReadCommitted()))...)
 	if err != nil {
@@ -969,7 +1020,7 @@ func restoreState(ctx context.Context, opts []kgo.Opt, stateTopic string, tasks 
 			l.add(r.Partition, r.Offset, r.Key, r.Value)
 		})
 	}
-	return l.result(refs, policies, window, hook), nil
+	return l.result(refs, policies, window, segCfg, hook), nil
 }
 
 // newestComplete returns the v1 records of the newest complete slot:
@@ -1022,7 +1073,7 @@ func ReadState(ctx context.Context, cfg Config, window detector.WindowConfig, po
 	if err != nil {
 		return nil, err
 	}
-	restored, err := restoreState(ctx, opts, cfg.StateTopic, tasks, refs, policies, window, nil, slog.New(slog.DiscardHandler))
+	restored, err := restoreState(ctx, opts, cfg.StateTopic, tasks, refs, policies, window, detector.SegmentConfig{}, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return nil, err
 	}

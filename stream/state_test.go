@@ -115,7 +115,7 @@ func (f *stateFixture) restore(log []*kgo.Record) *restoredTask {
 	for i, r := range log {
 		l.add(r.Partition, int64(i), r.Key, r.Value)
 	}
-	return l.result(map[string]*detector.Reference{f.ref.Key(): f.ref}, nil, f.window, nil)[f.id]
+	return l.result(map[string]*detector.Reference{f.ref.Key(): f.ref}, nil, f.window, detector.SegmentConfig{}, nil)[f.id]
 }
 
 // compact keeps the last record of every key, in the order of those
@@ -445,7 +445,7 @@ func FuzzDecodeStateRecord(f *testing.F) {
 		l.add(0, 0, []byte("k"), data)
 		l.add(0, 1, []byte("k"), nil)
 		l.add(0, 2, []byte("k2"), data)
-		l.result(nil, nil, window, nil)
+		l.result(nil, nil, window, detector.SegmentConfig{}, nil)
 		// Among a real generation: under the key of one of its records
 		// (chosen by the input), before and after it.
 		i := len(data) % len(gen)
@@ -455,6 +455,6 @@ func FuzzDecodeStateRecord(f *testing.F) {
 			l.add(0, int64(j+1), g.Key, g.Value)
 		}
 		l.add(0, int64(len(gen)+1), gen[i].Key, data)
-		l.result(refs, nil, window, nil)
+		l.result(refs, nil, window, detector.SegmentConfig{}, nil)
 	})
 }

@@ -88,7 +88,7 @@ func TestCheckpointInBackground(t *testing.T) {
 	want, _ := offlineRun(t, k.readAll(cfg.InputTopics[0]), ref, window)
 	opts, _ := cfg.ClientOpts()
 	id := TaskID{Topic: cfg.InputTopics[0], Partition: 0}
-	restored, err := restoreState(t.Context(), opts, cfg.StateTopic, []TaskID{id}, map[string]*detector.Reference{ref.Key(): ref}, nil, window, nil, slog.New(slog.DiscardHandler))
+	restored, err := restoreState(t.Context(), opts, cfg.StateTopic, []TaskID{id}, map[string]*detector.Reference{ref.Key(): ref}, nil, window, detector.SegmentConfig{}, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
