@@ -628,9 +628,9 @@ func fisherTwoSided(k, n, kr, m int64) float64 {
 	mean := float64(n) * float64(total) / float64(n+m)
 	var p float64
 	if float64(k) >= mean {
-		p = hyperTail(k, n, total, n+m, +1)
+		p = HyperTail(k, n, total, n+m, +1)
 	} else {
-		p = hyperTail(k, n, total, n+m, -1)
+		p = HyperTail(k, n, total, n+m, -1)
 	}
 	return math.Min(1, 2*p)
 }
@@ -639,7 +639,7 @@ func fisherTwoSided(k, n, kr, m int64) float64 {
 // number of marked items in n draws without replacement from N items of
 // which K are marked. Terms are summed from k outwards until they no
 // longer change the sum.
-func hyperTail(k, n, K, N int64, dir int) float64 {
+func HyperTail(k, n, K, N int64, dir int) float64 {
 	lo, hi := max(0, n-(N-K)), min(n, K)
 	if k < lo {
 		if dir > 0 {

@@ -44,12 +44,11 @@ type golden struct {
 		VarRef  float64 `json:"var_ref"`
 		T, P    float64
 	} `json:"welch_greater"`
-	Binomial []struct {
-		K, N            int64
-		P0              float64
+	Fisher []struct {
+		K, N, KR, NR    int64
 		Less            float64
 		TwoSidedDoubled float64 `json:"two_sided_doubled"`
-	} `json:"binomial"`
+	} `json:"fisher"`
 }
 
 func loadGolden(t *testing.T) *golden {
@@ -61,8 +60,8 @@ func loadGolden(t *testing.T) *golden {
 	if err := json.Unmarshal(data, &g); err != nil {
 		t.Fatal(err)
 	}
-	if len(g.Datasets) < 5 || len(g.AUCDrop) < 5 || len(g.Welch) < 5 || len(g.Binomial) < 7 {
-		t.Fatalf("golden file incomplete: %d datasets, %d auc, %d welch, %d binomial", len(g.Datasets), len(g.AUCDrop), len(g.Welch), len(g.Binomial))
+	if len(g.Datasets) < 5 || len(g.AUCDrop) < 5 || len(g.Welch) < 5 || len(g.Fisher) < 10 {
+		t.Fatalf("golden file incomplete: %d datasets, %d auc, %d welch, %d fisher", len(g.Datasets), len(g.AUCDrop), len(g.Welch), len(g.Fisher))
 	}
 	return &g
 }
@@ -103,9 +102,10 @@ func TestGoldenMetrics(t *testing.T) {
 }
 
 // TestGoldenTests: the Hanley–McNeil AUC test, the one-sided Welch test
-// (scipy ttest_ind_from_stats, alternative="greater") and the exact
-// binomial tests (scipy binomtest, alternative="less"; the doubled tail of
-// scipy's binom) to 1e-9 relative.
+// (scipy ttest_ind_from_stats, alternative="greater") and Fisher's exact
+// tests of a window's rate against the reference's (scipy fisher_exact,
+// alternative="less"; the doubled tail of scipy's hypergeom) to 1e-9
+// relative.
 func TestGoldenTests(t *testing.T) {
 	g := loadGolden(t)
 	for _, c := range g.AUCDrop {
@@ -123,12 +123,12 @@ func TestGoldenTests(t *testing.T) {
 			t.Errorf("Welch %+v: t %v p %v, scipy t %v p %v", c, tt, p, c.T, c.P)
 		}
 	}
-	for _, c := range g.Binomial {
-		if p := RateDropTest(c.K, c.N, c.P0); !close(p, c.Less, 1e-9) {
-			t.Errorf("binomial less k=%d n=%d p=%v: %v, scipy %v", c.K, c.N, c.P0, p, c.Less)
+	for _, c := range g.Fisher {
+		if p := RateDropTest(c.K, c.N, c.KR, c.NR); !close(p, c.Less, 1e-9) {
+			t.Errorf("fisher less %d/%d vs %d/%d: %v, scipy %v", c.K, c.N, c.KR, c.NR, p, c.Less)
 		}
-		if p := RateChangeTest(c.K, c.N, c.P0); !close(p, c.TwoSidedDoubled, 1e-9) {
-			t.Errorf("binomial two-sided k=%d n=%d p=%v: %v, scipy %v", c.K, c.N, c.P0, p, c.TwoSidedDoubled)
+		if p := RateChangeTest(c.K, c.N, c.KR, c.NR); !close(p, c.TwoSidedDoubled, 1e-9) {
+			t.Errorf("fisher two-sided %d/%d vs %d/%d: %v, scipy %v", c.K, c.N, c.KR, c.NR, p, c.TwoSidedDoubled)
 		}
 	}
 }

@@ -213,7 +213,7 @@ func (m *Monitor) test(t detector.Test, w *Metrics, alpha float64) (r Result, ok
 		}
 		p0 := float64(ref.TruePositives) / float64(ref.PredictedPositives)
 		r.Value, r.Reference = w.Precision(), p0
-		r.Statistic, r.PValue = r.Value, RateDropTest(w.TruePositives, w.PredictedPositives, p0)
+		r.Statistic, r.PValue = r.Value, RateDropTest(w.TruePositives, w.PredictedPositives, ref.TruePositives, ref.PredictedPositives)
 		r.Effect, r.EffectThreshold = p0-r.Value, m.cfg.RateMinDrop
 	case TestRecall:
 		if w.Positives == 0 {
@@ -221,12 +221,12 @@ func (m *Monitor) test(t detector.Test, w *Metrics, alpha float64) (r Result, ok
 		}
 		p0 := float64(ref.TruePositives) / float64(ref.Positives)
 		r.Value, r.Reference = w.Recall(), p0
-		r.Statistic, r.PValue = r.Value, RateDropTest(w.TruePositives, w.Positives, p0)
+		r.Statistic, r.PValue = r.Value, RateDropTest(w.TruePositives, w.Positives, ref.TruePositives, ref.Positives)
 		r.Effect, r.EffectThreshold = p0-r.Value, m.cfg.RateMinDrop
 	case TestPositiveRate:
 		p0 := float64(ref.Positives) / float64(ref.Count)
 		r.Value, r.Reference = w.PositiveRate(), p0
-		r.Statistic, r.PValue = r.Value, RateChangeTest(w.Positives, w.N, p0)
+		r.Statistic, r.PValue = r.Value, RateChangeTest(w.Positives, w.N, ref.Positives, ref.Count)
 		r.Effect, r.EffectThreshold = math.Abs(r.Value-p0)/p0, m.cfg.PositiveRateMinChange
 	}
 	m.decide(&r, alpha)

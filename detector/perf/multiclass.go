@@ -361,7 +361,7 @@ func (m *Monitor) testMulticlass(t detector.Test, class int, alpha float64) (r R
 	case t == TestAccuracy:
 		p0 := ref.Accuracy()
 		r.Value, r.Reference = w.Accuracy(), p0
-		r.Statistic, r.PValue = r.Value, RateDropTest(w.Correct, w.N, p0)
+		r.Statistic, r.PValue = r.Value, RateDropTest(w.Correct, w.N, ref.Correct, ref.N)
 	case t == TestMacroF1:
 		win, winVar := w.MacroF1(mc.present)
 		if math.IsNaN(win) {
@@ -377,7 +377,7 @@ func (m *Monitor) testMulticlass(t detector.Test, class int, alpha float64) (r R
 		}
 		p0 := ref.Recall(class)
 		r.Value, r.Reference = w.Recall(class), p0
-		r.Statistic, r.PValue = r.Value, RateDropTest(w.Cell(class, class), support, p0)
+		r.Statistic, r.PValue = r.Value, RateDropTest(w.Cell(class, class), support, ref.Cell(class, class), ref.Support(class))
 	}
 	r.Effect = r.Reference - r.Value
 	m.decide(&r, alpha)

@@ -314,3 +314,48 @@ func TestRegressionPerformance(t *testing.T) {
 		}
 	}
 }
+
+// TestRateDropTestSmallReference: with a small validation set the
+// reference's rate is itself uncertain. Over 400 validation sets of 300
+// rows (recall: about 90 positives each) and 25 windows of 1000 pairs
+// per set, all from one model, Fisher's test (RateDropTest) falls below
+// α = 10⁻³ at most about α of the time; an exact binomial against the
+// reference's rate — the test before — many times more often.
+func TestRateDropTestSmallReference(t *testing.T) {
+	const sets, windows, alpha = 400, 25, 1e-3
+	rng := rand.New(rand.NewPCG(11, 12))
+	// The model: 30% positives, a positive is caught (score above the
+	// threshold) with probability 0.7.
+	draw := func(n int) (tp, pos int64) {
+		for range n {
+			if rng.Float64() < 0.3 {
+				pos++
+				if rng.Float64() < 0.7 {
+					tp++
+				}
+			}
+		}
+		return tp, pos
+	}
+	fisher, binomial := 0, 0
+	for range sets {
+		kr, nr := draw(300)
+		for range windows {
+			k, n := draw(1000)
+			if RateDropTest(k, n, kr, nr) < alpha {
+				fisher++
+			}
+			if detector.BinomialSF(n-k, n, 1-float64(kr)/float64(nr)) < alpha {
+				binomial++
+			}
+		}
+	}
+	expected := float64(sets*windows) * alpha
+	t.Logf("recall below α = %g in %d windows: Fisher %d, binomial against the reference rate %d (α × windows = %.0f)", alpha, sets*windows, fisher, binomial, expected)
+	if float64(fisher) > 2*expected {
+		t.Fatalf("Fisher's test: %d false alarms, more than twice the %.0f expected", fisher, expected)
+	}
+	if binomial < 5*fisher+5 {
+		t.Fatalf("binomial %d vs Fisher %d: the small reference was not small enough to show the difference", binomial, fisher)
+	}
+}

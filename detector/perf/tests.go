@@ -6,6 +6,7 @@ import (
 	"gonum.org/v1/gonum/stat/distuv"
 
 	"github.com/driftd/driftd/detector"
+	"github.com/driftd/driftd/detector/celltest"
 )
 
 // Tests of the window's performance against the reference's. Every test
@@ -88,28 +89,29 @@ func LossIncreaseTest(nWin, meanWin, varWin, nRef, meanRef, varRef float64) (t, 
 	return t, df, 1 - p2/2
 }
 
-// BinomialCDF returns P(X ≤ k) for X ~ Binomial(n, p), computed as the
-// upper tail of n − X so that small probabilities keep their digits.
-func BinomialCDF(k, n int64, p float64) float64 {
-	return detector.BinomialSF(n-k, n, 1-p)
-}
-
-// RateDropTest is the exact binomial test of whether k successes in n
-// trials show a rate below p0: P(X ≤ k), X ~ Binomial(n, p0).
-func RateDropTest(k, n int64, p0 float64) float64 {
-	if n == 0 {
+// RateDropTest is Fisher's exact one-sided test of whether k successes in
+// n trials of the window show a lower rate than kr in nr of the
+// reference: P(X ≤ k) for X hypergeometric, n draws from n + nr of which
+// k + kr are successes. Conditioning on the margins accounts for the
+// reference's own sampling error, which an exact binomial against the
+// reference rate ignores (its false alarms grow as the validation set
+// shrinks).
+func RateDropTest(k, n, kr, nr int64) float64 {
+	if n == 0 || nr == 0 {
 		return 1
 	}
-	return BinomialCDF(k, n, p0)
+	return celltest.HyperTail(k, n, k+kr, n+nr, -1)
 }
 
-// RateChangeTest is the exact two-sided binomial test of k in n against
-// p0, as the doubled smaller tail (capped at 1).
-func RateChangeTest(k, n int64, p0 float64) float64 {
-	if n == 0 {
+// RateChangeTest is Fisher's exact two-sided test of k in n against kr in
+// nr, as the doubled smaller tail (capped at 1).
+func RateChangeTest(k, n, kr, nr int64) float64 {
+	if n == 0 || nr == 0 {
 		return 1
 	}
-	return min(1, 2*min(BinomialCDF(k, n, p0), detector.BinomialSF(k, n, p0)))
+	lo := celltest.HyperTail(k, n, k+kr, n+nr, -1)
+	hi := celltest.HyperTail(k, n, k+kr, n+nr, +1)
+	return min(1, 2*min(lo, hi))
 }
 
 // step feeds a result to its alarm state as the drift tests do: a

@@ -156,12 +156,20 @@ def welch_tests():
     return cases
 
 
-def binomial_tests():
+def fisher_tests():
+    # (k, n) of the window against (kr, nr) of the reference: a small
+    # validation set, a large one (close to the binomial), extreme tails.
     cases = []
-    for k, n, p in [(30, 100, 0.5), (5, 100, 0.2), (70, 100, 0.72), (0, 50, 0.1), (12, 1000, 0.03), (60, 1000, 0.03), (450, 500, 0.95)]:
-        less = stats.binomtest(k, n, p, alternative="less").pvalue
-        doubled = min(1.0, 2 * min(stats.binom.cdf(k, n, p), stats.binom.sf(k - 1, n, p)))
-        cases.append({"k": k, "n": n, "p0": p, "less": float(less), "two_sided_doubled": float(doubled)})
+    for k, n, kr, nr in [(30, 100, 50, 100), (5, 100, 40, 200), (70, 100, 720, 1000), (0, 50, 10, 100),
+                         (12, 1000, 300, 10000), (60, 1000, 30, 1000), (450, 500, 950, 1000), (700, 1000, 90, 100),
+                         (100, 1000, 800, 1000), (3, 3, 1, 5)]:
+        table = [[k, n - k], [kr, nr - kr]]
+        less = stats.fisher_exact(table, alternative="less").pvalue
+        # driftd's two-sided p-value: the doubled smaller tail of the
+        # hypergeometric (n draws from n + nr, k + kr marked).
+        h = stats.hypergeom(n + nr, k + kr, n)
+        doubled = min(1.0, 2 * min(h.cdf(k), h.sf(k - 1)))
+        cases.append({"k": k, "n": n, "kr": kr, "nr": nr, "less": float(less), "two_sided_doubled": float(doubled)})
     return cases
 
 
@@ -173,7 +181,7 @@ def golden():
         "datasets": datasets(),
         "auc_drop": auc_tests(),
         "welch_greater": welch_tests(),
-        "binomial": binomial_tests(),
+        "fisher": fisher_tests(),
         "regressions": regressions(),
         "welch_two_sided": mean_change_tests(),
     }

@@ -11,11 +11,12 @@ Usage (from the repository root, in a venv with requirements-multiclass.txt):
 Each case is a reference (validation labels and predictions) and a window of
 production pairs, both stored in the JSON. For the window the file holds:
 
-- accuracy (sklearn accuracy_score, unknown classes compared by name) and its
-  exact one-sided binomial p-value against the reference accuracy (scipy
-  binomtest, alternative="less");
+- accuracy (sklearn accuracy_score, unknown classes compared by name) and
+  Fisher's exact one-sided p-value against the reference's correct count
+  (scipy fisher_exact, alternative="less");
 - per reference class with labels in the window: recall (sklearn
-  recall_score) and the binomial p-value against the reference's recall;
+  recall_score) and Fisher's p-value against the reference's true positives
+  of the class out of its support;
 - macro-F1 over the reference classes present in the window (sklearn
   f1_score, labels=those classes, average="macro"), the reference's macro-F1
   over the same classes, the delta-method variance of each and the z test
@@ -100,6 +101,11 @@ def delta_variance(counts, in_set):
     return float(flat_g @ cov @ flat_g / n)
 
 
+def fisher_less(k, n, kr, nr):
+    """Fisher's exact one-sided p-value of k in n below kr in nr."""
+    return float(stats.fisher_exact([[k, n - k], [kr, nr - kr]], alternative="less").pvalue)
+
+
 def case(name, ref, win):
     ref_y, ref_p = ref
     y, p = win
@@ -111,7 +117,8 @@ def case(name, ref, win):
     n = len(y)
     correct = sum(1 for a, b in zip(y, p) if a == b)
     out["accuracy"] = metrics.accuracy_score(y, p)
-    out["accuracy_p"] = float(stats.binomtest(correct, n, ref_acc, alternative="less").pvalue)
+    ref_correct = sum(1 for a, b in zip(ref_y, ref_p) if a == b)
+    out["accuracy_p"] = fisher_less(correct, n, ref_correct, len(ref_y))
     ref_recall = metrics.recall_score(ref_y, ref_p, labels=classes, average=None, zero_division=0)
     recalls = []
     for i, c in enumerate(classes):
@@ -120,8 +127,10 @@ def case(name, ref, win):
             continue
         tp = sum(1 for a, b in zip(y, p) if a == c and b == c)
         rec = metrics.recall_score(y, p, labels=[c], average=None)[0]
+        ref_tp = sum(1 for a, b in zip(ref_y, ref_p) if a == c and b == c)
+        ref_support = sum(1 for a in ref_y if a == c)
         recalls.append({"class": c, "recall": float(rec), "reference": float(ref_recall[i]),
-                        "p": float(stats.binomtest(tp, support, float(ref_recall[i]), alternative="less").pvalue)})
+                        "p": fisher_less(tp, support, ref_tp, ref_support)})
     out["recalls"] = recalls
     present = [c for c in classes if c in set(y) or c in set(p)]
     in_set = [c in present for c in classes] + [False]
