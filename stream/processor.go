@@ -178,6 +178,7 @@ type Processor struct {
 
 	segments detector.SegmentConfig
 	records  RecordHook
+	events   EventHook // records, when it is one
 	segKey   []byte
 	segOut   detector.Output // segments' evaluations (not exported) and alerts
 }
@@ -211,6 +212,15 @@ type ProcessorConfig struct {
 // from.
 type RecordHook interface {
 	Record(task TaskID, offset int64, value []byte, recordMS int64, out *detector.Output) (consumed bool)
+}
+
+// EventHook is a RecordHook that also sees the decoded prediction events
+// of the topics whose format is not the canonical JSON (OIP, CloudEvents,
+// Schema Registry), whose record values it cannot read itself: Event is
+// called for each before it is applied to the windows.
+type EventHook interface {
+	RecordHook
+	Event(task TaskID, offset int64, ev *codec.Event, recordMS int64, out *detector.Output)
 }
 
 // TaskStateHook is a RecordHook with state of its own per input
@@ -266,6 +276,7 @@ func NewProcessor(cfg ProcessorConfig, registry *Registry) (*Processor, error) {
 		unknownModels: map[string]uint64{},
 		Counters:      Counters{Rejected: map[codec.Reason]uint64{}},
 	}
+	p.events, _ = cfg.Records.(EventHook)
 	p.refs, p.regGen = registry.Snapshot()
 	env := codec.Env{FeatureOrder: p.featureOrder, MaxBytes: cfg.MaxBytes}
 	for topic, mk := range cfg.TopicDecoders {
@@ -334,6 +345,9 @@ func (p *Processor) ProcessRecord(t *Task, dec codec.RecordDecoder, rec *codec.R
 	t.Next = offset + 1
 	p.Counters.Processed++
 	for i := range evs {
+		if p.events != nil && evs[i].HasPrediction {
+			p.events.Event(t.ID, offset, &evs[i], rec.TimestampMS, &p.Out)
+		}
 		p.applyEvent(t, &evs[i], rec.TimestampMS, offset)
 	}
 	return nil

@@ -128,10 +128,10 @@ func demoLabel(world demoEvent, stale bool, rng *rand.Rand) bool {
 	return rng.Float64() < world.score
 }
 
-func demoLabelJSON(seq int64, now time.Time, churned bool) []byte {
+func demoLabelJSON(requestID string, now time.Time, churned bool) []byte {
 	data, _ := json.Marshal(map[string]any{
 		"model": "churn", "model_version": "3", "timestamp": now.UTC().Format(time.RFC3339Nano),
-		"request_id": fmt.Sprintf("r-%d", seq), "label": churned,
+		"request_id": requestID, "label": churned,
 	})
 	return data
 }
@@ -223,7 +223,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	loop := fs.Bool("loop", false, "repeat the scenario until stopped")
 	httpAddr := fs.String("http-addr", "127.0.0.1:9108", "metrics and health endpoint of the embedded daemon")
 	topic := fs.String("topic", "inference.events", "input topic (canonical format)")
-	format := fs.String("format", "canonical", "traffic format: canonical (driftd's JSON events, labels on the same topic), or oip (MLServer's Kafka topics mlserver-input and mlserver-output: Open Inference Protocol v2 requests and responses of 8 rows; no labels)")
+	format := fs.String("format", "canonical", "traffic format: canonical (driftd's JSON events, labels on the same topic), or oip (MLServer's Kafka topics mlserver-input and mlserver-output: Open Inference Protocol v2 requests and responses of 8 rows; labels on --topic, request IDs <id>/<row>)")
 	metricsDetail := fs.String("metrics-detail", "drifting", "per-feature metrics: summary, drifting or all (as DRIFTD_METRICS_DETAIL)")
 	metricsTopK := fs.Int("metrics-top-k", 3, "features per model exported by effect at --metrics-detail drifting (as DRIFTD_METRICS_TOP_K)")
 	if err := parseFlags(fs, args); err != nil {
@@ -268,10 +268,12 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg.Stream.InputTopics = []string{*topic}
 	enc, labels := canonicalRecords(*topic), !*produceOnly
 	if *format == "oip" {
-		// OIP bodies carry no per-row request ID to join labels to.
+		// Labels (canonical label events) on the demo's topic, joined
+		// to the responses' rows by <id>/<row>.
 		cfg.Stream.InputTopics = []string{"mlserver-input", "mlserver-output"}
 		cfg.Stream.InputFormat = "mlserver-input=oip,mlserver-output=oip"
-		enc, labels = oipRecords("mlserver-input", "mlserver-output"), false
+		cfg.Performance.LabelTopic = *topic
+		enc = oipRecords("mlserver-input", "mlserver-output")
 	}
 	cfg.Stream.CheckpointInterval = 2 * time.Second
 	cfg.Performance.Enabled = labels
@@ -378,7 +380,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		cfg.Window.Size, cfg.Window.Hop, cfg.Policy.ERT, cfg.Stream.AlertTopic)
 
 	if *format == "oip" {
-		out.printf("  traffic: MLServer's Kafka topics — OIP v2 requests on mlserver-input (model in the mlserver-model header), responses on mlserver-output; no labels, so the stale-model phase raises nothing\n")
+		out.printf("  traffic: MLServer's Kafka topics — OIP v2 requests on mlserver-input (model in the mlserver-model header), responses on mlserver-output; labels on %s, joined to the responses' rows by <id>/<row>\n", *topic)
 	}
 	produced, bad, records, perr := produceScenario(ctx, producer, enc, *topic, phases, *rate, *loop, labels, start, out)
 	if perr != nil && !errors.Is(perr, context.Canceled) && !errors.Is(perr, context.DeadlineExceeded) {
@@ -416,7 +418,7 @@ func produceScenario(ctx context.Context, cl *kgo.Client, enc demoEncoder, label
 	var seq int64
 	var pendingLabels [][]byte
 	var evs []demoEvent
-	var bads []bool
+	var bads, churned []bool
 	var perr atomic.Value
 	promise := func(_ *kgo.Record, err error) {
 		if err != nil {
@@ -444,7 +446,7 @@ func produceScenario(ctx context.Context, cl *kgo.Client, enc demoEncoder, label
 				n := int(carry)
 				carry -= float64(n)
 				now := time.Now()
-				evs, bads = evs[:0], bads[:0]
+				evs, bads, churned = evs[:0], bads[:0], churned[:0]
 				first := seq + 1
 				for range n {
 					seq++
@@ -452,6 +454,7 @@ func produceScenario(ctx context.Context, cl *kgo.Client, enc demoEncoder, label
 					e := stableEvent(rng).withSessionsDrawn(rng)
 					if isBad {
 						bad++
+						churned = append(churned, false)
 					} else {
 						world := e
 						ph.event(&e, float64(elapsed)/float64(length), rng)
@@ -459,15 +462,19 @@ func produceScenario(ctx context.Context, cl *kgo.Client, enc demoEncoder, label
 						if !ph.servedOnly {
 							world = e
 						}
-						if labels {
-							pendingLabels = append(pendingLabels, demoLabelJSON(seq, now, demoLabel(world, ph.stale, rng)))
-						}
+						churned = append(churned, demoLabel(world, ph.stale, rng))
 					}
 					evs, bads = append(evs, e), append(bads, isBad)
 				}
-				for _, r := range enc(evs, bads, first, now) {
+				recs, ids := enc(evs, bads, first, now)
+				for _, r := range recs {
 					cl.Produce(ctx, r, promise)
 					records++
+				}
+				for i, id := range ids {
+					if labels && !bads[i] {
+						pendingLabels = append(pendingLabels, demoLabelJSON(id, now, churned[i]))
+					}
 				}
 				produced += int64(n)
 				for len(pendingLabels) > 50 {

@@ -11,23 +11,28 @@ import (
 // demoFormats are the traffic formats of `driftd demo --format`.
 var demoFormats = []string{"canonical", "oip"}
 
-// demoEncoder turns one tick's events into records; the events marked bad
-// become malformed records (dead letters). seq is the first event's
-// sequence number (its request ID r-<seq>).
-type demoEncoder func(evs []demoEvent, bad []bool, seq int64, now time.Time) []*kgo.Record
+// demoEncoder turns one tick's events into records, and returns the
+// request ID each event's prediction carries (for its label); the events
+// marked bad become malformed records (dead letters, no ID). seq is the
+// first event's sequence number.
+type demoEncoder func(evs []demoEvent, bad []bool, seq int64, now time.Time) (recs []*kgo.Record, ids []string)
 
-// canonicalRecords: one canonical JSON event per record on topic.
+// canonicalRecords: one canonical JSON event per record on topic, request
+// ID r-<seq>.
 func canonicalRecords(topic string) demoEncoder {
-	return func(evs []demoEvent, bad []bool, seq int64, now time.Time) []*kgo.Record {
+	return func(evs []demoEvent, bad []bool, seq int64, now time.Time) ([]*kgo.Record, []string) {
 		recs := make([]*kgo.Record, 0, len(evs))
+		ids := make([]string, len(evs))
 		for i, e := range evs {
 			value := e.json(seq+int64(i), now)
 			if bad[i] {
 				value = []byte(`{"model":"churn","model_version":"3","features":`) // truncated: not JSON
+			} else {
+				ids[i] = fmt.Sprintf("r-%d", seq+int64(i))
 			}
 			recs = append(recs, &kgo.Record{Topic: topic, Key: []byte("churn"), Value: value})
 		}
-		return recs
+		return recs, ids
 	}
 }
 
@@ -38,13 +43,15 @@ const demoOIPBatch = 8
 // requests as MLServer's pandas codec writes them (one [rows, 1] tensor
 // per column) of up to demoOIPBatch rows on input, the model in the
 // mlserver-model header and the request ID in the key, and each request's
-// response (the score as output "predict") on output. A bad event is a
-// malformed request of its own.
+// response (the score as output "predict") on output. A row's request ID
+// for its label is <id>/<row> (<id> alone in a one-row request), as driftd
+// reads OIP batches. A bad event is a malformed request of its own.
 func oipRecords(input, output string) demoEncoder {
 	headers := []kgo.RecordHeader{{Key: "mlserver-model", Value: []byte("churn")}, {Key: "mlserver-version", Value: []byte("3")}}
-	return func(evs []demoEvent, bad []bool, seq int64, now time.Time) []*kgo.Record {
+	return func(evs []demoEvent, bad []bool, seq int64, now time.Time) ([]*kgo.Record, []string) {
 		var recs []*kgo.Record
 		var rows []demoEvent
+		ids := make([]string, len(evs))
 		flush := func(first int64) {
 			if len(rows) == 0 {
 				return
@@ -53,6 +60,12 @@ func oipRecords(input, output string) demoEncoder {
 			req, resp := oipBodies(string(id), rows)
 			recs = append(recs, &kgo.Record{Topic: input, Key: id, Headers: headers, Value: req, Timestamp: now},
 				&kgo.Record{Topic: output, Key: id, Value: resp, Timestamp: now})
+			for j := range rows {
+				ids[first-seq+int64(j)] = string(id)
+				if len(rows) > 1 {
+					ids[first-seq+int64(j)] = fmt.Sprintf("%s/%d", id, j)
+				}
+			}
 			rows = rows[:0]
 		}
 		first := seq
@@ -71,7 +84,7 @@ func oipRecords(input, output string) demoEncoder {
 			}
 		}
 		flush(first)
-		return recs
+		return recs, ids
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/driftd/driftd/detector"
 	"github.com/driftd/driftd/detector/perf"
 	"github.com/driftd/driftd/stream"
+	"github.com/driftd/driftd/stream/codec"
 )
 
 // performanceConfig is realized-performance monitoring in `driftd run`
@@ -172,23 +174,100 @@ func (h *perfHook) Record(id stream.TaskID, offset int64, value []byte, recordMS
 	if !hasScore {
 		return false
 	}
+	if !hasLabel {
+		h.predicted(t, m, ref, model, version, requestID, score, ts, &alerts)
+		return false
+	}
 	t.dirty = true
 	h.estimate(t, ref, score, &alerts)
-	switch {
-	case hasLabel:
-		h.add(m, perf.Pair{Score: score, Positive: target == 1, Target: target}, &alerts)
-	case len(requestID) > 0:
-		for _, o := range h.tasks {
-			if p, ok := o.state.Joiner.JoinHeld(model, version, requestID, score, ts); ok {
-				o.dirty = true
-				h.add(m, p, &alerts)
-				return false
-			}
-		}
-		h.makeRoom()
-		t.state.Joiner.Prediction(model, version, requestID, score, ts)
-	}
+	h.add(m, perf.Pair{Score: score, Positive: target == 1, Target: target}, &alerts)
 	return false
+}
+
+// predicted feeds a prediction without its label to the estimator and
+// the join: to a label held for it, else to the predictions waiting.
+func (h *perfHook) predicted(t *perfTask, m *perf.Monitor, ref *detector.Reference, model, version, requestID []byte, score float64, ts int64, alerts *[]detector.Alert) {
+	t.dirty = true
+	h.estimate(t, ref, score, alerts)
+	if len(requestID) == 0 {
+		return
+	}
+	for _, o := range h.tasks {
+		if p, ok := o.state.Joiner.JoinHeld(model, version, requestID, score, ts); ok {
+			o.dirty = true
+			h.add(m, p, alerts)
+			return
+		}
+	}
+	h.makeRoom()
+	t.state.Joiner.Prediction(model, version, requestID, score, ts)
+}
+
+// Event implements stream.EventHook: a prediction event of a topic in
+// another format than the canonical JSON (OIP and the others), joined by
+// the request ID its format gives it. Its score is the prediction field
+// the reference's performance section names (--prediction), or the only
+// one; a multiclass model's is a class name.
+func (h *perfHook) Event(id stream.TaskID, offset int64, ev *codec.Event, recordMS int64, out *detector.Output) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.refresh()
+	if t := h.tasks[id]; t != nil && offset < t.skip {
+		return // in the restored state already
+	}
+	h.key = append(append(append(h.key[:0], ev.Model...), '/'), ev.Version...)
+	ref := h.refs[string(h.key)]
+	if ref == nil || ref.Performance == nil {
+		return
+	}
+	var v *detector.Value
+	for i := range ev.Prediction {
+		if f := &ev.Prediction[i]; string(f.Name) == ref.Performance.Prediction || len(ev.Prediction) == 1 {
+			v = &f.Value
+			break
+		}
+	}
+	if v == nil {
+		return
+	}
+	t := h.task(id)
+	m := h.monitor(t, ref)
+	score, ok := eventScore(m, v)
+	if !ok {
+		return
+	}
+	ts := recordMS
+	if ev.HasTime {
+		ts = ev.TimeMS
+	}
+	var alerts []detector.Alert
+	h.predicted(t, m, ref, ev.Model, ev.Version, ev.RequestID, score, ts, &alerts)
+	out.Alerts = append(out.Alerts, alerts...)
+}
+
+// eventScore reads a decoded prediction value: a number, or for a
+// multiclass model the class index of a class name (a string or a
+// number as written).
+func eventScore(m *perf.Monitor, v *detector.Value) (float64, bool) {
+	if m.Reference().Task == detector.PerformanceMulticlass {
+		if v.Kind != detector.String && v.Kind != detector.Number {
+			return 0, false
+		}
+		name := v.Text
+		if v.Kind == detector.Number && len(name) == 0 {
+			name = detector.AppendCategoryNumber(nil, v.Num) // a number decoded from binary
+		}
+		c := m.ClassIndex(name)
+		return c, c >= 0
+	}
+	if v.Kind != detector.Number {
+		return 0, false
+	}
+	if v.Parsed {
+		return v.Num, true
+	}
+	x, err := strconv.ParseFloat(string(v.Text), 64)
+	return x, err == nil
 }
 
 // values reads a prediction's score and label (for a multiclass model,

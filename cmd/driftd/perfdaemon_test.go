@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -129,7 +130,14 @@ func TestDaemonPerformance(t *testing.T) {
 // from the start, and the context the daemon runs in.
 func startPerfDaemon(t *testing.T, cluster *kfake.Cluster, ref *detector.Reference, labelTopic string) (*daemon, *kgo.Client, context.Context) {
 	t.Helper()
-	d, stop := runPerfDaemon(t, cluster, ref, labelTopic)
+	return startPerfDaemonWith(t, cluster, ref, labelTopic)
+}
+
+// startPerfDaemonWith is startPerfDaemon with changes to the
+// configuration.
+func startPerfDaemonWith(t *testing.T, cluster *kfake.Cluster, ref *detector.Reference, labelTopic string, tweak ...func(*config)) (*daemon, *kgo.Client, context.Context) {
+	t.Helper()
+	d, stop := runPerfDaemon(t, cluster, ref, labelTopic, tweak...)
 	t.Cleanup(stop)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ConsumeTopics(d.cfg.Stream.AlertTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
@@ -142,7 +150,7 @@ func startPerfDaemon(t *testing.T, cluster *kfake.Cluster, ref *detector.Referen
 // runPerfDaemon starts the daemon of startPerfDaemon; stop shuts it down
 // gracefully (final checkpoint and commit) and fails the test on an
 // error.
-func runPerfDaemon(t *testing.T, cluster *kfake.Cluster, ref *detector.Reference, labelTopic string) (d *daemon, stop func()) {
+func runPerfDaemon(t *testing.T, cluster *kfake.Cluster, ref *detector.Reference, labelTopic string, tweak ...func(*config)) (d *daemon, stop func()) {
 	t.Helper()
 	data, err := ref.Encode()
 	if err != nil {
@@ -159,6 +167,9 @@ func runPerfDaemon(t *testing.T, cluster *kfake.Cluster, ref *detector.Reference
 	cfg.Server.HTTPAddr = "127.0.0.1:0"
 	cfg.Server.ReferenceFiles = []string{refFile}
 	cfg.Performance.Enabled, cfg.Performance.LabelTopic = true, labelTopic
+	for _, f := range tweak {
+		f(&cfg)
+	}
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -324,4 +335,101 @@ func TestDaemonPerformanceRestart(t *testing.T) {
 		t.Fatalf("%d firing roc_auc alerts over three runs, want 1", len(firing))
 	}
 	t.Logf("roc_auc fired once, at pair %d: %s", firing[0].Window.LastSeq, firing[0].Summary)
+}
+
+// TestDaemonPerformanceOIP: predictions in OIP v2 responses (MLServer's
+// Kafka output, batches of 4 rows) join their labels by the response's id
+// and row, "<id>/<row>": 8000 predictions in 2000 responses, the labels
+// on their own topic (canonical label events) after them; all join, and
+// the signal's fade from prediction 4000 on fires roc_auc.
+func TestDaemonPerformanceOIP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the daemon")
+	}
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "mlserver-output", "inference.labels"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	rng := rand.New(rand.NewPCG(73, 73))
+	draw := func(rho float64) (score float64, positive bool) {
+		x := rng.NormFloat64()
+		score = 1 / (1 + math.Exp(-(-2 + 1.5*x)))
+		z := rho*x + math.Sqrt(1-rho*rho)*rng.NormFloat64()
+		return score, rng.Float64() < 1/(1+math.Exp(-(-2+1.5*z)))
+	}
+	b, _ := detector.NewBuilder("m", "1", detector.BuildOptions{})
+	var pairs []perf.Pair
+	for range 20000 {
+		s, y := draw(1)
+		b.BeginRow()
+		b.Add("prediction", detector.Value{Kind: detector.Number, Num: s, Parsed: true})
+		b.EndRow()
+		pairs = append(pairs, perf.Pair{Score: s, Positive: y})
+	}
+	ref, err := b.Reference()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref.Performance, err = perf.BuildReference(pairs, 0.3, "prediction", "label"); err != nil {
+		t.Fatal(err)
+	}
+	d, cl, ctx := startPerfDaemonWith(t, cluster, ref, "inference.labels", func(c *config) {
+		c.Stream.InputTopics = []string{"mlserver-output"}
+		c.Stream.InputFormat = "mlserver-output=oip"
+	})
+	const n, change, batch = 8000, 4000, 4
+	var responses, labels []*kgo.Record
+	for r := range n / batch {
+		var scores []string
+		for j := range batch {
+			i := r*batch + j
+			rho := 1.0
+			if i >= change {
+				rho = 0.3
+			}
+			s, y := draw(rho)
+			scores = append(scores, fmt.Sprintf("%.6f", s))
+			// No timestamps: OIP responses carry none, so both sides use
+			// the record times.
+			lab := fmt.Sprintf(`{"model":"m","model_version":"1","request_id":"q%d/%d","label":%v}`, r, j, y)
+			labels = append(labels, &kgo.Record{Topic: "inference.labels", Key: []byte("m"), Value: []byte(lab)})
+		}
+		resp := fmt.Sprintf(`{"model_name":"m","model_version":"1","id":"q%d","outputs":[{"name":"predict_proba","shape":[%d,1],"datatype":"FP64","data":[%s]}]}`,
+			r, batch, strings.Join(scores, ","))
+		responses = append(responses, &kgo.Record{Topic: "mlserver-output", Value: []byte(resp)})
+	}
+	if err := cl.ProduceSync(ctx, responses...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitMetric(t, d, "driftd_performance_predictions_total", n)
+	if err := cl.ProduceSync(ctx, labels...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	waitMetric(t, d, "driftd_performance_joined_total", n)
+	if got := metricSum(t, d, "driftd_performance_orphan_labels_total"); got != 0 {
+		t.Fatalf("%v orphan labels", got)
+	}
+	var auc *detector.Alert
+	for deadline := time.Now().Add(30 * time.Second); auc == nil && time.Now().Before(deadline); {
+		fctx, fcancel := context.WithTimeout(ctx, time.Second)
+		fs := cl.PollFetches(fctx)
+		fcancel()
+		fs.EachRecord(func(r *kgo.Record) {
+			var a detector.Alert
+			if err := json.Unmarshal(r.Value, &a); err != nil {
+				t.Fatal(err)
+			}
+			if a.Test == perf.TestROCAUC && a.Status == detector.Firing && auc == nil {
+				auc = &a
+			}
+		})
+	}
+	if auc == nil {
+		t.Fatal("no roc_auc alert on the alert topic")
+	}
+	if auc.Window.LastSeq <= change {
+		t.Fatalf("roc_auc alert before the change: %s", auc.Summary)
+	}
+	t.Log(auc.Summary)
 }

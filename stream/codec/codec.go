@@ -93,6 +93,10 @@ type Event struct {
 	HasPrediction bool
 	Features      []Field
 	Prediction    []Field // "prediction" or "prediction.<key>"
+	// RequestID identifies the prediction for the label join, when the
+	// format carries one (OIP: the request's id, "<id>/<row>" in a batch
+	// of several rows). The canonical format leaves it to the record.
+	RequestID []byte
 }
 
 func (e *Event) reset() {
@@ -101,6 +105,7 @@ func (e *Event) reset() {
 	e.HasFeatures, e.HasPrediction = false, false
 	e.Features = e.Features[:0]
 	e.Prediction = e.Prediction[:0]
+	e.RequestID = nil
 }
 
 // Format selects a codec.

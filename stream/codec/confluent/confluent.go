@@ -8,8 +8,8 @@
 // fields model and model_version name the model (else the configured
 // one), a configured field is the event time, prediction (a value or a
 // record) is the prediction group, the fields of a features record are
-// features named without the prefix, and request_id and label are
-// ignored.
+// features named without the prefix, request_id is the event's request
+// ID (for the label join) and label is ignored.
 //
 // A schema ID the registry does not know is a dead letter
 // (schema_not_found). A registry that does not answer is not the
@@ -377,7 +377,15 @@ func (d *Decoder) add(name []byte, v detector.Value, t time.Time) {
 		}
 		ev.Version = v.Text
 		return
-	case "request_id", "label":
+	case "request_id":
+		if v.Kind == detector.Number && len(v.Text) == 0 {
+			v.Text = d.arena.Copy(detector.AppendCategoryNumber(nil, v.Num))
+		}
+		if v.Kind == detector.String || v.Kind == detector.Number {
+			ev.RequestID = v.Text // the label join's key
+		}
+		return
+	case "label":
 		return
 	}
 	if string(name) == string(d.timeField) {

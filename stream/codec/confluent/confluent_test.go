@@ -65,6 +65,9 @@ func render(evs []codec.Event) string {
 		if ev.HasTime {
 			fmt.Fprintf(&b, " @%d", ev.TimeMS)
 		}
+		if ev.RequestID != nil {
+			b.WriteString(" id=" + string(ev.RequestID))
+		}
 		var parts []string
 		for _, f := range append(append([]codec.Field{}, ev.Features...), ev.Prediction...) {
 			switch f.Value.Kind {
@@ -152,9 +155,10 @@ func TestDecodeRecord(t *testing.T) {
 	}{
 		{
 			// Nested records flatten to dotted names (geo.country); the
-			// null union is missing; the enum and bool are categorical.
+			// null union is missing; the enum and bool are categorical;
+			// request_id is the label join's key, not a feature.
 			name: "avro", value: frame(1, nil, avroPayload),
-			want: "churn/3 @1795636800000 active=true geo.country=PT plan=PRO prediction=0.25 x=1.5 y=null",
+			want: "churn/3 @1795636800000 id=r1 active=true geo.country=PT plan=PRO prediction=0.25 x=1.5 y=null",
 		},
 		{
 			// Message index [1]: the second message. Unset optional y and

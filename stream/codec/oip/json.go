@@ -14,6 +14,7 @@ import (
 type body struct {
 	ModelName    json.RawMessage `json:"model_name"`
 	ModelVersion json.RawMessage `json:"model_version"`
+	ID           json.RawMessage `json:"id"`
 	Inputs       []jsonTensor    `json:"inputs"`
 	Outputs      []jsonTensor    `json:"outputs"`
 }
@@ -79,7 +80,7 @@ func (d *Decoder) DecodeRecord(r *codec.Record) ([]codec.Event, error) {
 func (d *Decoder) DecodeBody(value, model, version []byte) ([]codec.Event, error) {
 	b := &d.body
 	b.Inputs, b.Outputs = b.Inputs[:0], b.Outputs[:0]
-	b.ModelName, b.ModelVersion = nil, nil
+	b.ModelName, b.ModelVersion, b.ID = nil, nil, nil
 	if err := json.Unmarshal(value, b); err != nil {
 		return nil, codec.Fail(codec.ReasonNotJSON, "not an OIP v2 inference request or response: %v", err)
 	}
@@ -97,6 +98,9 @@ func (d *Decoder) DecodeBody(value, model, version []byte) ([]codec.Event, error
 	}
 	if len(model) == 0 {
 		return nil, codec.Fail(codec.ReasonNoModel, "no model_name, %s header or configured model", d.cfg.ModelHeader)
+	}
+	if id := d.scalarText(b.ID); len(id) > 0 {
+		d.asm.SetRequestID(id)
 	}
 	prediction := false
 	ts := b.Inputs

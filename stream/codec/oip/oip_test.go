@@ -25,12 +25,15 @@ func newDecoder(t *testing.T, cfg Config, order []string) codec.RecordDecoder {
 	return d
 }
 
-// render prints events as "model/version name=value ..." lines, values
-// as kind:text.
+// render prints events as "model/version [id=<request ID>] name=value
+// ..." lines, values as kind:text.
 func render(evs []codec.Event) string {
 	var b strings.Builder
 	for _, ev := range evs {
 		b.WriteString(string(ev.Model) + "/" + string(ev.Version))
+		if ev.RequestID != nil {
+			b.WriteString(" id=" + string(ev.RequestID))
+		}
 		fs := ev.Features
 		if ev.HasPrediction {
 			b.WriteString(" P")
@@ -100,10 +103,17 @@ func TestDecodeRecord(t *testing.T) {
 			want:  "churn/ age=n:30 income=n:1e3\nchurn/ age=n:41 income=n:2.5e3\n",
 		},
 		{
-			// A response with one output tensor: the prediction.
+			// A response with one output tensor: the prediction. The
+			// rows of a batch get request IDs <id>/<row>.
 			name:  "response, single output",
 			value: `{"model_name":"churn","model_version":"3","id":"r1","outputs":[{"name":"predict","shape":[3,1],"datatype":"INT64","data":[0,1,1]}]}`,
-			want:  "churn/3 P prediction=n:0\nchurn/3 P prediction=n:1\nchurn/3 P prediction=n:1\n",
+			want:  "churn/3 id=r1/0 P prediction=n:0\nchurn/3 id=r1/1 P prediction=n:1\nchurn/3 id=r1/2 P prediction=n:1\n",
+		},
+		{
+			// One row: the request's id itself (a number as written).
+			name:  "response, one row, numeric id",
+			value: `{"model_name":"churn","model_version":"3","id":12,"outputs":[{"name":"predict","shape":[1],"datatype":"FP64","data":[0.75]}]}`,
+			want:  "churn/3 id=12 P prediction=n:0.75\n",
 		},
 		{
 			// Several outputs, one of width 2: prediction.<name>[.<j>].

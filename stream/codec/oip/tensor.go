@@ -62,6 +62,7 @@ type Assembler struct {
 	fields  []codec.Field
 	names   [][]byte
 	widths  []int
+	id      []byte // the request's id (SetRequestID)
 }
 
 // NewAssembler returns an assembler naming matrix columns by columns
@@ -76,7 +77,13 @@ func NewAssembler(columns []string) *Assembler {
 
 // Reset frees the previous call's names; call it once per record before
 // any Arena use.
-func (a *Assembler) Reset() { a.arena.Reset() }
+func (a *Assembler) Reset() { a.arena.Reset(); a.id = nil }
+
+// SetRequestID sets the id of the record's request or response (OIP
+// "id"): Build gives the event of a one-row batch this request ID and
+// the events of a larger batch "<id>/<row>" (rows from 0), the IDs label
+// events must carry to join them.
+func (a *Assembler) SetRequestID(id []byte) { a.id = a.arena.Copy(id) }
 
 // Arena returns the assembler's arena, valid until the next Reset.
 func (a *Assembler) Arena() *codec.Arena { return &a.arena }
@@ -162,7 +169,7 @@ func (a *Assembler) Build(model, version []byte, tensors []Tensor, prediction bo
 			}
 		}
 		ev := &a.events[row]
-		*ev = codec.Event{Model: model, Version: version}
+		*ev = codec.Event{Model: model, Version: version, RequestID: a.rowID(row, n)}
 		if prediction {
 			ev.HasPrediction, ev.Prediction = true, fs
 		} else {
@@ -173,6 +180,18 @@ func (a *Assembler) Build(model, version []byte, tensors []Tensor, prediction bo
 }
 
 var predictionName = []byte(detector.PredictionFeature)
+
+// rowID is the request ID of row of a batch of n rows (see
+// SetRequestID); nil without an id.
+func (a *Assembler) rowID(row, n int) []byte {
+	if len(a.id) == 0 || n == 1 {
+		return a.id
+	}
+	out := a.arena.Alloc(len(a.id) + 1 + 20)
+	k := copy(out, a.id)
+	out[k] = '/'
+	return strconv.AppendInt(out[:k+1], int64(row), 10)
+}
 
 // rowsOf checks a tensor's shape against its values and returns its rows
 // (the first dimension) and the values per row.

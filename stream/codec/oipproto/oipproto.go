@@ -121,15 +121,20 @@ func (d *Decoder) DecodeRecord(r *codec.Record) ([]codec.Event, error) {
 	}
 	d.asm.Reset()
 	d.tensors, d.values = d.tensors[:0], d.values[:0]
-	var modelName, version string
+	var modelName, version, id string
 	var err error
 	if ti.response {
 		err = d.decodeResponse(r.Value, &modelName, &version)
+		id = d.resp.Id
 	} else {
 		err = d.decodeRequest(r.Value, &modelName, &version)
+		id = d.req.Id
 	}
 	if err != nil {
 		return nil, err
+	}
+	if id != "" {
+		d.asm.SetRequestID([]byte(id))
 	}
 	model := ti.model
 	if len(model) == 0 {

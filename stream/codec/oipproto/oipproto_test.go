@@ -19,6 +19,9 @@ func render(evs []codec.Event) string {
 	var b strings.Builder
 	for _, ev := range evs {
 		b.WriteString(string(ev.Model) + "/" + string(ev.Version))
+		if ev.RequestID != nil {
+			b.WriteString(" id=" + string(ev.RequestID))
+		}
 		fs := ev.Features
 		if ev.HasPrediction {
 			b.WriteString(" P")
@@ -102,10 +105,11 @@ func TestDecodeRecord(t *testing.T) {
 			want: "churn/ h=1\nchurn/ h=-2.5\n",
 		},
 		{
+			// The rows of a batch get request IDs <id>/<row>.
 			name: "raw response", topic: out,
-			msg: &pb.ModelInferResponse{ModelName: "churn_1", ModelVersion: "3", Outputs: []*pb.ModelInferResponse_InferOutputTensor{
+			msg: &pb.ModelInferResponse{ModelName: "churn_1", ModelVersion: "3", Id: "q7", Outputs: []*pb.ModelInferResponse_InferOutputTensor{
 				{Name: "predict", Datatype: "FP32", Shape: []int64{2, 1}}}, RawOutputContents: [][]byte{le32(0.25, 0.75)}},
-			want: "churn/3 P prediction=0.25\nchurn/3 P prediction=0.75\n",
+			want: "churn/3 id=q7/0 P prediction=0.25\nchurn/3 id=q7/1 P prediction=0.75\n",
 		},
 		{
 			name: "typed response matrix", topic: out,
