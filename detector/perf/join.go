@@ -90,8 +90,10 @@ type Joiner struct {
 	stats     *JoinStats
 	key       []byte
 	// blocks are the full blocks of joinBlockSize arrivals the last
-	// checkpoint wrote as segments, by block number (see AppendState).
+	// checkpoint wrote as segments, by block number (see AppendState);
+	// alive marks, per block, the numbers of the predictions waiting.
 	blocks map[uint64]*joinBlock
+	alive  map[uint64]*aliveBlock
 	// held are labels waiting for their prediction, heldQueue their
 	// arrival order (pending.score is the label).
 	held      map[string]pending
@@ -233,6 +235,7 @@ func (j *Joiner) Prediction(model, version, requestID []byte, score float64, tim
 	j.nextID++
 	key := string(k)
 	j.pending[key] = pending{score: score, timeMS: timeMS, id: j.nextID}
+	j.setAlive(j.nextID)
 	j.queue = append(j.queue, queued{key: key, timeMS: timeMS, id: j.nextID})
 }
 
@@ -248,6 +251,7 @@ func (j *Joiner) Label(model, version, requestID []byte, label float64, timeMS i
 		return Pair{}, false
 	}
 	delete(j.pending, string(k))
+	j.clearAlive(pd.id)
 	j.stats.Joined++
 	d := max(0, timeMS-pd.timeMS)
 	j.stats.DelaySumMS += d
@@ -287,6 +291,7 @@ func (j *Joiner) dropOldest() bool {
 		j.head++
 		if pd, ok := j.pending[q.key]; ok && pd.id == q.id {
 			delete(j.pending, q.key)
+			j.clearAlive(q.id)
 			return true
 		}
 	}

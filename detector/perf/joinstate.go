@@ -1,6 +1,7 @@
 package perf
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"fmt"
 	"maps"
@@ -48,12 +49,51 @@ type liveEntry struct {
 	pd  pending
 }
 
-// live returns the predictions waiting, in arrival order.
-func (j *Joiner) live() []liveEntry {
-	out := make([]liveEntry, 0, len(j.pending))
-	for _, q := range j.queue[j.head:] {
-		if pd, ok := j.pending[q.key]; ok && pd.id == q.id {
-			out = append(out, liveEntry{key: q.key, pd: pd})
+// aliveBlock marks which predictions of a block wait: bit i of the
+// block's number offset i. A checkpoint reads the bits, not the pending
+// map, so its cost follows the blocks and the new arrivals.
+type aliveBlock struct {
+	bits []uint64
+	n    int
+}
+
+func (j *Joiner) setAlive(id uint64) {
+	bn, off := (id-1)/joinBlockSize, (id-1)%joinBlockSize
+	if j.alive == nil {
+		j.alive = map[uint64]*aliveBlock{}
+	}
+	a := j.alive[bn]
+	if a == nil {
+		a = &aliveBlock{bits: make([]uint64, (joinBlockSize+63)/64)}
+		j.alive[bn] = a
+	}
+	a.bits[off/64] |= 1 << (off % 64)
+	a.n++
+}
+
+func (j *Joiner) clearAlive(id uint64) {
+	bn, off := (id-1)/joinBlockSize, (id-1)%joinBlockSize
+	a := j.alive[bn]
+	if a == nil || a.bits[off/64]&(1<<(off%64)) == 0 {
+		return
+	}
+	a.bits[off/64] &^= 1 << (off % 64)
+	if a.n--; a.n == 0 {
+		delete(j.alive, bn)
+	}
+}
+
+func (a *aliveBlock) has(off uint64) bool { return a.bits[off/64]&(1<<(off%64)) != 0 }
+
+// waiting returns the predictions waiting whose numbers are in [from,
+// to], in arrival order (the queue is in number order).
+func (j *Joiner) waiting(from, to uint64) []liveEntry {
+	q := j.queue[j.head:]
+	i, _ := slices.BinarySearchFunc(q, from, func(x queued, id uint64) int { return cmp.Compare(x.id, id) })
+	var out []liveEntry
+	for ; i < len(q) && q[i].id <= to; i++ {
+		if pd, ok := j.pending[q[i].key]; ok && pd.id == q[i].id {
+			out = append(out, liveEntry{key: q[i].key, pd: pd})
 		}
 	}
 	return out
@@ -77,27 +117,23 @@ func (j *Joiner) appendState(e *stateEnc, segs *segmentList) {
 	e.b = append(e.b, joinHeadMagic...)
 	e.svar(j.watermark)
 	e.uvar(j.nextID)
-	live := j.live()
-	split, _ := slices.BinarySearchFunc(live, sealed+1, func(x liveEntry, id uint64) int {
-		return int(min(max(int64(x.pd.id)-int64(id), -1), 1))
-	})
 	keep := map[uint64]*joinBlock{}
 	var blockBuf []byte
 	nblocks := 0
 	be := &stateEnc{}
-	for s := 0; s < split; {
-		bn := (live[s].pd.id - 1) / joinBlockSize
-		t := s
-		for t < split && (live[t].pd.id-1)/joinBlockSize == bn {
-			t++
+	for _, bn := range slices.Sorted(maps.Keys(j.alive)) {
+		if bn >= sealed/joinBlockSize {
+			break // the block still filling: in the head
 		}
-		run := live[s:t]
+		a := j.alive[bn]
 		blk := j.blocks[bn]
-		bits := blk.bitmap(run, bn)
+		var bits []byte
 		var idx int
-		if blk != nil && bits != nil && segs.stored(blk.sum) {
+		if blk != nil && segs.stored(blk.sum) {
+			bits = blk.bitmap(a)
 			idx = segs.add(blk.sum, nil)
 		} else {
+			run := j.waiting(bn*joinBlockSize+1, (bn+1)*joinBlockSize)
 			blockBuf = encodeJoinBlock(blockBuf[:0], bn, run)
 			blk = &joinBlock{sum: sha256.Sum256(blockBuf), ids: make([]uint16, len(run))}
 			for i, x := range run {
@@ -114,12 +150,11 @@ func (j *Joiner) appendState(e *stateEnc, segs *segmentList) {
 		be.uvar(uint64(idx))
 		be.bytes(bits)
 		nblocks++
-		s = t
 	}
 	e.uvar(uint64(nblocks))
 	e.b = append(e.b, be.b...)
 	j.blocks = keep
-	open := live[split:]
+	open := j.waiting(sealed+1, j.nextID)
 	e.uvar(uint64(len(open)))
 	for _, x := range open {
 		e.uvar(x.pd.id - sealed)
@@ -141,23 +176,16 @@ func (j *Joiner) appendState(e *stateEnc, segs *segmentList) {
 	}
 }
 
-// bitmap returns the bitmap of the block's predictions still waiting
-// (run), nil when run holds one the segment lacks.
-func (blk *joinBlock) bitmap(run []liveEntry, bn uint64) []byte {
-	if blk == nil {
-		return nil
-	}
+// bitmap returns the bitmap of the block's stored predictions still
+// waiting: bit i for the prediction at offset ids[i]. (A block is
+// written once full, so every prediction of it still waiting is among
+// those it stored.)
+func (blk *joinBlock) bitmap(a *aliveBlock) []byte {
 	bits := make([]byte, (len(blk.ids)+7)/8)
-	i := 0
-	for _, x := range run {
-		off := uint16(x.pd.id - 1 - bn*joinBlockSize)
-		for i < len(blk.ids) && blk.ids[i] < off {
-			i++
+	for i, off := range blk.ids {
+		if a.has(uint64(off)) {
+			bits[i/8] |= 1 << (i % 8)
 		}
-		if i == len(blk.ids) || blk.ids[i] != off {
-			return nil
-		}
-		bits[i/8] |= 1 << (i % 8)
 	}
 	return bits
 }
@@ -251,6 +279,7 @@ func (j *Joiner) restorePending(d *stateDec, x liveEntry) {
 		return
 	}
 	j.pending[x.key] = x.pd
+	j.setAlive(x.pd.id)
 	j.queue = append(j.queue, queued{key: x.key, timeMS: x.pd.timeMS, id: x.pd.id})
 }
 

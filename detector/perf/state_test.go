@@ -242,3 +242,42 @@ func FuzzRestoreState(f *testing.F) {
 		}
 	})
 }
+
+// TestJoinStateProportional: with 1,000,000 predictions waiting, a
+// checkpoint after 10,000 more arrive and 10,000 others are joined
+// writes the new arrivals and a bit per older waiting prediction — a
+// small fraction of the first checkpoint, which wrote them all.
+func TestJoinStateProportional(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a million predictions")
+	}
+	j, _ := NewJoiner(JoinConfig{Horizon: time.Hour, MaxPending: 2_000_000})
+	m, v := []byte("churn"), []byte("3")
+	id := func(i int) []byte { return fmt.Appendf(nil, "req-%d", i) }
+	const n = 1_000_000
+	for i := range n {
+		j.Prediction(m, v, id(i), 0.5, int64(i))
+	}
+	s := &PartitionState{Joiner: j}
+	store := storedSegments{}
+	start := time.Now()
+	first := store.write(t, s.Encode(store.stored))
+	firstTook := time.Since(start)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := range 10_000 {
+		j.Prediction(m, v, id(n+i), 0.5, int64(n+i))
+		j.Label(m, v, id(rng.IntN(n)), 1, int64(n+i))
+	}
+	start = time.Now()
+	enc := s.Encode(store.stored)
+	second := store.write(t, enc)
+	secondTook := time.Since(start)
+	t.Logf("%d waiting: first checkpoint %d bytes (%v), after 10,000 arrivals and 10,000 joins %d bytes (%v)", j.Pending(), first, firstTook, second, secondTook)
+	if second*10 > first {
+		t.Fatalf("the second checkpoint wrote %d bytes, more than a tenth of the first's %d", second, first)
+	}
+	r, _, err := DecodePartitionState(enc.Head, func(sum detector.SegmentSum) []byte { return store[sum] }, RestoreOptions{Join: j.cfg})
+	if err != nil || r.Joiner.Pending() != j.Pending() {
+		t.Fatalf("restore: %v, %d pending of %d", err, r.Joiner.Pending(), j.Pending())
+	}
+}
