@@ -215,9 +215,9 @@ type RecordHook interface {
 }
 
 // EventHook is a RecordHook that also sees the decoded prediction events
-// of the topics whose format is not the canonical JSON (OIP, CloudEvents,
-// Schema Registry), whose record values it cannot read itself: Event is
-// called for each before it is applied to the windows.
+// of every format (with their request ID and label where the format
+// carries them): Event is called for each before it is applied to the
+// windows.
 type EventHook interface {
 	RecordHook
 	Event(task TaskID, offset int64, ev *codec.Event, recordMS int64, out *detector.Output)
@@ -417,6 +417,9 @@ func (p *Processor) Process(t *Task, value []byte, recordMS, offset int64) *code
 		return de
 	}
 	p.Counters.Processed++
+	if p.events != nil && ev.HasPrediction {
+		p.events.Event(t.ID, offset, ev, recordMS, &p.Out)
+	}
 	p.applyEvent(t, ev, recordMS, offset)
 	return nil
 }

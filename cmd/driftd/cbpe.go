@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
-	"sync/atomic"
 
 	"github.com/driftd/driftd/detector"
 	"github.com/driftd/driftd/detector/perf"
@@ -15,39 +13,6 @@ import (
 // --performance), every prediction of a model version whose reference has
 // a performance estimation section feeds its perf.Estimator, labels or
 // not.
-
-// estimators tells, without the hook's lock, whether any reference has
-// an estimation section (the estimators themselves are per input
-// partition, in perfTask).
-type estimators struct {
-	gen uint64
-	// any is whether a reference seen at gen has an estimation section;
-	// seen is gen, for the lock-free fast path of perfHook.Record.
-	any, seen atomic.Uint64
-}
-
-// refresh follows the registry snapshot refs of generation gen.
-func (e *estimators) refresh(refs map[string]*detector.Reference, gen uint64) {
-	any := uint64(0)
-	for _, ref := range refs {
-		if ref.Performance != nil && ref.Performance.Estimation != nil {
-			any = 1
-		}
-	}
-	e.gen = gen
-	e.any.Store(any)
-	e.seen.Store(gen)
-}
-
-// wanted reports whether a record without a request ID or label must
-// still be parsed: it carries a prediction and some reference has an
-// estimation section (or the references changed since last looked at).
-func (h *perfHook) wanted(value []byte) bool {
-	if h.est.any.Load() == 0 && h.registry.Generation() == h.est.seen.Load() {
-		return false // no estimation: spare the scan
-	}
-	return bytes.Contains(value, []byte(`"prediction"`))
-}
 
 // estimate feeds a prediction to the estimator of its model version
 // (ref, h.key) in a partition, if its reference has an estimation

@@ -22,6 +22,7 @@ import (
 	"github.com/driftd/driftd/detector"
 	"github.com/driftd/driftd/detector/perf"
 	"github.com/driftd/driftd/stream"
+	"github.com/driftd/driftd/stream/codec"
 )
 
 // benchTask is the input partition of benchmarked records.
@@ -246,10 +247,12 @@ func cbpeGauge(t *testing.T, d *daemon, name string, labels map[string]string) f
 	return math.NaN()
 }
 
-// BenchmarkPerfHookPrediction: the performance hook on a prediction event
-// without request ID or label (one feature and the score), for a model
-// whose reference has the CBPE calibration (parsed and estimated) and for
-// one without (skipped on the byte scan).
+// BenchmarkPerfHookPrediction: the performance hook on a canonical
+// prediction event without request ID or label (one feature and the
+// score) — the record's scan for a label, then the decoded event — for a
+// model whose reference has the CBPE calibration (estimated), for one
+// with a performance section without it, and for one without a
+// performance section (the lock-free check).
 func BenchmarkPerfHookPrediction(b *testing.B) {
 	rng := rand.New(rand.NewPCG(83, 83))
 	bld, _ := detector.NewBuilder("m", "1", detector.BuildOptions{})
@@ -271,11 +274,17 @@ func BenchmarkPerfHookPrediction(b *testing.B) {
 		x, s, _ := cbpeDraw(rng, 1)
 		values[i] = []byte(fmt.Sprintf(`{"model":"m","model_version":"1","timestamp":%d,"features":{"x":%.5f},"prediction":%.6f}`, 1_800_000_000_000+i, x, s))
 	}
-	for _, estimation := range []bool{true, false} {
-		name := "estimation"
-		if !estimation {
-			name = "none"
+	events := make([]*codec.Event, len(values))
+	for i, v := range values {
+		d, _ := codec.NewDecoder(codec.Canonical, 1<<16)
+		ev, err := d.Decode(v)
+		if err != nil {
+			b.Fatal(err)
 		}
+		events[i] = ev
+	}
+	for _, name := range []string{"estimation", "none", "no_performance"} {
+		estimation := name == "estimation"
 		b.Run(name, func(b *testing.B) {
 			pr, err := perf.BuildReference(pairs, 0.5, "prediction", "label")
 			if err != nil {
@@ -287,7 +296,9 @@ func BenchmarkPerfHookPrediction(b *testing.B) {
 				}
 			}
 			ref := *base
-			ref.Performance = pr
+			if name != "no_performance" {
+				ref.Performance = pr
+			}
 			registry := stream.NewRegistry()
 			if !registry.Set(&ref) {
 				b.Fatal("reference not set")
@@ -301,17 +312,23 @@ func BenchmarkPerfHookPrediction(b *testing.B) {
 				b.Fatal(err)
 			}
 			var out detector.Output
-			for i, v := range values[:200] { // the first record looks at the references; 125 make an estimate
-				h.Record(benchTask, int64(i), v, 0, &out)
+			feed := func(i int) {
+				k := i % len(values)
+				if !h.Record(benchTask, int64(i), values[k], 0, &out) {
+					h.Event(benchTask, int64(i), events[k], 0, &out)
+				}
 			}
-			if estimation != (h.est.any.Load() == 1) || h.est.seen.Load() != registry.Generation() {
-				b.Fatalf("estimators: any %d, seen generation %d of %d", h.est.any.Load(), h.est.seen.Load(), registry.Generation())
+			for i := range 200 { // the first event looks at the references; 125 make an estimate
+				feed(i)
+			}
+			if (name == "no_performance") != (h.anyPerf.Load() == 0) || h.seen.Load() != registry.Generation() {
+				b.Fatalf("any performance %d, seen generation %d of %d", h.anyPerf.Load(), h.seen.Load(), registry.Generation())
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
 				out.Alerts = out.Alerts[:0]
-				h.Record(benchTask, int64(200+i), values[i%len(values)], 0, &out)
+				feed(200 + i)
 			}
 			b.StopTimer()
 			if x := h.task(benchTask).state.Estimators["m/1"]; estimation && (x == nil || x.Last() == nil) {

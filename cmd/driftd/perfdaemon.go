@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"log/slog"
+	"math"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,7 +72,9 @@ type perfHook struct {
 	key      []byte
 	log      *slog.Logger
 
-	est estimators // CBPE: whether any reference has an estimation section
+	// anyPerf is whether a reference of registry generation seen has a
+	// performance section, for Event's lock-free fast path.
+	anyPerf, seen atomic.Uint64
 
 	delay    prometheus.Histogram
 	metric   *prometheus.GaugeVec
@@ -119,9 +123,11 @@ func (h *perfHook) task(id stream.TaskID) *perfTask {
 	return t
 }
 
-// Record implements stream.RecordHook.
+// Record implements stream.RecordHook: it takes the label events
+// (records with a label and neither features nor a prediction), which
+// are not inference events; predictions come decoded (Event).
 func (h *perfHook) Record(id stream.TaskID, offset int64, value []byte, recordMS int64, out *detector.Output) bool {
-	if !bytes.Contains(value, []byte(`"request_id"`)) && !bytes.Contains(value, []byte(`"label"`)) && !h.wanted(value) {
+	if !bytes.Contains(value, []byte(`"label"`)) {
 		return false
 	}
 	h.mu.Lock()
@@ -131,22 +137,20 @@ func (h *perfHook) Record(id stream.TaskID, offset int64, value []byte, recordMS
 		return false // the decoder dead-letters it
 	}
 	model, version := v.GetStringBytes("model"), v.GetStringBytes("model_version")
-	label, pred, features := v.Get("label"), v.Get("prediction"), v.Get("features")
-	labelEvent := label != nil && pred == nil && features == nil && len(model) > 0
-	if len(model) == 0 {
-		return false
+	label := v.Get("label")
+	if label == nil || v.Get("prediction") != nil || v.Get("features") != nil || len(model) == 0 {
+		return false // an inference event, maybe a joined pair: Event
 	}
-	if labelEvent {
-		h.labelled++
-	}
+	h.labelled++
 	h.refresh()
 	if t := h.tasks[id]; t != nil && offset < t.skip {
-		return labelEvent // in the restored state already
+		return true // in the restored state already
 	}
 	h.key = append(append(append(h.key[:0], model...), '/'), version...)
 	ref := h.refs[string(h.key)]
-	if ref == nil || ref.Performance == nil {
-		return labelEvent
+	requestID := v.GetStringBytes("request_id")
+	if ref == nil || ref.Performance == nil || len(requestID) == 0 {
+		return true
 	}
 	ts := recordMS
 	if t := v.Get("timestamp"); t != nil {
@@ -159,29 +163,10 @@ func (h *perfHook) Record(id stream.TaskID, offset int64, value []byte, recordMS
 			}
 		}
 	}
-	requestID := v.GetStringBytes("request_id")
 	var alerts []detector.Alert
-	defer func() { out.Alerts = append(out.Alerts, alerts...) }()
-	if labelEvent {
-		if len(requestID) > 0 {
-			h.label(id, ref, model, version, requestID, label, ts, &alerts)
-		}
-		return true
-	}
-	t := h.task(id)
-	m := h.monitor(t, ref)
-	score, hasScore, target, hasLabel := h.values(m, pred, label)
-	if !hasScore {
-		return false
-	}
-	if !hasLabel {
-		h.predicted(t, m, ref, model, version, requestID, score, ts, &alerts)
-		return false
-	}
-	t.dirty = true
-	h.estimate(t, ref, score, &alerts)
-	h.add(m, perf.Pair{Score: score, Positive: target == 1, Target: target}, &alerts)
-	return false
+	h.label(id, ref, model, version, requestID, label, ts, &alerts)
+	out.Alerts = append(out.Alerts, alerts...)
+	return true
 }
 
 // predicted feeds a prediction without its label to the estimator and
@@ -203,12 +188,17 @@ func (h *perfHook) predicted(t *perfTask, m *perf.Monitor, ref *detector.Referen
 	t.state.Joiner.Prediction(model, version, requestID, score, ts)
 }
 
-// Event implements stream.EventHook: a prediction event of a topic in
-// another format than the canonical JSON (OIP and the others), joined by
-// the request ID its format gives it. Its score is the prediction field
-// the reference's performance section names (--prediction), or the only
-// one; a multiclass model's is a class name.
+// Event implements stream.EventHook: a decoded prediction event, of any
+// input format, joined by its request ID (canonical: request_id; OIP:
+// the response's id, <id>/<row> in a batch) or, carrying its label, a
+// joined pair already. Its score is the prediction field the reference's
+// performance section names (--prediction), or the only one; a
+// multiclass model's is a class name, or the class of the largest of its
+// per-class probabilities (<prediction>.<class>).
 func (h *perfHook) Event(id stream.TaskID, offset int64, ev *codec.Event, recordMS int64, out *detector.Output) {
+	if h.anyPerf.Load() == 0 && h.registry.Generation() == h.seen.Load() {
+		return // no reference has a performance section: spare the lock
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.refresh()
@@ -220,19 +210,9 @@ func (h *perfHook) Event(id stream.TaskID, offset int64, ev *codec.Event, record
 	if ref == nil || ref.Performance == nil {
 		return
 	}
-	var v *detector.Value
-	for i := range ev.Prediction {
-		if f := &ev.Prediction[i]; string(f.Name) == ref.Performance.Prediction || len(ev.Prediction) == 1 {
-			v = &f.Value
-			break
-		}
-	}
-	if v == nil {
-		return
-	}
 	t := h.task(id)
 	m := h.monitor(t, ref)
-	score, ok := eventScore(m, v)
+	score, ok := eventScore(m, ev.Prediction, ref.Performance.Prediction)
 	if !ok {
 		return
 	}
@@ -241,33 +221,95 @@ func (h *perfHook) Event(id stream.TaskID, offset int64, ev *codec.Event, record
 		ts = ev.TimeMS
 	}
 	var alerts []detector.Alert
+	defer func() { out.Alerts = append(out.Alerts, alerts...) }()
+	if ev.HasLabel {
+		if target, ok := h.labelValue(m, &ev.Label); ok {
+			t.dirty = true
+			h.estimate(t, ref, score, &alerts)
+			h.add(m, perf.Pair{Score: score, Positive: target == 1, Target: target}, &alerts)
+			return
+		}
+	}
 	h.predicted(t, m, ref, ev.Model, ev.Version, ev.RequestID, score, ts, &alerts)
-	out.Alerts = append(out.Alerts, alerts...)
 }
 
-// eventScore reads a decoded prediction value: a number, or for a
-// multiclass model the class index of a class name (a string or a
-// number as written).
-func eventScore(m *perf.Monitor, v *detector.Value) (float64, bool) {
+// labelValue reads a decoded label: the numeric target (1 for a binary
+// positive), for a multiclass model the class index.
+func (h *perfHook) labelValue(m *perf.Monitor, v *detector.Value) (float64, bool) {
 	if m.Reference().Task == detector.PerformanceMulticlass {
-		if v.Kind != detector.String && v.Kind != detector.Number {
-			return 0, false
-		}
-		name := v.Text
-		if v.Kind == detector.Number && len(name) == 0 {
-			name = detector.AppendCategoryNumber(nil, v.Num) // a number decoded from binary
-		}
-		c := m.ClassIndex(name)
-		return c, c >= 0
+		return classOf(m, v)
 	}
-	if v.Kind != detector.Number {
+	return labelTarget(*v, m.Reference().Task == detector.PerformanceRegression)
+}
+
+// eventScore reads a decoded prediction: the field named name, or the
+// only one. For a multiclass model: the class index of a class name, or
+// of the largest of name.<class> probabilities.
+func eventScore(m *perf.Monitor, fields []codec.Field, name string) (float64, bool) {
+	var v *detector.Value
+	for i := range fields {
+		if f := &fields[i]; string(f.Name) == name || len(fields) == 1 {
+			v = &f.Value
+			break
+		}
+	}
+	multiclass := m.Reference().Task == detector.PerformanceMulticlass
+	switch {
+	case v == nil && multiclass:
+		return argmaxField(m, fields, name)
+	case v == nil:
 		return 0, false
-	}
-	if v.Parsed {
+	case multiclass:
+		return classOf(m, v)
+	case v.Kind != detector.Number:
+		return 0, false
+	case v.Parsed:
 		return v.Num, true
 	}
 	x, err := strconv.ParseFloat(string(v.Text), 64)
 	return x, err == nil
+}
+
+// classOf is the class index of a class name: a string, or a number as
+// written.
+func classOf(m *perf.Monitor, v *detector.Value) (float64, bool) {
+	if v.Kind != detector.String && v.Kind != detector.Number {
+		return 0, false
+	}
+	name := v.Text
+	if v.Kind == detector.Number && len(name) == 0 {
+		name = detector.AppendCategoryNumber(nil, v.Num) // a number decoded from binary
+	}
+	c := m.ClassIndex(name)
+	return c, c >= 0
+}
+
+// argmaxField is the class index of the largest per-class probability
+// among the fields <prefix>.<class>.
+func argmaxField(m *perf.Monitor, fields []codec.Field, prefix string) (float64, bool) {
+	var best []byte
+	bestP := math.Inf(-1)
+	for i := range fields {
+		f := &fields[i]
+		if len(f.Name) <= len(prefix)+1 || string(f.Name[:len(prefix)]) != prefix || f.Name[len(prefix)] != '.' || f.Value.Kind != detector.Number {
+			continue
+		}
+		p := f.Value.Num
+		if !f.Value.Parsed {
+			var err error
+			if p, err = strconv.ParseFloat(string(f.Value.Text), 64); err != nil {
+				continue
+			}
+		}
+		if p > bestP {
+			best, bestP = f.Name[len(prefix)+1:], p
+		}
+	}
+	if best == nil {
+		return 0, false
+	}
+	c := m.ClassIndex(best)
+	return c, c >= 0
 }
 
 // values reads a prediction's score and label (for a multiclass model,
@@ -378,7 +420,15 @@ func (h *perfHook) refresh() {
 			}
 		}
 	}
-	h.est.refresh(h.refs, h.gen)
+	any := uint64(0)
+	for _, ref := range h.refs {
+		if ref.Performance != nil {
+			any = 1
+			break
+		}
+	}
+	h.anyPerf.Store(any)
+	h.seen.Store(h.gen)
 }
 
 // monitor returns the performance monitor of ref (h.key) in a

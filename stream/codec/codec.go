@@ -94,9 +94,13 @@ type Event struct {
 	Features      []Field
 	Prediction    []Field // "prediction" or "prediction.<key>"
 	// RequestID identifies the prediction for the label join, when the
-	// format carries one (OIP: the request's id, "<id>/<row>" in a batch
-	// of several rows). The canonical format leaves it to the record.
+	// format carries one (canonical: request_id; OIP: the request's id,
+	// "<id>/<row>" in a batch of several rows).
 	RequestID []byte
+	// Label is the event's label (canonical: label), when HasLabel: an
+	// event that carries its prediction and its label is a joined pair.
+	Label    detector.Value
+	HasLabel bool
 }
 
 func (e *Event) reset() {
@@ -106,6 +110,7 @@ func (e *Event) reset() {
 	e.Features = e.Features[:0]
 	e.Prediction = e.Prediction[:0]
 	e.RequestID = nil
+	e.Label, e.HasLabel = detector.Value{}, false
 }
 
 // Format selects a codec.
@@ -261,8 +266,22 @@ func (d *Decoder) topField(ev *Event, key []byte) error {
 		return nil
 	case "timestamp":
 		return d.timestamp(ev)
-	case "request_id", "label":
-		return s.skipValue(0)
+	case "request_id":
+		v, ok, err := s.readScalarText()
+		if err != nil {
+			return err
+		}
+		if ok {
+			ev.RequestID = v // a string or a number as written; null: none
+		}
+		return nil
+	case "label":
+		v, err := s.readFieldValue()
+		if err != nil {
+			return err
+		}
+		ev.Label, ev.HasLabel = v, v.Kind != detector.Null
+		return nil
 	case "prediction":
 		return d.prediction(ev)
 	case "features":

@@ -476,3 +476,35 @@ func TestReadNumberDigitRuns(t *testing.T) {
 	}
 	t.Logf("%d numbers checked", checked)
 }
+
+// TestDecodeRequestIDAndLabel: the canonical and flat formats give the
+// event its request ID (a string, or a number as written) and its label
+// (any scalar; null is none), for the label join.
+func TestDecodeRequestIDAndLabel(t *testing.T) {
+	for _, tc := range []struct {
+		format   Format
+		in       string
+		id       string
+		label    string
+		hasLabel bool
+	}{
+		{Canonical, `{"model":"m","request_id":"r-1","prediction":0.5}`, "r-1", "", false},
+		{Canonical, `{"model":"m","request_id":17,"prediction":0.5,"label":true}`, "17", "true", true},
+		{Canonical, `{"model":"m","request_id":null,"prediction":0.5,"label":null}`, "", "", false},
+		{Flat, `{"model":"m","request_id":"q","x":1,"prediction":0.5,"label":"cat"}`, "q", "cat", true},
+	} {
+		d, _ := NewDecoder(tc.format, 1<<16)
+		ev, err := d.Decode([]byte(tc.in))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.in, err)
+		}
+		if string(ev.RequestID) != tc.id || ev.HasLabel != tc.hasLabel || string(ev.Label.Text) != tc.label {
+			t.Errorf("%s: request ID %q, label %v %q; want %q, %v %q", tc.in, ev.RequestID, ev.HasLabel, ev.Label.Text, tc.id, tc.hasLabel, tc.label)
+		}
+		for _, f := range ev.Features {
+			if string(f.Name) == "request_id" || string(f.Name) == "label" {
+				t.Errorf("%s: %s decoded as a feature", tc.in, f.Name)
+			}
+		}
+	}
+}
