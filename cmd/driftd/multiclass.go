@@ -237,26 +237,6 @@ func replayClasses(m *perf.Monitor, prediction, label json.RawMessage) (score fl
 	return score, hasScore, target, hasLabel
 }
 
-// fastClasses is replayClasses of the daemon's parsed record.
-func (h *perfHook) fastClasses(m *perf.Monitor, prediction, label *fastjson.Value) (score float64, hasScore bool, target float64, hasLabel bool) {
-	if h.classBuf == nil {
-		h.classBuf = make([]byte, 0, 64)
-	}
-	if prediction != nil {
-		var c []byte
-		if c, hasScore = fastClass(prediction, true, h.classBuf[:0]); hasScore {
-			score = m.ClassIndex(c)
-		}
-	}
-	if label != nil {
-		var c []byte
-		if c, hasLabel = fastClass(label, false, h.classBuf[:0]); hasLabel {
-			target = m.ClassIndex(c)
-		}
-	}
-	return score, hasScore, target, hasLabel
-}
-
 // multiclassLine is replay's evaluation line of a multiclass model: the
 // window's accuracy, macro-F1 (over the reference classes present) and
 // the recall of each reference class labelled in the window.

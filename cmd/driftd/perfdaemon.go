@@ -280,8 +280,7 @@ func classOf(m *perf.Monitor, v *detector.Value) (float64, bool) {
 	if v.Kind == detector.Number && len(name) == 0 {
 		name = detector.AppendCategoryNumber(nil, v.Num) // a number decoded from binary
 	}
-	c := m.ClassIndex(name)
-	return c, c >= 0
+	return m.ClassIndex(name), true // −1 past the unseen classes kept: "other"
 }
 
 // argmaxField is the class index of the largest per-class probability
@@ -308,23 +307,23 @@ func argmaxField(m *perf.Monitor, fields []codec.Field, prefix string) (float64,
 	if best == nil {
 		return 0, false
 	}
-	c := m.ClassIndex(best)
-	return c, c >= 0
+	return m.ClassIndex(best), true
 }
 
-// values reads a prediction's score and label (for a multiclass model,
-// their class indexes in m).
-func (h *perfHook) values(m *perf.Monitor, pred, label *fastjson.Value) (score float64, hasScore bool, target float64, hasLabel bool) {
-	if m.Reference().Task == detector.PerformanceMulticlass {
-		return h.fastClasses(m, pred, label)
+// labelOf reads a label event's label: the numeric target (1 for a
+// binary positive), for a multiclass model the class index.
+func (h *perfHook) labelOf(m *perf.Monitor, label *fastjson.Value) (float64, bool) {
+	if m.Reference().Task != detector.PerformanceMulticlass {
+		return fastLabel(label, m.Reference().Task == detector.PerformanceRegression)
 	}
-	if label != nil {
-		target, hasLabel = fastLabel(label, m.Reference().Task == detector.PerformanceRegression)
+	if h.classBuf == nil {
+		h.classBuf = make([]byte, 0, 64)
 	}
-	if pred != nil && pred.Type() == fastjson.TypeNumber {
-		score, hasScore = pred.GetFloat64(), true
+	c, ok := fastClass(label, false, h.classBuf[:0])
+	if !ok {
+		return 0, false
 	}
-	return score, hasScore, target, hasLabel
+	return m.ClassIndex(c), true
 }
 
 // label joins a label event to its prediction, waiting in the partition
@@ -346,14 +345,14 @@ func (h *perfHook) label(id stream.TaskID, ref *detector.Reference, model, versi
 	if owner == nil {
 		t := h.task(id)
 		m := h.monitor(t, ref)
-		if _, _, target, ok := h.values(m, nil, label); ok {
+		if target, ok := h.labelOf(m, label); ok {
 			t.dirty = true
 			t.state.Joiner.HoldLabel(model, version, requestID, target, ts)
 		}
 		return
 	}
 	m := h.monitor(owner, ref)
-	_, _, target, ok := h.values(m, nil, label)
+	target, ok := h.labelOf(m, label)
 	if !ok {
 		return
 	}
