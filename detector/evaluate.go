@@ -92,6 +92,9 @@ type Snapshot struct {
 	// N, when positive, is the sum of the counts, which the window
 	// keeps anyway (0: sum them).
 	N int64
+	// sums, for count windows, are the window's mean and scale score
+	// sums, added up from its panes' (nil: the tests sum the counts).
+	sums *paneScores
 }
 
 // absMoments returns the moments of the values themselves.

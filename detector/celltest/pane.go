@@ -39,8 +39,17 @@ func (t *Mean) AddCell(s *PaneSum, cell int, count int64) {
 	s.sum += float64(count) * (t.score(j) - t.mu)
 }
 
-// PaneWindow is the pane's position relative to the null, as Score
-// gives it for a window.
+// Add adds to s the sum o of other events (another pane's): sums of
+// disjoint sets of events add up to the sum of their union, so a window's
+// sum is the sum of its panes'.
+func (s *PaneSum) Add(o PaneSum) {
+	s.n += o.n
+	s.upper += o.upper
+	s.sum += o.sum
+}
+
+// PaneWindow is the position relative to the null of the pane (or the
+// window) whose sum s is, as Score gives it from a window's counts.
 func (t *Mean) PaneWindow(s PaneSum) Window {
 	if s.n == 0 {
 		return Window{}
