@@ -97,14 +97,6 @@ func (cn *cusumNull) threshold(alpha float64, cache map[[3]float64]float64) floa
 	return h
 }
 
-// paneScratch counts a pane's cells for sumPane: a count per cell and a
-// bitmap of the cells seen, shared by a monitor's features (grown to the
-// largest layout).
-type paneScratch struct {
-	counts []uint16
-	seen   []uint64
-}
-
 // stepCUSUM feeds pane i, the one that just closed in a count window or
 // was pushed into a stage-2 window, whose sums countSnapshot or
 // stageSnapshot has taken, to the feature's CUSUM. Panes without valid
@@ -114,7 +106,7 @@ func (f *featureState) stepCUSUM(i uint64) {
 	if cn == nil || f.panes == nil {
 		return
 	}
-	if w := f.c.mean.PaneWindow(f.panes[i%uint64(len(f.panes))].mean); w.N > 0 {
+	if w := f.c.mean.PaneWindow(f.panes[i%uint64(len(f.panes))].Mean); w.N > 0 {
 		f.cusum.Step(f.c.paneZ(w), w.D, cn.k)
 	}
 }

@@ -94,7 +94,7 @@ type Snapshot struct {
 	N int64
 	// sums, for count windows, are the window's mean and scale score
 	// sums, added up from its panes' (nil: the tests sum the counts).
-	sums *paneScores
+	sums *celltest.PairSum
 }
 
 // absMoments returns the moments of the values themselves.

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/driftd/driftd/detector/celltest"
 	"github.com/driftd/driftd/detector/sequential"
 	"github.com/driftd/driftd/window"
 )
@@ -280,8 +281,8 @@ type featureState struct {
 	// Count windows and stage 2: the mean and scale score sums of the
 	// closed panes, a ring like the window's, and of the window (see
 	// panescores.go).
-	panes []paneScores
-	sums  paneScores
+	panes []celltest.PairSum
+	sums  celltest.PairSum
 	// lifetime counts
 	values, missing, invalid uint64
 

@@ -1,8 +1,6 @@
 package detector
 
 import (
-	"math/bits"
-
 	"github.com/driftd/driftd/detector/celltest"
 	"github.com/driftd/driftd/window"
 )
@@ -20,23 +18,14 @@ import (
 // recomputed from its cells or panes, not checkpointed. Event-time
 // windows keep the pass over the counts.
 
-// paneScores are the mean and scale tests' score sums of one pane's
-// events, or of a window's.
-type paneScores struct{ mean, scale celltest.PaneSum }
-
-func (p *paneScores) add(o paneScores) {
-	p.mean.Add(o.mean)
-	p.scale.Add(o.scale)
-}
-
 // newPaneScores returns the ring of pane sums of a window of panes
-// panes, or nil for a feature without mean or scale test (a categorical
-// or constant one).
-func newPaneScores(c *compiled, panes int) []paneScores {
-	if c.mean == nil && c.scale == nil {
+// panes, or nil for a feature without mean test (a categorical or
+// constant one; no mean test, no scale test).
+func newPaneScores(c *compiled, panes int) []celltest.PairSum {
+	if c.mean == nil {
 		return nil
 	}
-	return make([]paneScores, panes)
+	return make([]celltest.PairSum, panes)
 }
 
 // countSnapshot is the snapshot of a count window whose pane just closed:
@@ -53,10 +42,10 @@ func (f *featureState) countSnapshot(scratch *paneScratch) Snapshot {
 
 // stageSnapshot is the snapshot of a stage-2 window after p, its newest
 // pane, was pushed.
-func (f *featureState) stageSnapshot(p *window.Pane) Snapshot {
+func (f *featureState) stageSnapshot(p *window.Pane, scratch *paneScratch) Snapshot {
 	s := Snapshot{Counts: f.pw.Counts(), Moments: f.pw.Moments(), Centre: f.c.centre, N: int64(f.pw.N())}
 	if f.panes != nil {
-		f.sumCounts(f.pw.Pushed()-1, p)
+		f.sumCounts(f.pw.Pushed()-1, p, scratch)
 		s.sums = f.windowSums(f.pw.Pushed())
 	}
 	return s
@@ -64,29 +53,19 @@ func (f *featureState) stageSnapshot(p *window.Pane) Snapshot {
 
 // windowSums adds up the sums of the panes a window holds after closed
 // panes, oldest first.
-func (f *featureState) windowSums(closed uint64) *paneScores {
-	f.sums = paneScores{}
+func (f *featureState) windowSums(closed uint64) *celltest.PairSum {
+	f.sums = celltest.PairSum{}
 	for i := closed - min(closed, uint64(len(f.panes))); i < closed; i++ {
-		f.sums.add(f.panes[i%uint64(len(f.panes))])
+		f.sums.Add(f.panes[i%uint64(len(f.panes))])
 	}
 	return &f.sums
 }
 
 // slot returns pane i's sums, emptied.
-func (f *featureState) slot(i uint64) *paneScores {
+func (f *featureState) slot(i uint64) *celltest.PairSum {
 	p := &f.panes[i%uint64(len(f.panes))]
-	*p = paneScores{}
+	*p = celltest.PairSum{}
 	return p
-}
-
-// addCell adds k events of cell c to pane sums p.
-func (f *featureState) addCell(p *paneScores, c int, k int64) {
-	if f.c.mean != nil {
-		f.c.mean.AddCell(&p.mean, c, k)
-	}
-	if f.c.scale != nil {
-		f.c.scale.AddCell(&p.scale, c, k)
-	}
 }
 
 // sumPanes recomputes the pane sums of a restored window.
@@ -94,30 +73,59 @@ func (f *featureState) sumPanes() {
 	if f.panes == nil {
 		return
 	}
+	var scratch paneScratch
 	if f.pw != nil {
 		panes := f.pw.Panes()
 		for i := range panes {
-			f.sumCounts(f.pw.Pushed()-uint64(len(panes)-i), &panes[i])
+			f.sumCounts(f.pw.Pushed()-uint64(len(panes)-i), &panes[i], &scratch)
 		}
 		return
 	}
-	var scratch paneScratch
 	closed := f.cw.Closed()
 	for i := closed - min(closed, uint64(len(f.panes))); i < closed; i++ {
 		f.sumPane(i, &scratch)
 	}
 }
 
-// sumCounts sums stage-2 pane i, p, from its counts (in cell order).
-func (f *featureState) sumCounts(i uint64, p *window.Pane) {
-	s := f.slot(i)
-	for _, c := range p.Counts {
-		f.addCell(s, int(c.Cell), int64(c.Count))
+// paneScratch counts a pane's events per cell for celltest.AddCounted: a
+// count per cell and a bitmap of the cells seen, shared by a monitor's
+// features (grown to the largest layout). Reading the counts back through
+// the bitmap sums a pane in increasing cell order, however it came (the
+// events of a count window's pane, a stage-2 pane's counts), so both
+// modes compute the same bits, and costs no sort.
+type paneScratch struct {
+	counts []uint32
+	seen   []uint64
+}
+
+func (sc *paneScratch) grow(cells int) {
+	if len(sc.counts) < cells {
+		sc.counts = make([]uint32, cells)
+		sc.seen = make([]uint64, (cells+63)/64)
 	}
 }
 
-// sumPane sums closed pane i of the count window from its events' cells,
-// counted into scratch and read back in increasing cell order (no sort).
+func (sc *paneScratch) add(c int, k uint32) {
+	sc.counts[c] += k
+	sc.seen[c>>6] |= 1 << (c & 63)
+}
+
+// sum adds the counted events to s and clears the scratch.
+func (f *featureState) sum(s *celltest.PairSum, sc *paneScratch) {
+	celltest.AddCounted(f.c.mean, f.c.scale, s, sc.counts, sc.seen)
+}
+
+// sumCounts sums stage-2 pane i, p, from its counts.
+func (f *featureState) sumCounts(i uint64, p *window.Pane, scratch *paneScratch) {
+	s := f.slot(i)
+	scratch.grow(f.c.layout.Cells())
+	for _, c := range p.Counts {
+		scratch.add(int(c.Cell), c.Count)
+	}
+	f.sum(s, scratch)
+}
+
+// sumPane sums closed pane i of the count window from its events' cells.
 // A pane some of whose events have left the window is left at zero: the
 // window drops the rest of it at the next pane close, before the next
 // evaluation.
@@ -127,25 +135,11 @@ func (f *featureState) sumPane(i uint64, scratch *paneScratch) {
 	if !ok {
 		return
 	}
-	cells := f.c.layout.Cells()
-	if len(scratch.counts) < cells {
-		scratch.counts = make([]uint16, cells)
-		scratch.seen = make([]uint64, (cells+63)/64)
-	}
+	scratch.grow(f.c.layout.Cells())
 	for _, part := range [2][]uint16{first, second} {
 		for _, c := range part {
-			scratch.counts[c]++
-			scratch.seen[c>>6] |= 1 << (c & 63)
+			scratch.add(int(c), 1)
 		}
 	}
-	for wi := range (cells + 63) / 64 {
-		word := scratch.seen[wi]
-		for word != 0 {
-			c := wi<<6 | bits.TrailingZeros64(word)
-			f.addCell(s, c, int64(scratch.counts[c]))
-			scratch.counts[c] = 0
-			word &= word - 1
-		}
-		scratch.seen[wi] = 0
-	}
+	f.sum(s, scratch)
 }

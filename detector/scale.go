@@ -55,11 +55,9 @@ func (c *compiled) cellScores(s *Snapshot) *cellScores {
 	cs.done = true
 	switch {
 	case s.sums != nil:
-		if c.mean != nil {
-			cs.mean = c.mean.PaneWindow(s.sums.mean)
-		}
+		cs.mean = c.mean.PaneWindow(s.sums.Mean)
 		if c.scale != nil {
-			cs.scale = c.scale.PaneWindow(s.sums.scale)
+			cs.scale = c.scale.PaneWindow(s.sums.Scale)
 		}
 	case c.mean == nil:
 		if c.scale != nil {

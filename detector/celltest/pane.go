@@ -1,6 +1,9 @@
 package celltest
 
-import "math"
+import (
+	"math"
+	"math/bits"
+)
 
 // PaneScore returns the cell-score mean of a pane relative to the
 // reference, from the cells of its events (window cell indices, as
@@ -46,6 +49,56 @@ func (s *PaneSum) Add(o PaneSum) {
 	s.n += o.n
 	s.upper += o.upper
 	s.sum += o.sum
+}
+
+// PairSum accumulates the sums of a mean test and the scale test of the
+// same reference (NewMean and NewScale on one reference's breakpoints)
+// over the same events (AddPair; PaneWindow on each).
+type PairSum struct{ Mean, Scale PaneSum }
+
+// Add adds to s the sums o of other events.
+func (s *PairSum) Add(o PairSum) {
+	s.Mean.Add(o.Mean)
+	s.Scale.Add(o.Scale)
+}
+
+// AddCounted adds to s the events counted in counts (events per window
+// cell) of the cells marked in seen (cell c: bit c%64 of seen[c/64]), in
+// increasing cell order, and clears both: what AddCell adds for t and for
+// sc (nil: the mean alone), to the bit, in one pass and without sorting.
+// Cells past the 2r+1 value cells (missing, invalid) are skipped.
+func AddCounted(t, sc *Mean, s *PairSum, counts []uint32, seen []uint64) {
+	last, top := 2*t.atoms, t.atoms-1
+	q, ranks, exact, heavy, mu := t.q[:top+1], t.ranks[:top+1], t.exact, t.heavy, t.mu
+	mean, scale := s.Mean, s.Scale
+	for wi, word := range seen {
+		for word != 0 {
+			c := wi<<6 | bits.TrailingZeros64(word)
+			word &= word - 1
+			k := int64(counts[c])
+			counts[c] = 0
+			if c > last || k == 0 {
+				continue
+			}
+			j := min(c/2, top)
+			x, w := intervalValue(q, ranks, exact, heavy, j), float64(k)
+			mean.n += k
+			mean.sum += w * (x - mu)
+			if j == top {
+				mean.upper += k
+				scale.upper += k
+			}
+			if sc != nil {
+				scale.n += k
+				scale.sum += w * (math.Abs(x-sc.centre) - sc.mu)
+			}
+		}
+		seen[wi] = 0
+	}
+	s.Mean = mean
+	if sc != nil {
+		s.Scale = scale
+	}
 }
 
 // PaneWindow is the position relative to the null of the pane (or the
