@@ -66,38 +66,41 @@ func (s *PairSum) Add(o PairSum) {
 // cell) of the cells marked in seen (cell c: bit c%64 of seen[c/64]), in
 // increasing cell order, and clears both: what AddCell adds for t and for
 // sc (nil: the mean alone), to the bit, in one pass and without sorting.
-// Cells past the 2r+1 value cells (missing, invalid) are skipped.
+// Cells past the 2r+1 value cells (missing, invalid) are skipped. The
+// loop keeps few values live (the scale sums share the mean's counts, a
+// missing scale test scores against 0), which keeps it out of the stack.
 func AddCounted(t, sc *Mean, s *PairSum, counts []uint32, seen []uint64) {
 	last, top := 2*t.atoms, t.atoms-1
 	q, ranks, exact, heavy, mu := t.q[:top+1], t.ranks[:top+1], t.exact, t.heavy, t.mu
-	mean, scale := s.Mean, s.Scale
+	var centre, muAbs float64
+	if sc != nil {
+		centre, muAbs = sc.centre, sc.mu
+	}
+	var n, upper int64
+	sum, sumAbs := s.Mean.sum, s.Scale.sum
 	for wi, word := range seen {
 		for word != 0 {
 			c := wi<<6 | bits.TrailingZeros64(word)
 			word &= word - 1
 			k := int64(counts[c])
 			counts[c] = 0
-			if c > last || k == 0 {
+			if c > last {
 				continue
 			}
 			j := min(c/2, top)
 			x, w := intervalValue(q, ranks, exact, heavy, j), float64(k)
-			mean.n += k
-			mean.sum += w * (x - mu)
+			n += k
 			if j == top {
-				mean.upper += k
-				scale.upper += k
+				upper += k
 			}
-			if sc != nil {
-				scale.n += k
-				scale.sum += w * (math.Abs(x-sc.centre) - sc.mu)
-			}
+			sum += w * (x - mu)
+			sumAbs += w * (math.Abs(x-centre) - muAbs)
 		}
 		seen[wi] = 0
 	}
-	s.Mean = mean
+	s.Mean.n, s.Mean.upper, s.Mean.sum = s.Mean.n+n, s.Mean.upper+upper, sum
 	if sc != nil {
-		s.Scale = scale
+		s.Scale.n, s.Scale.upper, s.Scale.sum = s.Scale.n+n, s.Scale.upper+upper, sumAbs
 	}
 }
 
