@@ -110,6 +110,15 @@ func (sc *paneScratch) add(c int, k uint32) {
 	sc.seen[c>>6] |= 1 << (c & 63)
 }
 
+// addCells counts one event in each of cells.
+func (sc *paneScratch) addCells(cells []uint16) {
+	counts, seen := sc.counts, sc.seen
+	for _, c := range cells {
+		counts[c]++
+		seen[c>>6] |= 1 << (c & 63)
+	}
+}
+
 // sum adds the counted events to s and clears the scratch.
 func (f *featureState) sum(s *celltest.PairSum, sc *paneScratch) {
 	celltest.AddCounted(f.c.mean, f.c.scale, s, sc.counts, sc.seen)
@@ -136,10 +145,7 @@ func (f *featureState) sumPane(i uint64, scratch *paneScratch) {
 		return
 	}
 	scratch.grow(f.c.layout.Cells())
-	for _, part := range [2][]uint16{first, second} {
-		for _, c := range part {
-			scratch.add(int(c), 1)
-		}
-	}
+	scratch.addCells(first)
+	scratch.addCells(second)
 	f.sum(s, scratch)
 }
