@@ -10,7 +10,8 @@ import (
 // closes (count windows: from its events' cells; stage 2: from its cell
 // counts), and an evaluation adds up the ≤ Size/Hop panes the window
 // holds — O(Hop + Size/Hop) instead of a pass over the 2r+1 cells
-// (≈ 37,000 instructions at r = 1000). The window's sums are added up
+// (at r = 1000 ≈ 10,000 instructions for a pane of 125 events instead of
+// ≈ 46,000 over 16-bit cells). The window's sums are added up
 // afresh from the panes at every evaluation rather than kept as a running
 // total, so no rounding error accumulates; both modes sum a pane in
 // increasing cell order and the panes oldest first, so they compute the
