@@ -24,6 +24,12 @@ func benchFeatureScaled(b *testing.B, variance float64) (*compiled, Snapshot) {
 }
 
 func benchFeatureAt(b *testing.B, shift, sd float64) (*compiled, Snapshot) {
+	c, xs := benchValues(b, shift, sd)
+	return c, cellSnapshot(c, xs)
+}
+
+// benchValues is benchFeatureAt's feature and its window's 1000 values.
+func benchValues(b *testing.B, shift, sd float64) (*compiled, []float64) {
 	rng := rand.New(rand.NewPCG(31, 31))
 	xs := make([]float64, 100000)
 	for i := range xs {
@@ -34,39 +40,65 @@ func benchFeatureAt(b *testing.B, shift, sd float64) (*compiled, Snapshot) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	win := make([]float64, 1000)
+	for i := range win {
+		win[i] = sd*rng.NormFloat64() + shift
+	}
+	return c, win
+}
+
+// cellSnapshot is the snapshot of a window holding xs given by its cell
+// counts, as event-time windows give theirs.
+func cellSnapshot(c *compiled, xs []float64) Snapshot {
 	s := Snapshot{Counts: make([]uint32, c.layout.Cells())}
-	for range 1000 {
-		x := sd*rng.NormFloat64() + shift
+	for _, x := range xs {
 		s.Counts[c.breaks.Cell(x)]++
 		s.Moments.Add(x)
 	}
-	return c, s
+	return s
+}
+
+// benchEvaluate runs b.N evaluations of a count window holding xs (hop
+// DefaultHop(len(xs))) as the monitor makes one when a pane closes: the
+// closed pane's score sums and the window's (countSnapshot), then
+// compiled.evaluate with its decisions. It returns the last results.
+func benchEvaluate(b *testing.B, c *compiled, xs []float64, p *Policy) []Result {
+	f := countFeature(b, c, len(xs), DefaultHop(len(xs)))
+	var scratch paneScratch
+	for _, x := range xs {
+		if f.addValue(x) {
+			f.countSnapshot(&scratch)
+		}
+	}
+	// The first call fills the critical-value caches, as a feature's
+	// first evaluations past the gate do once.
+	out := c.evaluate(f.countSnapshot(&scratch), p, 1e-7, nil)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		out = c.evaluate(f.countSnapshot(&scratch), p, 1e-7, out[:0])
+	}
+	return out
 }
 
 // BenchmarkEvaluateKSWelch is one evaluation of a numeric feature at
-// r = 1000: the exact KS distance scan over the 2001 cells, its p-value,
-// the mean test and the scale test, which share one pass over the cells
-// (named for the Welch test the mean test replaced, so figures stay
-// comparable), through compiled.evaluate with its decisions (and the
-// three rate tests). "h0" is a stable window (D ≈ 0.03), "drift" a window
-// shifted by 0.5 sd (D ≈ 0.2).
+// r = 1000 on a count window of 1000 events advancing by 125: the exact KS
+// distance scan over the 2001 cells, its p-value, the mean test and the
+// scale test (named for the Welch test the mean test replaced, so figures
+// stay comparable), whose window sums come from the closed pane's (125
+// events) and the window's 8 panes' (see benchEvaluate), through
+// compiled.evaluate with its decisions (and the three rate tests). "h0"
+// is a stable window (D ≈ 0.03), "drift" a window shifted by 0.5 sd
+// (D ≈ 0.2).
 func BenchmarkEvaluateKSWelch(b *testing.B) {
 	for _, tc := range []struct {
 		name  string
 		shift float64
 	}{{"h0", 0}, {"drift", 0.5}} {
 		b.Run(tc.name, func(b *testing.B) {
-			c, s := benchFeature(b, tc.shift)
+			c, xs := benchValues(b, tc.shift, 1)
 			p := DefaultPolicy()
-			// The whole evaluation, decisions included; the first call
-			// fills the critical-value caches, as a feature's first
-			// evaluations past the gate do once.
-			out := c.evaluate(s, &p, 1e-7, nil)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				out = c.evaluate(s, &p, 1e-7, out[:0])
-			}
+			benchEvaluate(b, c, xs, &p)
 		})
 	}
 }
@@ -234,7 +266,8 @@ func rssBytes() int64 {
 
 // BenchmarkCUSUMPane is the cusum test's cost per pane close, on a
 // feature with r = 1000 breakpoints and panes of 125 events: the pane's
-// cells counted in cell order and scored, its normal score (the table;
+// cells counted in cell order and scored (the mean and scale sums, which
+// the window's evaluation reuses), its normal score (the table;
 // the saddlepoint where the table defers to it), the CUSUM step, and the
 // result with its p-value — plus, to make the pane, 125 cells added to the
 // window (≈ 20 instructions each), which the event path pays anyway. "h0"
@@ -273,7 +306,8 @@ func BenchmarkCUSUMPane(b *testing.B) {
 				for _, c := range panes[i&63] {
 					f.cw.AddCell(int(c))
 				}
-				f.stepCUSUM(&scratch)
+				f.sumPane(f.cw.Closed()-1, &scratch)
+				f.stepCUSUM(f.cw.Closed() - 1)
 				if _, ok := f.c.cusumTest(s, alpha); !ok {
 					b.Fatal("no result")
 				}

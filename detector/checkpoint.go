@@ -280,7 +280,9 @@ func (f *featureState) restore(cp *FeatureCheckpoint, gs *groupState) error {
 			}
 			s.Open = shiftMoments(s.Open, shift)
 		}
-		f.cw, err = window.RestoreCount(f.c.layout, s)
+		if f.cw, err = window.RestoreCount(f.c.layout, s); err == nil {
+			f.sumPanes()
+		}
 	case f.pw != nil:
 		var s window.TimeState
 		if s, err = decodeTimeState(cp.Window); err != nil {
@@ -294,6 +296,7 @@ func (f *featureState) restore(cp *FeatureCheckpoint, gs *groupState) error {
 		if f.pw, err = window.RestorePaneWindow(f.c.layout, f.pw.Capacity(), s.Closed, s.Pushed); err != nil {
 			return err
 		}
+		f.sumPanes()
 		f.merge.sources, f.merge.seq, f.merge.pushed = mc.Sources, mc.Seq, mc.Pushed
 		if f.merge.sources == nil {
 			f.merge.sources = map[string]uint64{}

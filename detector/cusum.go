@@ -2,11 +2,9 @@ package detector
 
 import (
 	"math"
-	"math/bits"
 
 	"github.com/driftd/driftd/detector/celltest"
 	"github.com/driftd/driftd/detector/sequential"
-	"github.com/driftd/driftd/window"
 )
 
 // The cusum test: a two-sided CUSUM on the panes of a count window (see
@@ -99,67 +97,18 @@ func (cn *cusumNull) threshold(alpha float64, cache map[[3]float64]float64) floa
 	return h
 }
 
-// paneScratch counts a pane's cells for stepCUSUM: a count per cell and
-// a bitmap of the cells seen, shared by a monitor's features (grown to
-// the largest layout).
-type paneScratch struct {
-	counts []uint16
-	seen   []uint64
-}
-
-// stepCUSUM feeds the pane that just closed in a count window to the
-// feature's CUSUM. Panes without valid values leave it as it is. The
-// cells are summed in increasing cell order, as stage 2 sums a pane's
-// counts, so both modes compute the same bits: counted into scratch, then
-// read back through the bitmap of the cells seen (no sort).
-func (f *featureState) stepCUSUM(scratch *paneScratch) {
+// stepCUSUM feeds pane i, the one that just closed in a count window or
+// was pushed into a stage-2 window, whose sums countSnapshot or
+// stageSnapshot has taken, to the feature's CUSUM. Panes without valid
+// values leave it as it is.
+func (f *featureState) stepCUSUM(i uint64) {
 	cn := f.c.cusum
-	if cn == nil || f.cw == nil {
+	if cn == nil || f.panes == nil {
 		return
 	}
-	cells := f.c.layout.Cells()
-	if len(scratch.counts) < cells {
-		scratch.counts = make([]uint16, cells)
-		scratch.seen = make([]uint64, (cells+63)/64)
-	}
-	first, second := f.cw.LastPaneCells()
-	for _, part := range [2][]uint16{first, second} {
-		for _, c := range part {
-			scratch.counts[c]++
-			scratch.seen[c>>6] |= 1 << (c & 63)
-		}
-	}
-	var s celltest.PaneSum
-	for wi := range (cells + 63) / 64 {
-		word := scratch.seen[wi]
-		for word != 0 {
-			c := wi<<6 | bits.TrailingZeros64(word)
-			f.c.mean.AddCell(&s, c, int64(scratch.counts[c]))
-			scratch.counts[c] = 0
-			word &= word - 1
-		}
-		scratch.seen[wi] = 0
-	}
-	if w := f.c.mean.PaneWindow(s); w.N > 0 {
+	if w := f.c.mean.PaneWindow(f.panes[i%uint64(len(f.panes))].Mean); w.N > 0 {
 		f.cusum.Step(f.c.paneZ(w), w.D, cn.k)
 	}
-}
-
-// stepCUSUMPane feeds a stage-2 pane to the feature's CUSUM.
-func (f *featureState) stepCUSUMPane(p *window.Pane) {
-	cn := f.c.cusum
-	if cn == nil {
-		return
-	}
-	var s celltest.PaneSum
-	for _, c := range p.Counts {
-		f.c.mean.AddCell(&s, int(c.Cell), int64(c.Count))
-	}
-	w := f.c.mean.PaneWindow(s)
-	if w.N == 0 {
-		return
-	}
-	f.cusum.Step(f.c.paneZ(w), w.D, cn.k)
 }
 
 // cusumTest reports the feature's CUSUM at level alpha.

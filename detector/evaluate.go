@@ -92,6 +92,9 @@ type Snapshot struct {
 	// N, when positive, is the sum of the counts, which the window
 	// keeps anyway (0: sum them).
 	N int64
+	// sums, for count windows, are the window's mean and scale score
+	// sums, added up from its panes' (nil: the tests sum the counts).
+	sums *celltest.PairSum
 }
 
 // absMoments returns the moments of the values themselves.
@@ -501,14 +504,18 @@ func ksDistance[C uint16 | uint32](counts []C, ranks []int64, n, m int64) (d flo
 	hi := cum // max of W·m − R·n (R = 0 below q_1)
 	lo := int64(0)
 	// The cells after cell 0 come in pairs (= q_j, between q_j and
-	// q_{j+1}); viewing them as [2]C lets the loop run without bounds
-	// checks.
+	// q_{j+1}); reading them as [2]C lets the loop run without bounds
+	// checks, and addressing pair j by its byte offset, advanced by one
+	// add, spares count windows' 16-bit cells an address computation per
+	// load (an index scaled by 4 does not fold into a 16-bit load):
+	// 20 instructions per breakpoint for both cell widths.
 	cells := counts[1 : 2*r+1]
-	pairs := unsafe.Slice((*[2]C)(unsafe.Pointer(unsafe.SliceData(cells))), r)
-	ranks = ranks[:len(pairs)]
-	for j := range pairs {
-		pair := &pairs[j]
-		t := ranks[j] * n
+	base, size := unsafe.Pointer(unsafe.SliceData(cells)), 2*unsafe.Sizeof(cells[0])
+	var off uintptr
+	for _, rank := range ranks {
+		pair := (*[2]C)(unsafe.Add(base, off))
+		off += size
+		t := rank * n
 		cum += int64(pair[0]) * m
 		lo = min(lo, cum-t) // at q_j
 		cum += int64(pair[1]) * m

@@ -11,6 +11,12 @@ import (
 // The window holds one event per grid value from a shift on and the rest
 // on the top value, so W(x) trails the reference CDF by ≈ d.
 func ksCostCase(tb testing.TB, m, n int, d float64) (*compiled, Snapshot) {
+	c, win := ksCostValues(tb, m, n, d)
+	return c, cellSnapshot(c, win)
+}
+
+// ksCostValues is ksCostCase's feature and its window's values.
+func ksCostValues(tb testing.TB, m, n int, d float64) (*compiled, []float64) {
 	xs := make([]float64, m)
 	for i := range xs {
 		xs[i] = float64(i % 1000)
@@ -20,17 +26,15 @@ func ksCostCase(tb testing.TB, m, n int, d float64) (*compiled, Snapshot) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := Snapshot{Counts: make([]uint32, c.layout.Cells())}
+	win := make([]float64, n)
 	shifted := int(d * float64(n))
-	for i := range n {
-		v := float64(999)
+	for i := range win {
+		win[i] = 999
 		if i < n-shifted {
-			v = float64(i * 1000 / n)
+			win[i] = float64(i * 1000 / n)
 		}
-		s.Counts[c.breaks.Cell(v)]++
-		s.Moments.Add(v)
 	}
-	return c, s
+	return c, win
 }
 
 // BenchmarkEvaluateKSWorst is one whole evaluation (every numeric test) of
@@ -38,7 +42,9 @@ func ksCostCase(tb testing.TB, m, n int, d float64) (*compiled, Snapshot) {
 // path with a whole reference of 10,000 values at D = 0.03, 0.1, 0.3
 // (n = 1000), and kstwo's Durbin branch at n_eff ≈ 980, D ≈ 0.012 (policy
 // ks_method asymp, reference of 100,000 values), and the Pomeranz
-// recursion of small windows (n_eff ≈ 124, D ≈ 0.18). α = 1e-7.
+// recursion of small windows (n_eff ≈ 124, D ≈ 0.18). α = 1e-7. The
+// window is a count window of n events with the default hop (125, 110,
+// 31), evaluated as the monitor does at a pane close (benchEvaluate).
 func BenchmarkEvaluateKSWorst(b *testing.B) {
 	type tc struct {
 		name   string
@@ -54,15 +60,10 @@ func BenchmarkEvaluateKSWorst(b *testing.B) {
 	cases = append(cases, tc{"pomeranz/n=124/d=0.18", 100000, 124, 0.18, KSMethodAsymp})
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
-			c, s := ksCostCase(b, tc.m, tc.n, tc.d)
+			c, xs := ksCostValues(b, tc.m, tc.n, tc.d)
 			p := DefaultPolicy()
 			p.KSMethod = tc.method
-			out := c.evaluate(s, &p, 1e-7, nil) // first call: fills any cache
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				out = c.evaluate(s, &p, 1e-7, out[:0])
-			}
+			out := benchEvaluate(b, c, xs, &p)
 			b.ReportMetric(out[0].Statistic, "D")
 		})
 	}

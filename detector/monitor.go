@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/driftd/driftd/detector/celltest"
 	"github.com/driftd/driftd/detector/sequential"
 	"github.com/driftd/driftd/window"
 )
@@ -226,7 +227,7 @@ type Monitor struct {
 	active  bool
 	due     []int
 	scr     []byte
-	// paneCells is the cusum test's scratch for a pane's cells.
+	// paneCells is the scratch for a closed pane's cells (sumPane).
 	paneCells paneScratch
 
 	// counters for metrics
@@ -277,6 +278,11 @@ type featureState struct {
 	alarms []AlarmState
 	evals  uint64
 	cusum  sequential.State // the cusum test's running sums (see cusum.go)
+	// Count windows and stage 2: the mean and scale score sums of the
+	// closed panes, a ring like the window's, and of the window (see
+	// panescores.go).
+	panes []celltest.PairSum
+	sums  celltest.PairSum
 	// lifetime counts
 	values, missing, invalid uint64
 
@@ -344,8 +350,10 @@ func NewMonitor(ref *Reference, policies *Policies, cfg WindowConfig) (*Monitor,
 		case cfg.Stage == StageMerge:
 			f.pw, err = window.NewPaneWindow(c.layout, cfg.Size/cfg.Hop)
 			f.merge = newMergeState(cfg.Size / cfg.Hop)
+			f.panes = newPaneScores(c, cfg.Size/cfg.Hop)
 		default:
 			f.cw, err = window.NewCountWindow(c.layout, cfg.Size, cfg.Hop)
+			f.panes = newPaneScores(c, cfg.Size/cfg.Hop)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("feature %q: %w", fr.Name, err)
@@ -591,9 +599,9 @@ func (m *Monitor) End(out *Output) {
 	}
 	for _, idx := range m.due {
 		f := m.features[idx]
-		s := Snapshot{Counts16: f.cw.Counts(), Moments: f.cw.Moments(), Centre: f.c.centre, N: int64(f.cw.N())}
+		s := f.countSnapshot(&m.paneCells)
 		if f.c.cusum != nil {
-			f.stepCUSUM(&m.paneCells)
+			f.stepCUSUM(f.cw.Closed() - 1)
 			s.CUSUM = &f.cusum
 		}
 		m.evaluate(f, s, info, float64(m.cfg.Hop), out)

@@ -39,8 +39,9 @@ func (c *compiled) scaleTest(s Snapshot, p *Policy) (Result, bool) {
 }
 
 // cellScores are a window's positions for the mean and scale tests,
-// computed in one pass over the cells the first time either test asks
-// during an evaluation.
+// computed the first time either test asks during an evaluation: from
+// the window's score sums when the snapshot has them, else in one pass
+// over the cells.
 type cellScores struct {
 	done        bool
 	mean, scale celltest.Window
@@ -53,6 +54,11 @@ func (c *compiled) cellScores(s *Snapshot) *cellScores {
 	}
 	cs.done = true
 	switch {
+	case s.sums != nil:
+		cs.mean = c.mean.PaneWindow(s.sums.Mean)
+		if c.scale != nil {
+			cs.scale = c.scale.PaneWindow(s.sums.Scale)
+		}
 	case c.mean == nil:
 		if c.scale != nil {
 			cs.scale = scoreOne(c.scale, s)

@@ -188,9 +188,9 @@ func (m *Monitor) ApplyPane(r *PaneRecord, out *Output) (applied bool, err error
 		tr.Min, tr.Max = min(tr.Min, t.Min), max(tr.Max, t.Max)
 	}
 	info.Start, info.End = time.UnixMilli(tr.Min).UTC(), time.UnixMilli(tr.Max).UTC()
-	s := Snapshot{Counts: f.pw.Counts(), Moments: f.pw.Moments(), Centre: f.c.centre, N: int64(f.pw.N())}
+	s := f.stageSnapshot(&p, &m.paneCells)
 	if f.c.cusum != nil {
-		f.stepCUSUMPane(&p)
+		f.stepCUSUM(f.pw.Pushed() - 1)
 		s.CUSUM = &f.cusum
 	}
 	m.evaluate(f, s, info, float64(n), out)

@@ -301,13 +301,31 @@ func RestoreCount(layout Layout, s CountState) (*CountWindow, error) {
 // after Add or AddCell reported a closed pane; the slices are the
 // window's own and valid until the next event. It does not allocate.
 func (w *CountWindow) LastPaneCells() (first, second []uint16) {
-	if w.closed == 0 {
-		return nil, nil
+	first, second, _ = w.PaneCells(w.closed - 1)
+	return first, second
+}
+
+// PaneCells returns the cells of closed pane i (panes are numbered from 0
+// since the window started, as Closed counts them), in event order, as
+// LastPaneCells does for the last one. ok is false, and the slices nil,
+// when pane i is not closed or some of its events have left the window
+// (the oldest pane while the open one fills). It does not allocate.
+func (w *CountWindow) PaneCells(i uint64) (first, second []uint16, ok bool) {
+	// The events since the start are the closed panes' and the open
+	// pane's; the newest is at head−1 and pane i's first is back from
+	// it by total − i·hop.
+	hop := uint64(w.hop)
+	total := w.closed*hop + uint64(w.inPane)
+	if i >= w.closed || total-i*hop > uint64(w.filled) {
+		return nil, nil, false
 	}
-	n := min(w.hop, w.filled)
-	start := w.head - n
-	if start >= 0 {
-		return w.ring[start:w.head], nil
+	start := w.head - int(total-i*hop)
+	if start < 0 {
+		start += len(w.ring)
 	}
-	return w.ring[len(w.ring)+start:], w.ring[:w.head]
+	end := start + w.hop
+	if end <= len(w.ring) {
+		return w.ring[start:end], nil, true
+	}
+	return w.ring[start:], w.ring[:end-len(w.ring)], true
 }

@@ -484,6 +484,44 @@ func TestLastPane(t *testing.T) {
 	}
 }
 
+// TestPaneCells: after every event, PaneCells gives each closed pane
+// whose events are all held exactly its cells, and refuses the others
+// (not closed, partly or wholly evicted) — also on a window restored
+// from its state, whose ring starts over at position 0.
+func TestPaneCells(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	b := testBreaks(t, 20)
+	const size, hop = 120, 40
+	w, _ := NewCountWindow(b.Layout(), size, hop)
+	var all []uint16 // every event's cell, in order
+	for i, e := range randomEvents(rng, b, 700) {
+		if e.valid {
+			w.Add(e.cell, e.x)
+		} else {
+			w.AddCell(e.cell)
+		}
+		all = append(all, uint16(e.cell))
+		if i == 333 {
+			var err error
+			if w, err = RestoreCount(b.Layout(), w.State()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		closed := uint64(len(all) / hop)
+		oldest := max(0, len(all)-size) // first event still held
+		for p := max(closed, 5) - 5; p <= closed+1; p++ {
+			first, second, ok := w.PaneCells(p)
+			want := p < closed && int(p)*hop >= oldest
+			if ok != want {
+				t.Fatalf("event %d: pane %d: ok %v, want %v", i, p, ok, want)
+			}
+			if ok && !slices.Equal(append(slices.Clone(first), second...), all[int(p)*hop:int(p+1)*hop]) {
+				t.Fatalf("event %d: pane %d: cells differ from the pane's events", i, p)
+			}
+		}
+	}
+}
+
 // TestBreaksCellSkewed checks the bucket index on breakpoints that crowd
 // into a small part of the range (log-normal), on a huge range, on
 // negative values and on a range too wide to bucket.

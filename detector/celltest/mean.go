@@ -148,14 +148,25 @@ func newMean(q []float64, ranks []int64, exact, abs bool) *Mean {
 
 // score is x_j, the score of interval j.
 func (t *Mean) score(j int) float64 {
-	x := t.q[j]
-	if j > 0 && !t.exact && t.ranks[j]-t.ranks[j-1] <= t.heavy {
-		x = t.q[j-1]/2 + t.q[j]/2
-	}
+	x := t.value(j)
 	if t.abs {
 		return math.Abs(x - t.centre)
 	}
 	return x
+}
+
+// value is the value interval j stands for: its right end if it holds
+// an atom there, its midpoint otherwise. It is the mean test's score;
+// the scale test's is its distance from the centre.
+func (t *Mean) value(j int) float64 { return intervalValue(t.q, t.ranks, t.exact, t.heavy, j) }
+
+// intervalValue is value for the breakpoints q and ranks of a Mean (for
+// loops that hoist them).
+func intervalValue(q []float64, ranks []int64, exact bool, heavy int64, j int) float64 {
+	if j > 0 && !exact && ranks[j]-ranks[j-1] <= heavy {
+		return q[j-1]/2 + q[j]/2
+	}
+	return q[j]
 }
 
 // mass is p_j, the reference share of interval j.

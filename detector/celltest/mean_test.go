@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"slices"
 	"testing"
 )
 
@@ -107,6 +108,39 @@ func TestScorePair(t *testing.T) {
 		}
 		if math.Abs(m1.D-m2.D) > 1e-12 || math.Abs(s1.D-s2.D) > 1e-12 {
 			t.Fatalf("exact=%v: mean %v vs %v, scale %v vs %v", exact, m1.D, m2.D, s1.D, s2.D)
+		}
+	}
+}
+
+// TestAddCounted: AddCounted adds to the bit what AddCell adds for each
+// test, over every cell (below the range, on and between breakpoints,
+// above it, missing), with and without the scale test, and clears its
+// input.
+func TestAddCounted(t *testing.T) {
+	q := []float64{-3, -1, 0, 0.5, 2, 7}
+	ranks := []int64{10, 200, 600, 700, 950, 1000}
+	cells := 2*len(q) + 3
+	for _, exact := range []bool{false, true} {
+		mt, sc := NewMean(q, ranks, exact), NewScale(q, ranks, exact)
+		var m, s PaneSum
+		for cell := range cells {
+			mt.AddCell(&m, cell, int64(cell%4+1))
+			sc.AddCell(&s, cell, int64(cell%4+1))
+		}
+		for _, scale := range []*Mean{sc, nil} {
+			counts, seen := make([]uint32, cells), make([]uint64, 1)
+			for cell := range cells {
+				counts[cell], seen[0] = uint32(cell%4+1), seen[0]|1<<cell
+			}
+			var pair PairSum
+			AddCounted(mt, scale, &pair, counts, seen)
+			want := PairSum{Mean: m}
+			if scale != nil {
+				want.Scale = s
+			}
+			if pair != want || m.n != 31 || seen[0] != 0 || slices.Max(counts) != 0 { // 31: the 13 value cells' counts
+				t.Fatalf("exact=%v scale=%v: AddCounted %+v, AddCell %+v", exact, scale != nil, pair, want)
+			}
 		}
 	}
 }

@@ -1,6 +1,9 @@
 package celltest
 
-import "math"
+import (
+	"math"
+	"math/bits"
+)
 
 // PaneScore returns the cell-score mean of a pane relative to the
 // reference, from the cells of its events (window cell indices, as
@@ -39,8 +42,70 @@ func (t *Mean) AddCell(s *PaneSum, cell int, count int64) {
 	s.sum += float64(count) * (t.score(j) - t.mu)
 }
 
-// PaneWindow is the pane's position relative to the null, as Score
-// gives it for a window.
+// Add adds to s the sum o of other events (another pane's): sums of
+// disjoint sets of events add up to the sum of their union, so a window's
+// sum is the sum of its panes'.
+func (s *PaneSum) Add(o PaneSum) {
+	s.n += o.n
+	s.upper += o.upper
+	s.sum += o.sum
+}
+
+// PairSum accumulates the sums of a mean test and the scale test of the
+// same reference (NewMean and NewScale on one reference's breakpoints)
+// over the same events (AddPair; PaneWindow on each).
+type PairSum struct{ Mean, Scale PaneSum }
+
+// Add adds to s the sums o of other events.
+func (s *PairSum) Add(o PairSum) {
+	s.Mean.Add(o.Mean)
+	s.Scale.Add(o.Scale)
+}
+
+// AddCounted adds to s the events counted in counts (events per window
+// cell) of the cells marked in seen (cell c: bit c%64 of seen[c/64]), in
+// increasing cell order, and clears both: what AddCell adds for t and for
+// sc (nil: the mean alone), to the bit, in one pass and without sorting.
+// Cells past the 2r+1 value cells (missing, invalid) are skipped. The
+// loop keeps few values live (the scale sums share the mean's counts, a
+// missing scale test scores against 0), which keeps it out of the stack.
+func AddCounted(t, sc *Mean, s *PairSum, counts []uint32, seen []uint64) {
+	last, top := 2*t.atoms, t.atoms-1
+	q, ranks, exact, heavy, mu := t.q[:top+1], t.ranks[:top+1], t.exact, t.heavy, t.mu
+	var centre, muAbs float64
+	if sc != nil {
+		centre, muAbs = sc.centre, sc.mu
+	}
+	var n, upper int64
+	sum, sumAbs := s.Mean.sum, s.Scale.sum
+	for wi, word := range seen {
+		for word != 0 {
+			c := wi<<6 | bits.TrailingZeros64(word)
+			word &= word - 1
+			k := int64(counts[c])
+			counts[c] = 0
+			if c > last {
+				continue
+			}
+			j := min(c/2, top)
+			x, w := intervalValue(q, ranks, exact, heavy, j), float64(k)
+			n += k
+			if j == top {
+				upper += k
+			}
+			sum += w * (x - mu)
+			sumAbs += w * (math.Abs(x-centre) - muAbs)
+		}
+		seen[wi] = 0
+	}
+	s.Mean.n, s.Mean.upper, s.Mean.sum = s.Mean.n+n, s.Mean.upper+upper, sum
+	if sc != nil {
+		s.Scale.n, s.Scale.upper, s.Scale.sum = s.Scale.n+n, s.Scale.upper+upper, sumAbs
+	}
+}
+
+// PaneWindow is the position relative to the null of the pane (or the
+// window) whose sum s is, as Score gives it from a window's counts.
 func (t *Mean) PaneWindow(s PaneSum) Window {
 	if s.n == 0 {
 		return Window{}
