@@ -345,7 +345,7 @@ func NewMonitor(ref *Reference, policies *Policies, cfg WindowConfig) (*Monitor,
 		switch {
 		case cfg.TimeBased():
 			f.tw, err = window.NewTimeWindow(c.layout, m.groups[f.group].clock)
-			f.panes = newPaneScores(c, m.groups[f.group].clock.Panes())
+			f.panes = newTimePaneScores(c, m.groups[f.group].clock.Panes())
 		case cfg.Stage == StageEmit:
 			f.cw, err = window.NewCountWindow(c.layout, cfg.Hop, cfg.Hop) // one pane
 		case cfg.Stage == StageMerge:

@@ -35,6 +35,21 @@ func newPaneScores(c *compiled, panes int) []celltest.PairSum {
 	return make([]celltest.PairSum, panes)
 }
 
+// maxTimePaneSums is the most panes of an event-time window that are
+// summed (it may have 4096): adding up the pane sums costs ≈ 37
+// instructions a pane per evaluation, so past ≈ 1000 panes the pass over
+// the cells (≈ 37,000 at r = 1000) is cheaper, and the window keeps it.
+const maxTimePaneSums = 512
+
+// newTimePaneScores is newPaneScores for an event-time window of panes
+// panes: nil past maxTimePaneSums.
+func newTimePaneScores(c *compiled, panes int) []celltest.PairSum {
+	if panes > maxTimePaneSums {
+		return nil
+	}
+	return newPaneScores(c, panes)
+}
+
 // countSnapshot is the snapshot of a count window whose pane just closed:
 // it sums that pane's scores and gives the tests the window's sums (right
 // after a close the window holds exactly its last closed panes).

@@ -32,7 +32,7 @@ func timeFeature(tb testing.TB, c *compiled, clock *window.TimeClock) *featureSt
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &featureState{c: c, tw: tw, panes: newPaneScores(c, clock.Panes())}
+	return &featureState{c: c, tw: tw, panes: newTimePaneScores(c, clock.Panes())}
 }
 
 // paneScoresCase is one shape of TestPaneScoresMatchCells and its
