@@ -5,16 +5,17 @@ import (
 	"github.com/driftd/driftd/window"
 )
 
-// Count windows, stage 2 and event-time windows give the mean and scale
-// tests their window's cell-score sums from per-pane sums: a pane's are
-// summed once, when it closes (count windows: from its events' cells;
-// stage 2 and event-time windows: from its sparse cell counts, only the
-// cells it touched), and an evaluation adds up the ≤ Size/Hop panes the
-// window holds — O(Hop + Size/Hop) instead of a pass over the 2r+1 cells
-// (at r = 1000 ≈ 10,000 instructions for a pane of 125 events instead of
-// ≈ 46,000 over 16-bit cells). The window's sums are added up
-// afresh from the panes at every evaluation rather than kept as a running
-// total, so no rounding error accumulates; both modes sum a pane in
+// Count windows, stage 2 and event-time windows (of at most
+// maxTimePaneSums panes) give the mean and scale tests their window's
+// cell-score sums from per-pane sums: a pane's are summed once, when it
+// closes (count windows: from its events' cells; stage 2 and event-time
+// windows: from its sparse cell counts, only the cells it touched), and
+// an evaluation adds up the ≤ Size/Hop panes the window holds —
+// O(Hop + Size/Hop) instead of a pass over the 2r+1 cells (at r = 1000
+// ≈ 10,000 instructions for a pane of 125 events instead of ≈ 46,000 over
+// 16-bit cells). The window's sums are added up afresh from the panes at
+// every evaluation rather than kept as a running total, so no rounding
+// error accumulates; both modes sum a pane in
 // increasing cell order and the panes oldest first, so they compute the
 // same bits. The sums are derived data: a restored window's are
 // recomputed from its cells or panes, not checkpointed.
