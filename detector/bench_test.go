@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/driftd/driftd/window"
 )
 
 // benchFeature is a numeric feature with r = 1000 breakpoints built from
@@ -70,15 +72,54 @@ func benchEvaluate(b *testing.B, c *compiled, xs []float64, p *Policy) []Result 
 			f.countSnapshot(&scratch)
 		}
 	}
+	return benchSnapshots(b, c, p, func() Snapshot { return f.countSnapshot(&scratch) })
+}
+
+// benchSnapshots runs b.N evaluations of the snapshots snapshot takes. It
+// returns the last results.
+func benchSnapshots(b *testing.B, c *compiled, p *Policy, snapshot func() Snapshot) []Result {
 	// The first call fills the critical-value caches, as a feature's
 	// first evaluations past the gate do once.
-	out := c.evaluate(f.countSnapshot(&scratch), p, 1e-7, nil)
+	out := c.evaluate(snapshot(), p, 1e-7, nil)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
-		out = c.evaluate(f.countSnapshot(&scratch), p, 1e-7, out[:0])
+		out = c.evaluate(snapshot(), p, 1e-7, out[:0])
 	}
 	return out
+}
+
+// benchEvaluateTime runs b.N evaluations of an event-time window holding
+// xs in 8 panes of 1 s (len(xs)/8 events each) as the monitor makes one
+// when the watermark closes a pane: the closed pane's score sums and the
+// window's (timeSnapshot), then compiled.evaluate with its decisions. It
+// returns the last results.
+func benchEvaluateTime(b *testing.B, c *compiled, xs []float64, p *Policy) []Result {
+	clock, err := window.NewTimeClock(8000, 1000, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Time windows decide by the p-values themselves (critTable.direct),
+	// as NewMonitor sets for them.
+	c.crit.direct = true
+	f := timeFeature(b, c, clock)
+	var scratch paneScratch
+	// One event past the last closes the window's eighth pane.
+	for i := range len(xs) + 1 {
+		pane, _ := clock.Observe(int64(i * 8000 / len(xs)))
+		for due, ok := clock.Due(); ok; due, ok = clock.Due() {
+			clock.Advance()
+			f.tw.Close(due)
+			f.timeSnapshot(&scratch)
+		}
+		if i < len(xs) {
+			f.tw.Add(pane, c.breaks.Cell(xs[i]), xs[i]-c.centre)
+		}
+	}
+	if f.tw.N() != uint64(len(xs)) {
+		b.Fatalf("window of %d events, want %d", f.tw.N(), len(xs))
+	}
+	return benchSnapshots(b, c, p, func() Snapshot { return f.timeSnapshot(&scratch) })
 }
 
 // BenchmarkEvaluateKSWelch is one evaluation of a numeric feature at
@@ -90,7 +131,11 @@ func benchEvaluate(b *testing.B, c *compiled, xs []float64, p *Policy) []Result 
 // compiled.evaluate with its decisions (and the three rate tests). "h0"
 // is a stable window (D ≈ 0.03), "drift" a window shifted by 0.5 sd
 // (D ≈ 0.2).
-func BenchmarkEvaluateKSWelch(b *testing.B) {
+func BenchmarkEvaluateKSWelch(b *testing.B) { benchShifts(b, benchEvaluate) }
+
+// benchShifts runs eval on benchValues' feature and window, "h0" stable,
+// "drift" shifted by 0.5 sd.
+func benchShifts(b *testing.B, eval func(b *testing.B, c *compiled, xs []float64, p *Policy) []Result) {
 	for _, tc := range []struct {
 		name  string
 		shift float64
@@ -98,10 +143,15 @@ func BenchmarkEvaluateKSWelch(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			c, xs := benchValues(b, tc.shift, 1)
 			p := DefaultPolicy()
-			benchEvaluate(b, c, xs, &p)
+			eval(b, c, xs, &p)
 		})
 	}
 }
+
+// BenchmarkEvaluateTime is BenchmarkEvaluateKSWelch on an event-time
+// window: 1000 events in 8 panes of 1 s, 32-bit cells, the closed pane's
+// sums and the window's (see benchEvaluateTime).
+func BenchmarkEvaluateTime(b *testing.B) { benchShifts(b, benchEvaluateTime) }
 
 // BenchmarkScale is the scale test alone, its cell scores computed on
 // their own: "h0" below the resolve band, "drift" a window with its

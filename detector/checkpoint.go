@@ -310,7 +310,9 @@ func (f *featureState) restore(cp *FeatureCheckpoint, gs *groupState) error {
 			return err
 		}
 		shiftTimeState(&s, shift)
-		f.tw, err = window.RestoreTime(f.c.layout, gs.clock, s)
+		if f.tw, err = window.RestoreTime(f.c.layout, gs.clock, s); err == nil {
+			f.sumPanes()
+		}
 	}
 	return err
 }

@@ -99,7 +99,7 @@ func (cn *cusumNull) threshold(alpha float64, cache map[[3]float64]float64) floa
 
 // stepCUSUM feeds pane i, the one that just closed in a count window or
 // was pushed into a stage-2 window, whose sums countSnapshot or
-// stageSnapshot has taken, to the feature's CUSUM. Panes without valid
+// paneSnapshot has taken, to the feature's CUSUM. Panes without valid
 // values leave it as it is.
 func (f *featureState) stepCUSUM(i uint64) {
 	cn := f.c.cusum

@@ -227,7 +227,8 @@ type Monitor struct {
 	active  bool
 	due     []int
 	scr     []byte
-	// paneCells is the scratch for a closed pane's cells (sumPane).
+	// paneCells is the scratch for a closed pane's cells (sumPane,
+	// sumCounts).
 	paneCells paneScratch
 
 	// counters for metrics
@@ -278,9 +279,8 @@ type featureState struct {
 	alarms []AlarmState
 	evals  uint64
 	cusum  sequential.State // the cusum test's running sums (see cusum.go)
-	// Count windows and stage 2: the mean and scale score sums of the
-	// closed panes, a ring like the window's, and of the window (see
-	// panescores.go).
+	// The mean and scale score sums of the closed panes, a ring like the
+	// window's, and of the window (see panescores.go).
 	panes []celltest.PairSum
 	sums  celltest.PairSum
 	// lifetime counts
@@ -345,6 +345,7 @@ func NewMonitor(ref *Reference, policies *Policies, cfg WindowConfig) (*Monitor,
 		switch {
 		case cfg.TimeBased():
 			f.tw, err = window.NewTimeWindow(c.layout, m.groups[f.group].clock)
+			f.panes = newTimePaneScores(c, m.groups[f.group].clock.Panes())
 		case cfg.Stage == StageEmit:
 			f.cw, err = window.NewCountWindow(c.layout, cfg.Hop, cfg.Hop) // one pane
 		case cfg.Stage == StageMerge:
@@ -649,7 +650,7 @@ func (m *Monitor) closeDuePanes(gs *groupState, out *Output) {
 				continue
 			}
 			evaluated = true
-			m.evaluate(f, Snapshot{Counts: f.tw.Counts(), Moments: f.tw.Moments(), Centre: f.c.centre, N: int64(f.tw.N())}, info, m.paneEvents(f), out)
+			m.evaluate(f, f.timeSnapshot(&m.paneCells), info, m.paneEvents(f), out)
 		}
 		if evaluated {
 			m.updateDataset(gs.seq, info, out)

@@ -5,19 +5,26 @@ import (
 	"github.com/driftd/driftd/window"
 )
 
-// Count windows and stage 2 give the mean and scale tests their window's
+// Count windows, stage 2 and event-time windows (of at most
+// maxTimePaneSums panes) give the mean and scale tests their window's
 // cell-score sums from per-pane sums: a pane's are summed once, when it
-// closes (count windows: from its events' cells; stage 2: from its cell
-// counts), and an evaluation adds up the ≤ Size/Hop panes the window
-// holds — O(Hop + Size/Hop) instead of a pass over the 2r+1 cells
-// (at r = 1000 ≈ 10,000 instructions for a pane of 125 events instead of
-// ≈ 46,000 over 16-bit cells). The window's sums are added up
-// afresh from the panes at every evaluation rather than kept as a running
-// total, so no rounding error accumulates; both modes sum a pane in
+// closes (count windows: from its events' cells; stage 2 and event-time
+// windows: from its sparse cell counts, only the cells it touched), and
+// an evaluation adds up the ≤ Size/Hop panes the window holds —
+// O(Hop + Size/Hop) instead of a pass over the 2r+1 cells (at r = 1000
+// ≈ 10,000 instructions for a pane of 125 events instead of ≈ 46,000 over
+// 16-bit cells). The window's sums are added up afresh from the panes at
+// every evaluation rather than kept as a running total, so no rounding
+// error accumulates; both modes sum a pane in
 // increasing cell order and the panes oldest first, so they compute the
 // same bits. The sums are derived data: a restored window's are
-// recomputed from its cells or panes, not checkpointed. Event-time
-// windows keep the pass over the counts.
+// recomputed from its cells or panes, not checkpointed.
+//
+// An event-time pane takes events until the watermark closes it, late
+// ones (within the allowed lateness) too, but the window evaluated is
+// its PaneWindow of closed panes, which never change: an event whose pane
+// has closed is late and dropped (window.TimeClock). So a time pane is
+// summed once, at Close, like a stage-2 pane, and no sum goes stale.
 
 // newPaneScores returns the ring of pane sums of a window of panes
 // panes, or nil for a feature without mean test (a categorical or
@@ -27,6 +34,21 @@ func newPaneScores(c *compiled, panes int) []celltest.PairSum {
 		return nil
 	}
 	return make([]celltest.PairSum, panes)
+}
+
+// maxTimePaneSums is the most panes of an event-time window that are
+// summed (it may have 4096): adding up the pane sums costs ≈ 37
+// instructions a pane per evaluation, so past ≈ 1000 panes the pass over
+// the cells (≈ 37,000 at r = 1000) is cheaper, and the window keeps it.
+const maxTimePaneSums = 512
+
+// newTimePaneScores is newPaneScores for an event-time window of panes
+// panes: nil past maxTimePaneSums.
+func newTimePaneScores(c *compiled, panes int) []celltest.PairSum {
+	if panes > maxTimePaneSums {
+		return nil
+	}
+	return newPaneScores(c, panes)
 }
 
 // countSnapshot is the snapshot of a count window whose pane just closed:
@@ -41,15 +63,34 @@ func (f *featureState) countSnapshot(scratch *paneScratch) Snapshot {
 	return s
 }
 
-// stageSnapshot is the snapshot of a stage-2 window after p, its newest
-// pane, was pushed.
-func (f *featureState) stageSnapshot(p *window.Pane, scratch *paneScratch) Snapshot {
-	s := Snapshot{Counts: f.pw.Counts(), Moments: f.pw.Moments(), Centre: f.c.centre, N: int64(f.pw.N())}
+// timeSnapshot is the snapshot of an event-time window whose pane just
+// closed.
+func (f *featureState) timeSnapshot(scratch *paneScratch) Snapshot {
+	return f.paneSnapshot(f.tw.Closed(), scratch)
+}
+
+// paneSnapshot is the snapshot of a window of panes pw (stage 2, or an
+// event-time window's closed panes) right after a pane was pushed: it
+// sums that pane's scores and gives the tests the window's sums.
+func (f *featureState) paneSnapshot(pw *window.PaneWindow, scratch *paneScratch) Snapshot {
+	s := Snapshot{Counts: pw.Counts(), Moments: pw.Moments(), Centre: f.c.centre, N: int64(pw.N())}
 	if f.panes != nil {
-		f.sumCounts(f.pw.Pushed()-1, p, scratch)
-		s.sums = f.windowSums(f.pw.Pushed())
+		f.sumCounts(pw.Pushed()-1, pw.Last(), scratch)
+		s.sums = f.windowSums(pw.Pushed())
 	}
 	return s
+}
+
+// paneWindow is the window of panes of a stage-2 or event-time feature,
+// nil for a count window.
+func (f *featureState) paneWindow() *window.PaneWindow {
+	switch {
+	case f.pw != nil:
+		return f.pw
+	case f.tw != nil:
+		return f.tw.Closed()
+	}
+	return nil
 }
 
 // windowSums adds up the sums of the panes a window holds after closed
@@ -75,10 +116,10 @@ func (f *featureState) sumPanes() {
 		return
 	}
 	var scratch paneScratch
-	if f.pw != nil {
-		panes := f.pw.Panes()
+	if pw := f.paneWindow(); pw != nil {
+		panes := pw.Panes()
 		for i := range panes {
-			f.sumCounts(f.pw.Pushed()-uint64(len(panes)-i), &panes[i], &scratch)
+			f.sumCounts(pw.Pushed()-uint64(len(panes)-i), &panes[i], &scratch)
 		}
 		return
 	}
@@ -125,7 +166,7 @@ func (f *featureState) sum(s *celltest.PairSum, sc *paneScratch) {
 	celltest.AddCounted(f.c.mean, f.c.scale, s, sc.counts, sc.seen)
 }
 
-// sumCounts sums stage-2 pane i, p, from its counts.
+// sumCounts sums pane i, p, of a window of panes from its counts.
 func (f *featureState) sumCounts(i uint64, p *window.Pane, scratch *paneScratch) {
 	s := f.slot(i)
 	scratch.grow(f.c.layout.Cells())

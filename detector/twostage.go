@@ -188,7 +188,7 @@ func (m *Monitor) ApplyPane(r *PaneRecord, out *Output) (applied bool, err error
 		tr.Min, tr.Max = min(tr.Min, t.Min), max(tr.Max, t.Max)
 	}
 	info.Start, info.End = time.UnixMilli(tr.Min).UTC(), time.UnixMilli(tr.Max).UTC()
-	s := f.stageSnapshot(&p, &m.paneCells)
+	s := f.paneSnapshot(f.pw, &m.paneCells)
 	if f.c.cusum != nil {
 		f.stepCUSUM(f.pw.Pushed() - 1)
 		s.CUSUM = &f.cusum

@@ -156,6 +156,11 @@ func (w *PaneWindow) Push(p Pane) {
 	w.pushed++
 }
 
+// Last is the pane pushed last; read only. The window must not be empty.
+func (w *PaneWindow) Last() *Pane {
+	return &w.panes[(w.pushed-1)%uint64(len(w.panes))]
+}
+
 // Pushed is the number of panes pushed since the window started.
 func (w *PaneWindow) Pushed() uint64 { return w.pushed }
 

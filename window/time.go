@@ -245,6 +245,10 @@ func (w *TimeWindow) Close(pane int64) bool {
 	return true
 }
 
+// Closed is the window of closed panes, for reading its panes (the
+// caller sums each as it closes); panes enter it by Close only.
+func (w *TimeWindow) Closed() *PaneWindow { return w.closed }
+
 // N is the number of events in the closed panes of the window.
 func (w *TimeWindow) N() uint64 { return w.closed.N() }
 
