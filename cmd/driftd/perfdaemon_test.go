@@ -38,30 +38,8 @@ func TestDaemonPerformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cluster.Close) // after the daemon (startPerfDaemon) stops
-	rng := rand.New(rand.NewPCG(71, 71))
-	draw := func(rho float64) (x, score float64, positive bool) {
-		x = rng.NormFloat64()
-		score = 1 / (1 + math.Exp(-(-2 + 1.5*x)))
-		z := rho*x + math.Sqrt(1-rho*rho)*rng.NormFloat64()
-		return x, score, rng.Float64() < 1/(1+math.Exp(-(-2+1.5*z)))
-	}
-	b, _ := detector.NewBuilder("m", "1", detector.BuildOptions{})
-	var pairs []perf.Pair
-	for range 20000 {
-		x, s, y := draw(1)
-		b.BeginRow()
-		b.Add("x", detector.Value{Kind: detector.Number, Num: x, Parsed: true})
-		b.Add("prediction", detector.Value{Kind: detector.Number, Num: s, Parsed: true})
-		b.EndRow()
-		pairs = append(pairs, perf.Pair{Score: s, Positive: y})
-	}
-	ref, err := b.Reference()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ref.Performance, err = perf.BuildReference(pairs, 0.3, "prediction", "label"); err != nil {
-		t.Fatal(err)
-	}
+	draw := fadingModel(71)
+	ref := fadingReference(t, draw, true)
 	d, cl, ctx := startPerfDaemon(t, cluster, ref, "inference.labels")
 	const n, change = 8000, 4000
 	base := int64(1_800_000_000_000)
@@ -224,30 +202,8 @@ func TestDaemonPerformanceRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cluster.Close)
-	rng := rand.New(rand.NewPCG(72, 72))
-	draw := func(rho float64) (x, score float64, positive bool) {
-		x = rng.NormFloat64()
-		score = 1 / (1 + math.Exp(-(-2 + 1.5*x)))
-		z := rho*x + math.Sqrt(1-rho*rho)*rng.NormFloat64()
-		return x, score, rng.Float64() < 1/(1+math.Exp(-(-2+1.5*z)))
-	}
-	b, _ := detector.NewBuilder("m", "1", detector.BuildOptions{})
-	var pairs []perf.Pair
-	for range 20000 {
-		x, s, y := draw(1)
-		b.BeginRow()
-		b.Add("x", detector.Value{Kind: detector.Number, Num: x, Parsed: true})
-		b.Add("prediction", detector.Value{Kind: detector.Number, Num: s, Parsed: true})
-		b.EndRow()
-		pairs = append(pairs, perf.Pair{Score: s, Positive: y})
-	}
-	ref, err := b.Reference()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ref.Performance, err = perf.BuildReference(pairs, 0.3, "prediction", "label"); err != nil {
-		t.Fatal(err)
-	}
+	draw := fadingModel(72)
+	ref := fadingReference(t, draw, true)
 	const n, change, early = 8000, 3000, 500
 	base := int64(1_800_000_000_000)
 	var preds, labels []*kgo.Record
@@ -351,29 +307,8 @@ func TestDaemonPerformanceOIP(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cluster.Close)
-	rng := rand.New(rand.NewPCG(73, 73))
-	draw := func(rho float64) (score float64, positive bool) {
-		x := rng.NormFloat64()
-		score = 1 / (1 + math.Exp(-(-2 + 1.5*x)))
-		z := rho*x + math.Sqrt(1-rho*rho)*rng.NormFloat64()
-		return score, rng.Float64() < 1/(1+math.Exp(-(-2+1.5*z)))
-	}
-	b, _ := detector.NewBuilder("m", "1", detector.BuildOptions{})
-	var pairs []perf.Pair
-	for range 20000 {
-		s, y := draw(1)
-		b.BeginRow()
-		b.Add("prediction", detector.Value{Kind: detector.Number, Num: s, Parsed: true})
-		b.EndRow()
-		pairs = append(pairs, perf.Pair{Score: s, Positive: y})
-	}
-	ref, err := b.Reference()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ref.Performance, err = perf.BuildReference(pairs, 0.3, "prediction", "label"); err != nil {
-		t.Fatal(err)
-	}
+	draw := fadingModel(73)
+	ref := fadingReference(t, draw, false)
 	d, cl, ctx := startPerfDaemonWith(t, cluster, ref, "inference.labels", func(c *config) {
 		c.Stream.InputTopics = []string{"mlserver-output"}
 		c.Stream.InputFormat = "mlserver-output=oip"
@@ -388,7 +323,7 @@ func TestDaemonPerformanceOIP(t *testing.T) {
 			if i >= change {
 				rho = 0.3
 			}
-			s, y := draw(rho)
+			_, s, y := draw(rho)
 			scores = append(scores, fmt.Sprintf("%.6f", s))
 			// No timestamps: OIP responses carry none, so both sides use
 			// the record times.
@@ -432,4 +367,45 @@ func TestDaemonPerformanceOIP(t *testing.T) {
 		t.Fatalf("roc_auc alert before the change: %s", auc.Summary)
 	}
 	t.Log(auc.Summary)
+}
+
+// fadingModel draws (x, score, label) of a binary model: the score is the
+// model's logistic score of x, the label follows a variable correlated
+// rho with x — 1: the model is right; lower: its signal fades while the
+// scores keep their distribution.
+func fadingModel(seed uint64) func(rho float64) (x, score float64, positive bool) {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	return func(rho float64) (x, score float64, positive bool) {
+		x = rng.NormFloat64()
+		score = 1 / (1 + math.Exp(-(-2 + 1.5*x)))
+		z := rho*x + math.Sqrt(1-rho*rho)*rng.NormFloat64()
+		return x, score, rng.Float64() < 1/(1+math.Exp(-(-2+1.5*z)))
+	}
+}
+
+// fadingReference is the reference of model m/1 from 20,000 draws of the
+// unfaded model: the prediction (and x, withX) and a performance section
+// at threshold 0.3.
+func fadingReference(t *testing.T, draw func(rho float64) (x, score float64, positive bool), withX bool) *detector.Reference {
+	t.Helper()
+	b, _ := detector.NewBuilder("m", "1", detector.BuildOptions{})
+	var pairs []perf.Pair
+	for range 20000 {
+		x, s, y := draw(1)
+		b.BeginRow()
+		if withX {
+			b.Add("x", detector.Value{Kind: detector.Number, Num: x, Parsed: true})
+		}
+		b.Add("prediction", detector.Value{Kind: detector.Number, Num: s, Parsed: true})
+		b.EndRow()
+		pairs = append(pairs, perf.Pair{Score: s, Positive: y})
+	}
+	ref, err := b.Reference()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref.Performance, err = perf.BuildReference(pairs, 0.3, "prediction", "label"); err != nil {
+		t.Fatal(err)
+	}
+	return ref
 }
