@@ -184,12 +184,19 @@ func (m *Monitor) Segment(value []byte) *Monitor {
 		s.errors++
 		return nil
 	}
+	m.install(name, sm)
+	return sm
+}
+
+// install adds the monitor of a segment: its name, its share of the
+// false-alarm budget, its place in the order of first sight (the cap).
+func (m *Monitor) install(name string, sm *Monitor) {
+	s := m.segs
 	sm.segment, sm.budgetSplit = name, m.budgetSplit
 	s.monitors[name] = sm
 	if name != OtherSegment {
 		s.order = append(s.order, name)
 	}
-	return sm
 }
 
 // RestoreSegment installs the monitor of a segment restored from its
@@ -216,11 +223,7 @@ func (m *Monitor) RestoreSegment(cfg SegmentConfig, policies *Policies, name str
 	if err != nil {
 		return err
 	}
-	sm.segment, sm.budgetSplit = name, m.budgetSplit
-	s.monitors[name] = sm
-	if name != OtherSegment {
-		s.order = append(s.order, name)
-	}
+	m.install(name, sm)
 	return nil
 }
 

@@ -153,17 +153,27 @@ func (j *Joiner) JoinHeld(model, version, requestID []byte, score float64, timeM
 
 // dropHeld drops the oldest held label as an orphan.
 func (j *Joiner) dropHeld() bool {
-	for j.heldHead < len(j.heldQueue) {
-		q := j.heldQueue[j.heldHead]
-		j.heldQueue[j.heldHead] = queued{}
-		j.heldHead++
-		if l, ok := j.held[q.key]; ok && l.id == q.id {
-			delete(j.held, q.key)
-			j.stats.Orphans++
-			return true
-		}
+	if _, ok := popOldest(j.heldQueue, &j.heldHead, j.held); ok {
+		j.stats.Orphans++
+		return true
 	}
 	return false
+}
+
+// popOldest removes the oldest entry of an arrival queue (from *head on)
+// that is still in m, from the queue and from m, and returns it; entries
+// whose key left m, or came back under another id, are skipped.
+func popOldest(queue []queued, head *int, m map[string]pending) (queued, bool) {
+	for *head < len(queue) {
+		q := queue[*head]
+		queue[*head] = queued{}
+		*head++
+		if e, ok := m[q.key]; ok && e.id == q.id {
+			delete(m, q.key)
+			return q, true
+		}
+	}
+	return queued{}, false
 }
 
 // NewJoiner returns a joiner.
@@ -285,17 +295,11 @@ func (j *Joiner) advance(timeMS int64) {
 // dropOldest drops the oldest queue entry, reporting whether it was still
 // pending.
 func (j *Joiner) dropOldest() bool {
-	for j.head < len(j.queue) {
-		q := j.queue[j.head]
-		j.queue[j.head] = queued{}
-		j.head++
-		if pd, ok := j.pending[q.key]; ok && pd.id == q.id {
-			delete(j.pending, q.key)
-			j.clearAlive(q.id)
-			return true
-		}
+	q, ok := popOldest(j.queue, &j.head, j.pending)
+	if ok {
+		j.clearAlive(q.id)
 	}
-	return false
+	return ok
 }
 
 // compact reclaims the queue's consumed head and drops the entries of
