@@ -252,10 +252,15 @@ func (c churn) json(seq int) []byte {
 // runService starts a service and returns a stop function that cancels it
 // and returns its error.
 func runService(t testing.TB, cfg Config, registry *Registry, window detector.WindowConfig) (*Service, *prometheus.Registry, func() error) {
+	return runServiceWith(t, cfg, registry, ProcessorConfig{Window: window})
+}
+
+// runServiceWith is runService with a processor configuration.
+func runServiceWith(t testing.TB, cfg Config, registry *Registry, pcfg ProcessorConfig) (*Service, *prometheus.Registry, func() error) {
 	reg := prometheus.NewRegistry()
 	svc, err := NewService(ServiceOptions{
 		Config:    cfg,
-		Processor: ProcessorConfig{Window: window},
+		Processor: pcfg,
 		Registry:  registry,
 		Metrics:   NewMetrics(reg, 0),
 		Log:       slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: testLogLevel()})),

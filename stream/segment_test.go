@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -136,41 +135,17 @@ func TestServiceSegmentsRestart(t *testing.T) {
 		}
 		return values
 	}
-	start := func() (*Service, *prometheus.Registry, func()) {
-		reg := prometheus.NewRegistry()
-		svc, err := NewService(ServiceOptions{
-			Config:    cfg,
-			Processor: ProcessorConfig{Window: detector.DefaultWindow(), Segments: detector.SegmentConfig{Keys: []string{"plan"}, Max: 20}},
-			Registry:  NewRegistry(),
-			Metrics:   NewMetrics(reg, 0),
-			Log:       slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: testLogLevel()})),
-		})
-		if err != nil {
+	segments := ProcessorConfig{Window: detector.DefaultWindow(), Segments: detector.SegmentConfig{Keys: []string{"plan"}, Max: 20}}
+	stopped := func(stop func() error) {
+		if err := stop(); err != nil {
 			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- svc.Run(ctx, 20*time.Second) }()
-		var once sync.Once
-		return svc, reg, func() {
-			once.Do(func() {
-				cancel()
-				select {
-				case err := <-done:
-					if err != nil {
-						t.Error(err)
-					}
-				case <-time.After(60 * time.Second):
-					t.Error("service did not stop")
-				}
-			})
 		}
 	}
 	first := events(0, 10000)
 	k.produce(cl, first...)
-	svc, _, stop := start()
+	svc, _, stop := runServiceWith(t, cfg, NewRegistry(), segments)
 	waitProcessed(t, svc, uint64(len(first)), 60*time.Second)
-	stop()
+	stopped(stop)
 	firing := func() map[string]int {
 		out := map[string]int{}
 		for _, r := range k.readAll(cfg.AlertTopic) {
@@ -192,8 +167,7 @@ func TestServiceSegmentsRestart(t *testing.T) {
 		t.Fatal("the first run raised no segment alert")
 	}
 
-	svc, reg, stop := start()
-	defer stop()
+	svc, reg, stop := runServiceWith(t, cfg, NewRegistry(), segments)
 	for deadline := time.Now().Add(30 * time.Second); counterValue(t, reg, "driftd_segments") < 3 && time.Now().Before(deadline); {
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -203,7 +177,7 @@ func TestServiceSegmentsRestart(t *testing.T) {
 	second := events(10000, 14000)
 	k.produce(cl, second...)
 	waitProcessed(t, svc, uint64(len(second)), 60*time.Second)
-	stop()
+	stopped(stop)
 	after := firing()
 	for key, n := range after {
 		if n != 1 {
