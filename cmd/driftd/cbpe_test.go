@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/driftd/driftd/detector"
@@ -142,14 +140,7 @@ func TestReplayEstimatedPerformance(t *testing.T) {
 // alert on feature "performance" reaches the alert topic after the
 // change, and driftd_performance_metric exports the estimates.
 func TestDaemonEstimatedPerformance(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the daemon")
-	}
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "inference.events"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close) // after the daemon (startPerfDaemon) stops
+	cluster := perfCluster(t, "inference.events")
 	rng := rand.New(rand.NewPCG(82, 82))
 	b, _ := detector.NewBuilder("m", "1", detector.BuildOptions{})
 	var pairs []perf.Pair
@@ -187,28 +178,15 @@ func TestDaemonEstimatedPerformance(t *testing.T) {
 	if err := cl.ProduceSync(ctx, records...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	var fired *detector.Alert
-	deadline := time.Now().Add(60 * time.Second)
-	for fired == nil && time.Now().Before(deadline) {
-		fctx, fcancel := context.WithTimeout(ctx, time.Second)
-		fs := cl.PollFetches(fctx)
-		fcancel()
-		fs.EachRecord(func(r *kgo.Record) {
-			var a detector.Alert
-			if err := json.Unmarshal(r.Value, &a); err != nil {
-				t.Fatal(err)
-			}
-			if a.Feature != perf.Feature || a.Status != detector.Firing {
-				return // the drift of x and of the score is expected
-			}
-			if a.Window.LastSeq <= change {
-				t.Errorf("performance alert before the change: %s", a.Summary)
-			}
-			if a.Test == perf.TestEstimatedROCAUC && fired == nil {
-				fired = &a
-			}
-		})
-	}
+	fired := firstAlert(t, ctx, cl, 60*time.Second, func(a *detector.Alert) bool {
+		if a.Feature != perf.Feature || a.Status != detector.Firing {
+			return false // the drift of x and of the score is expected
+		}
+		if a.Window.LastSeq <= change {
+			t.Errorf("performance alert before the change: %s", a.Summary)
+		}
+		return a.Test == perf.TestEstimatedROCAUC
+	})
 	if fired == nil {
 		t.Fatal("no estimated_roc_auc alert on the alert topic")
 	}

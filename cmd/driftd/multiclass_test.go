@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/valyala/fastjson"
 
@@ -207,14 +206,7 @@ func TestReplayMulticlassPerformance(t *testing.T) {
 // after the change, and the accuracy, macro_f1 and per-class recall
 // gauges are exported (lint clean).
 func TestDaemonMulticlassPerformance(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the daemon")
-	}
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "inference.events", "inference.labels"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close) // after the daemon (startPerfDaemon) stops
+	cluster := perfCluster(t, "inference.events", "inference.labels")
 	rng := rand.New(rand.NewPCG(92, 92))
 	b, _ := detector.NewBuilder("ship", "1", detector.BuildOptions{})
 	var labels, preds []string

@@ -30,14 +30,7 @@ import (
 // is unchanged: a roc_auc alert on feature "performance" reaches the
 // alert topic, no drift alert does, and the join counters are exported.
 func TestDaemonPerformance(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the daemon")
-	}
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "inference.events", "inference.labels"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close) // after the daemon (startPerfDaemon) stops
+	cluster := perfCluster(t, "inference.events", "inference.labels")
 	draw := fadingModel(71)
 	ref := fadingReference(t, draw, true)
 	d, cl, ctx := startPerfDaemon(t, cluster, ref, "inference.labels")
@@ -194,14 +187,7 @@ func waitMetric(t *testing.T, d *daemon, name string, want float64) {
 // runs: a restored window does not fire again, and an empty one would
 // have (its pairs are all after the change).
 func TestDaemonPerformanceRestart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the daemon")
-	}
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "inference.events", "inference.labels"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
+	cluster := perfCluster(t, "inference.events", "inference.labels")
 	draw := fadingModel(72)
 	ref := fadingReference(t, draw, true)
 	const n, change, early = 8000, 3000, 500
@@ -299,14 +285,7 @@ func TestDaemonPerformanceRestart(t *testing.T) {
 // on their own topic (canonical label events) after them; all join, and
 // the signal's fade from prediction 4000 on fires roc_auc.
 func TestDaemonPerformanceOIP(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the daemon")
-	}
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "mlserver-output", "inference.labels"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Close)
+	cluster := perfCluster(t, "mlserver-output", "inference.labels")
 	draw := fadingModel(73)
 	ref := fadingReference(t, draw, false)
 	d, cl, ctx := startPerfDaemonWith(t, cluster, ref, "inference.labels", func(c *config) {
@@ -345,21 +324,9 @@ func TestDaemonPerformanceOIP(t *testing.T) {
 	if got := metricSum(t, d, "driftd_performance_orphan_labels_total"); got != 0 {
 		t.Fatalf("%v orphan labels", got)
 	}
-	var auc *detector.Alert
-	for deadline := time.Now().Add(30 * time.Second); auc == nil && time.Now().Before(deadline); {
-		fctx, fcancel := context.WithTimeout(ctx, time.Second)
-		fs := cl.PollFetches(fctx)
-		fcancel()
-		fs.EachRecord(func(r *kgo.Record) {
-			var a detector.Alert
-			if err := json.Unmarshal(r.Value, &a); err != nil {
-				t.Fatal(err)
-			}
-			if a.Test == perf.TestROCAUC && a.Status == detector.Firing && auc == nil {
-				auc = &a
-			}
-		})
-	}
+	auc := firstAlert(t, ctx, cl, 30*time.Second, func(a *detector.Alert) bool {
+		return a.Test == perf.TestROCAUC && a.Status == detector.Firing
+	})
 	if auc == nil {
 		t.Fatal("no roc_auc alert on the alert topic")
 	}
@@ -408,4 +375,43 @@ func fadingReference(t *testing.T, draw func(rho float64) (x, score float64, pos
 		t.Fatal(err)
 	}
 	return ref
+}
+
+// perfCluster is the embedded broker of a daemon performance test, with
+// the given topics (one partition each); the test is skipped in -short
+// mode. It closes after the daemon (startPerfDaemon) stops.
+func perfCluster(t *testing.T, topics ...string) *kfake.Cluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs the daemon")
+	}
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topics...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	return cluster
+}
+
+// firstAlert reads the alert topic until an alert matches, for at most
+// within, and returns it (nil if none did). match sees every alert read
+// and may fail the test on one.
+func firstAlert(t *testing.T, ctx context.Context, cl *kgo.Client, within time.Duration, match func(a *detector.Alert) bool) *detector.Alert {
+	t.Helper()
+	var found *detector.Alert
+	for deadline := time.Now().Add(within); found == nil && time.Now().Before(deadline); {
+		fctx, fcancel := context.WithTimeout(ctx, time.Second)
+		fs := cl.PollFetches(fctx)
+		fcancel()
+		fs.EachRecord(func(r *kgo.Record) {
+			var a detector.Alert
+			if err := json.Unmarshal(r.Value, &a); err != nil {
+				t.Fatal(err)
+			}
+			if match(&a) && found == nil {
+				found = &a
+			}
+		})
+	}
+	return found
 }
