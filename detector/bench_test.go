@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -263,6 +264,9 @@ func syntheticReference(model string, d, r int) *Reference {
 // filled and evaluated once, references included: Go heap in use and the
 // process's resident set.
 func BenchmarkMemory10kWindows(b *testing.B) {
+	if os.Getenv("DRIFTD_HEAP_PROFILE") != "" {
+		runtime.MemProfileRate = 4096
+	}
 	for range b.N {
 		runtime.GC()
 		var before runtime.MemStats
@@ -290,6 +294,9 @@ func BenchmarkMemory10kWindows(b *testing.B) {
 		var after runtime.MemStats
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/(1<<20), "heap-MiB")
+		if path := os.Getenv("DRIFTD_HEAP_PROFILE"); path != "" {
+			writeHeapProfile(b, path) // where the memory goes, by allocation site
+		}
 		b.ReportMetric(float64(rssBytes())/(1<<20), "rss-MiB")
 		// What a long-running process settles at once the runtime has
 		// returned the start-up garbage to the OS.
@@ -379,4 +386,17 @@ func BenchmarkMonitorEventNoCUSUM(b *testing.B) {
 		b.Fatal(err)
 	}
 	benchMonitorEvent(b, ps)
+}
+
+// writeHeapProfile writes the live heap to path (pprof format), sampled
+// every 4 KB allocated since the benchmark set the rate.
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Fatal(err)
+	}
 }
