@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -247,25 +246,12 @@ func TestDaemonMulticlassPerformance(t *testing.T) {
 	}
 	waitMetric(t, d, "driftd_performance_joined_total", n)
 
-	var recall *detector.Alert
-	deadline := time.Now().Add(30 * time.Second)
-	for recall == nil && time.Now().Before(deadline) {
-		fctx, fcancel := context.WithTimeout(ctx, time.Second)
-		fs := cl.PollFetches(fctx)
-		fcancel()
-		fs.EachRecord(func(r *kgo.Record) {
-			var a detector.Alert
-			if err := json.Unmarshal(r.Value, &a); err != nil {
-				t.Fatal(err)
-			}
-			if a.Feature == perf.Feature && a.Status == detector.Firing && a.Window.LastSeq <= change {
-				t.Errorf("performance alert before the change: %s", a.Summary)
-			}
-			if a.Test == perf.ClassRecallTest("sea") && a.Status == detector.Firing && recall == nil {
-				recall = &a
-			}
-		})
-	}
+	recall := firstAlert(t, ctx, cl, 30*time.Second, func(a *detector.Alert) bool {
+		if a.Feature == perf.Feature && a.Status == detector.Firing && a.Window.LastSeq <= change {
+			t.Errorf("performance alert before the change: %s", a.Summary)
+		}
+		return a.Test == perf.ClassRecallTest("sea") && a.Status == detector.Firing
+	})
 	if recall == nil {
 		t.Fatal("no recall:sea alert on the alert topic")
 	}

@@ -58,26 +58,13 @@ func TestDaemonPerformance(t *testing.T) {
 	}
 	waitMetric(t, d, "driftd_performance_joined_total", n)
 
-	var auc *detector.Alert
-	deadline := time.Now().Add(30 * time.Second)
-	for auc == nil && time.Now().Before(deadline) {
-		fctx, fcancel := context.WithTimeout(ctx, time.Second)
-		fs := cl.PollFetches(fctx)
-		fcancel()
-		fs.EachRecord(func(r *kgo.Record) {
-			var a detector.Alert
-			if err := json.Unmarshal(r.Value, &a); err != nil {
-				t.Fatal(err)
-			}
-			if a.Feature != perf.Feature {
-				t.Errorf("drift alert on an unchanged score distribution: %s", a.Summary)
-				return
-			}
-			if a.Test == perf.TestROCAUC && a.Status == detector.Firing && auc == nil {
-				auc = &a
-			}
-		})
-	}
+	auc := firstAlert(t, ctx, cl, 30*time.Second, func(a *detector.Alert) bool {
+		if a.Feature != perf.Feature {
+			t.Errorf("drift alert on an unchanged score distribution: %s", a.Summary)
+			return false
+		}
+		return a.Test == perf.TestROCAUC && a.Status == detector.Firing
+	})
 	if auc == nil {
 		t.Fatal("no roc_auc alert on the alert topic")
 	}
